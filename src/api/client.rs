@@ -1,0 +1,1 @@
+//! The typed HTTP client for `/api/admin/federation`: one method per endpoint.

@@ -1,0 +1,5 @@
+//! The federation admin API: wire types shared with the gateway, and the typed HTTP
+//! client the commands use. Nothing here prints.
+
+pub mod client;
+pub mod types;

@@ -1,0 +1,395 @@
+//! The wire types of the federation admin API, shared by the CLI's client and the
+//! reference gateway so the two cannot drift apart. Field names are the contract's.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[cfg(feature = "gateway")]
+use utoipa::ToSchema;
+
+/// A resource kind a grant can expose to a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    Tasks,
+    Notes,
+    Credentials,
+    Teams,
+    Users,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 5] = [
+        Resource::Tasks,
+        Resource::Notes,
+        Resource::Credentials,
+        Resource::Teams,
+        Resource::Users,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Tasks => "tasks",
+            Resource::Notes => "notes",
+            Resource::Credentials => "credentials",
+            Resource::Teams => "teams",
+            Resource::Users => "users",
+        }
+    }
+}
+
+/// What a grant lets a peer read. The file given to `grant create --scope`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    pub resources: Vec<Resource>,
+    #[serde(default)]
+    pub excluded_resources: Vec<Resource>,
+    pub max_rows_per_query: u32,
+}
+
+/// Bounds of `max_rows_per_query`.
+pub const MAX_ROWS_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000;
+
+/// A scope that parsed but breaks one of the contract's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct ScopeViolation {
+    /// The offending field, e.g. `resources` or `excluded_resources[1]`.
+    pub field: String,
+    /// The rule it breaks, in words.
+    pub rule: String,
+}
+
+impl Scope {
+    /// Checks the rules the JSON shape alone cannot express. Both the CLI (before any
+    /// request) and the gateway (never trusting the client) call this.
+    pub fn validate(&self) -> Result<(), ScopeViolation> {
+        let violation = |field: String, rule: &str| ScopeViolation {
+            field,
+            rule: rule.to_string(),
+        };
+        if self.resources.is_empty() {
+            return Err(violation(
+                "resources".into(),
+                "must name at least one resource",
+            ));
+        }
+        for (i, r) in self.resources.iter().enumerate() {
+            if self.resources[..i].contains(r) {
+                return Err(violation(
+                    format!("resources[{i}]"),
+                    &format!("duplicate resource \"{}\"", r.as_str()),
+                ));
+            }
+        }
+        for (i, r) in self.excluded_resources.iter().enumerate() {
+            if self.excluded_resources[..i].contains(r) {
+                return Err(violation(
+                    format!("excluded_resources[{i}]"),
+                    &format!("duplicate resource \"{}\"", r.as_str()),
+                ));
+            }
+            if self.resources.contains(r) {
+                return Err(violation(
+                    format!("excluded_resources[{i}]"),
+                    &format!(
+                        "\"{}\" is also listed in resources; a resource cannot be both granted and excluded",
+                        r.as_str()
+                    ),
+                ));
+            }
+        }
+        if !MAX_ROWS_RANGE.contains(&self.max_rows_per_query) {
+            return Err(violation(
+                "max_rows_per_query".into(),
+                &format!(
+                    "must be an integer from {} to {}, got {}",
+                    MAX_ROWS_RANGE.start(),
+                    MAX_ROWS_RANGE.end(),
+                    self.max_rows_per_query
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum GrantStatus {
+    Pending,
+    Active,
+    Revoked,
+    Expired,
+}
+
+impl GrantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantStatus::Pending => "pending",
+            GrantStatus::Active => "active",
+            GrantStatus::Revoked => "revoked",
+            GrantStatus::Expired => "expired",
+        }
+    }
+}
+
+impl std::str::FromStr for GrantStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(GrantStatus::Pending),
+            "active" => Ok(GrantStatus::Active),
+            "revoked" => Ok(GrantStatus::Revoked),
+            "expired" => Ok(GrantStatus::Expired),
+            other => Err(format!(
+                "unknown status \"{other}\" (expected pending, active, revoked or expired)"
+            )),
+        }
+    }
+}
+
+/// Permission for one remote peer to read part of one user's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct Grant {
+    pub id: String,
+    pub user_id: String,
+    pub peer_id: String,
+    pub scope: Scope,
+    pub status: GrantStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub activated_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    pub revoked_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    pub peer_cert_fingerprint: Option<String>,
+}
+
+/// Body of `POST /api/admin/federation/grants`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateGrantRequest {
+    pub user_id: String,
+    pub peer_id: String,
+    pub scope: Scope,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Body of `PATCH /api/admin/federation/grants/:id/revoke`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RevokeGrantRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Enrollment token TTL bounds, in seconds.
+pub const TOKEN_TTL_DEFAULT: u32 = 900;
+pub const TOKEN_TTL_RANGE: std::ops::RangeInclusive<u32> = 1..=900;
+
+/// Body of `POST /api/admin/federation/grants/:id/tokens`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u32>,
+}
+
+/// A single-use enrollment token: returned once, never listed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct EnrollmentToken {
+    pub grant_id: String,
+    pub token: String,
+    pub enrollment_url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub ca_fingerprint: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PeerStatus {
+    Pending,
+    Active,
+}
+
+impl PeerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerStatus::Pending => "pending",
+            PeerStatus::Active => "active",
+        }
+    }
+}
+
+/// A remote gateway as the enrolling gateway stores it. The sealed key is never part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct Peer {
+    pub id: String,
+    pub name: String,
+    pub remote_url: String,
+    pub grant_id: Option<String>,
+    pub subject_user_id: Option<String>,
+    pub status: PeerStatus,
+    pub cert_fingerprint: Option<String>,
+    pub cert_serial: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub cert_not_after: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub activated_at: Option<OffsetDateTime>,
+}
+
+/// Body of `POST /api/admin/federation/peers/keypair` (peer add, step 1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreatePeerRequest {
+    pub id: String,
+    pub name: String,
+    pub remote_url: String,
+    pub csr_pem: String,
+    /// `mosaic-sealed-v1:…`, see docs/sealing.md.
+    pub sealed_private_key: String,
+}
+
+/// Body of `POST <enrollment-url>` (peer add, step 2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub csr_pem: String,
+}
+
+/// Answer of `POST <enrollment-url>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct EnrollResponse {
+    pub certificate_pem: String,
+    pub ca_certificate_pem: String,
+    pub grant_id: String,
+    pub subject_user_id: String,
+    pub peer_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+/// Answer of `GET <enrollment-url>`: what the token would grant, without spending it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct EnrollmentPreview {
+    pub grant_id: String,
+    pub subject_user_id: String,
+    pub peer_id: String,
+    pub scope: Scope,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub ca_certificate_pem: String,
+}
+
+/// Body of `PATCH /api/admin/federation/peers/:id/cert` (peer add, step 3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StoreCertRequest {
+    pub certificate_pem: String,
+    pub ca_certificate_pem: String,
+    pub grant_id: String,
+    pub subject_user_id: String,
+}
+
+/// One page of a list endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Page size bounds of every list endpoint.
+pub const PAGE_LIMIT_DEFAULT: u32 = 100;
+pub const PAGE_LIMIT_MAX: u32 = 1000;
+
+/// `{"error": {"code": …, "message": …}}`, the body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+/// Machine codes of [`ErrorDetail::code`].
+pub mod codes {
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const CONFLICT: &str = "conflict";
+    pub const TOKEN_INVALID: &str = "token_invalid";
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    pub const INTERNAL: &str = "internal";
+}
+
+/// `GET /api/health`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(json: &str) -> Result<Scope, String> {
+        let s: Scope = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        s.validate().map_err(|e| e.to_string())?;
+        Ok(s)
+    }
+
+    #[test]
+    fn seed_scope_is_valid() {
+        let s = scope(r#"{"resources":["tasks","notes"],"excluded_resources":["credentials"],"max_rows_per_query":100}"#).unwrap();
+        assert_eq!(s.resources, vec![Resource::Tasks, Resource::Notes]);
+    }
+
+    #[test]
+    fn overlap_names_the_field() {
+        let e = scope(r#"{"resources":["tasks"],"excluded_resources":["notes","tasks"],"max_rows_per_query":1}"#)
+            .unwrap_err();
+        assert!(e.starts_with("excluded_resources[1]:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_is_refused() {
+        let e = scope(r#"{"resources":["tasks"],"max_rows_per_query":1,"extra":1}"#).unwrap_err();
+        assert!(e.contains("extra"), "{e}");
+    }
+}

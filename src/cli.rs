@@ -1,0 +1,242 @@
+//! The clap command tree and the global flags. Flag names and environment variables are
+//! an interface that scripts depend on: change them only with a deprecation path.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:14242";
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mosaic",
+    version,
+    about = "Manage Mosaic gateway federation: grants, enrollment tokens and peers",
+    long_about = None,
+    propagate_version = true,
+    after_help = "Exit codes: 0 ok, 1 internal, 2 invalid input, 3 not found, 4 conflict or \
+                  token used/expired, 5 authentication, 6 gateway unreachable, 7 verification failed"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted anywhere on the command line.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Base URL of the gateway's admin API
+    #[arg(long, global = true, env = "MOSAIC_GATEWAY_URL", value_name = "URL")]
+    pub gateway: Option<String>,
+
+    /// Output format: a table for people, or exactly one JSON document for scripts
+    #[arg(short, long, global = true, env = "MOSAIC_OUTPUT", value_enum)]
+    pub output: Option<OutputFormat>,
+
+    /// PEM file of a private CA to trust, in addition to the system's roots
+    #[arg(long, global = true, env = "MOSAIC_CACERT", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Seconds to wait for each request before giving up [default: 30]
+    #[arg(long, global = true, value_name = "SECS")]
+    pub timeout: Option<u64>,
+
+    /// File holding the admin token (the token itself comes from MOSAIC_ADMIN_TOKEN)
+    #[arg(
+        long,
+        global = true,
+        env = "MOSAIC_ADMIN_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    pub token_file: Option<PathBuf>,
+
+    /// Allow plain http:// to a host that is not loopback (credentials travel in clear)
+    #[arg(long, global = true)]
+    pub allow_insecure_http: bool,
+
+    /// Log requests and responses to standard error, secrets redacted
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Grants, enrollment tokens and peers of gateway federation
+    #[command(subcommand)]
+    Federation(FederationCommand),
+
+    /// Run the reference gateway
+    #[cfg(feature = "gateway")]
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FederationCommand {
+    /// Create, inspect and revoke grants; issue enrollment tokens
+    #[command(subcommand)]
+    Grant(GrantCommand),
+
+    /// Enroll with a remote gateway and list enrolled peers
+    #[command(subcommand)]
+    Peer(PeerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Create a grant that lets a peer read part of a user's data
+    #[command(
+        after_help = "Example:\n  mosaic federation grant create --user u-42 --peer gw-b --scope scope.json\n\n\
+        Scope file:\n  {\"resources\": [\"tasks\", \"notes\"], \"excluded_resources\": [\"credentials\"], \"max_rows_per_query\": 100}"
+    )]
+    Create(GrantCreateArgs),
+
+    /// List grants, optionally filtered by peer or status
+    #[command(after_help = "Example:\n  mosaic federation grant list --status active -o json")]
+    List(GrantListArgs),
+
+    /// Show one grant with its scope, timestamps and status
+    #[command(after_help = "Example:\n  mosaic federation grant show 0b9e…")]
+    Show(GrantIdArg),
+
+    /// Revoke a grant immediately; revoked grants never become active again
+    #[command(
+        after_help = "Example:\n  mosaic federation grant revoke 0b9e… --reason \"contract ended\""
+    )]
+    Revoke(GrantRevokeArgs),
+
+    /// Issue a single-use enrollment token for a pending grant
+    #[command(after_help = "Example:\n  mosaic federation grant token 0b9e… --ttl 600")]
+    Token(GrantTokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GrantCreateArgs {
+    /// ID of the user whose data the grant exposes
+    #[arg(long, value_name = "USER_ID")]
+    pub user: String,
+    /// ID of the remote peer the grant is for
+    #[arg(long, value_name = "PEER_ID")]
+    pub peer: String,
+    /// JSON scope file; `-` reads standard input
+    #[arg(long, value_name = "FILE")]
+    pub scope: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantListArgs {
+    /// Only grants for this peer
+    #[arg(long, value_name = "PEER_ID")]
+    pub peer: Option<String>,
+    /// Only grants in this status
+    #[arg(long, value_parser = ["pending", "active", "revoked", "expired"])]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantIdArg {
+    /// The grant's ID
+    #[arg(value_name = "GRANT_ID")]
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantRevokeArgs {
+    /// The grant's ID
+    #[arg(value_name = "GRANT_ID")]
+    pub id: String,
+    /// Why; stored in the gateway's audit log
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantTokenArgs {
+    /// The grant's ID
+    #[arg(value_name = "GRANT_ID")]
+    pub id: String,
+    /// Lifetime of the token in seconds, 1 to 900 [default: 900]
+    #[arg(long, value_name = "SECONDS")]
+    pub ttl: Option<i64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Enroll this gateway with a remote one, using an enrollment URL from `grant token`
+    #[command(
+        after_help = "Example:\n  BETTER_AUTH_SECRET=… mosaic federation peer add \
+        'https://a.example/api/federation/enrollment/…' --ca-fingerprint sha256:…"
+    )]
+    Add(PeerAddArgs),
+
+    /// List enrolled peers with their certificate fingerprints and status
+    #[command(after_help = "Example:\n  mosaic federation peer list -o json")]
+    List,
+
+    /// Remove a peer record (for example a pending one left by a failed enrollment)
+    #[command(after_help = "Example:\n  mosaic federation peer remove 5c1d…")]
+    Remove(PeerIdArg),
+}
+
+#[derive(Debug, Args)]
+pub struct PeerAddArgs {
+    /// Enrollment URL printed by `mosaic federation grant token` on the granting gateway
+    #[arg(value_name = "ENROLLMENT_URL")]
+    pub enrollment_url: String,
+    /// Name of the peer record [default: the enrollment URL's host]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Refuse the remote CA unless its fingerprint is this (`sha256:HEX`, from `grant token`)
+    #[arg(long, value_name = "sha256:HEX")]
+    pub ca_fingerprint: Option<String>,
+    /// Refuse the certificate unless it is for this grant ID
+    #[arg(long, value_name = "GRANT_ID")]
+    pub expect_grant: Option<String>,
+    /// Refuse the certificate unless it is for this subject user ID
+    #[arg(long, value_name = "USER_ID")]
+    pub expect_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PeerIdArg {
+    /// The peer's ID
+    #[arg(value_name = "PEER_ID")]
+    pub id: String,
+}
+
+#[cfg(feature = "gateway")]
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Serve the federation API with an embedded SQLite database and its own CA
+    #[command(
+        after_help = "Example:\n  BETTER_AUTH_SECRET=$(openssl rand -hex 32) mosaic gateway serve --data-dir ./gw-a"
+    )]
+    Serve(ServeArgs),
+}
+
+#[cfg(feature = "gateway")]
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port)
+    #[arg(long, default_value = "127.0.0.1:14242", value_name = "ADDR")]
+    pub listen: String,
+    /// Directory for the database, the CA and the admin token
+    #[arg(long, env = "MOSAIC_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Base URL of enrollment URLs handed out [default: http://<listen address>]
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Validity of issued client certificates, in days
+    #[arg(long, default_value_t = 7, value_name = "DAYS")]
+    pub cert_validity_days: u32,
+}

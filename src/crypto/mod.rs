@@ -1,0 +1,13 @@
+//! Everything `mosaic` does with keys and certificates: P-256 keys and CSRs, the custom
+//! OIDs, checks of an issued certificate, fingerprints, and sealing secrets at rest.
+
+pub mod oid;
+pub mod seal;
+
+use sha2::{Digest, Sha256};
+
+/// `sha256:` + lowercase hex SHA-256 of a certificate's DER: the one fingerprint format
+/// used for CA and peer certificates alike.
+pub fn fingerprint(der: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(der)))
+}

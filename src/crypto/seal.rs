@@ -1,0 +1,162 @@
+//! Sealing secrets at rest: `mosaic-sealed-v1:` + base64url(salt || nonce || ciphertext+tag),
+//! AES-256-GCM under an HKDF-SHA256 key from `BETTER_AUTH_SECRET`. Layout: docs/sealing.md.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hkdf::Hkdf;
+use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
+
+/// Prefix of every sealed text; the version names the whole scheme below.
+pub const SEALED_PREFIX: &str = "mosaic-sealed-v1:";
+/// HKDF `info` for keys that seal peer private keys.
+pub const PEER_KEY_INFO: &[u8] = b"mosaic/federation/peer-key/v1";
+/// Environment variable holding the sealing secret.
+pub const SECRET_ENV: &str = "BETTER_AUTH_SECRET";
+/// Shortest secret accepted, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+
+const SALT_LEN: usize = 16;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error(
+        "BETTER_AUTH_SECRET is not set: export the gateway's sealing secret (at least 32 bytes) in the environment"
+    )]
+    SecretMissing,
+    #[error("BETTER_AUTH_SECRET is too short ({0} bytes): it must be at least 32 bytes")]
+    SecretTooShort(usize),
+    #[error("sealed key is malformed: {0}")]
+    Malformed(&'static str),
+    #[error(
+        "sealed key does not open: wrong BETTER_AUTH_SECRET, a damaged blob, or a blob of another record"
+    )]
+    Unsealable,
+}
+
+/// The sealing secret, held only as long as needed and wiped on drop. Its `Debug`
+/// never shows the bytes.
+pub struct SealingSecret(Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for SealingSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealingSecret({} bytes, redacted)", self.0.len())
+    }
+}
+
+impl SealingSecret {
+    /// Accepts a secret of at least [`MIN_SECRET_LEN`] bytes.
+    pub fn new(bytes: Vec<u8>) -> Result<Self, SealError> {
+        let bytes = Zeroizing::new(bytes);
+        if bytes.is_empty() {
+            return Err(SealError::SecretMissing);
+        }
+        if bytes.len() < MIN_SECRET_LEN {
+            return Err(SealError::SecretTooShort(bytes.len()));
+        }
+        Ok(SealingSecret(bytes))
+    }
+
+    /// Reads `BETTER_AUTH_SECRET` from the environment.
+    pub fn from_env() -> Result<Self, SealError> {
+        match std::env::var_os(SECRET_ENV) {
+            None => Err(SealError::SecretMissing),
+            Some(v) => Self::new(v.into_encoded_bytes()),
+        }
+    }
+
+    fn cipher(&self, salt: &[u8], info: &[u8]) -> Aes256Gcm {
+        let mut key = Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(Some(salt), &self.0)
+            .expand(info, key.as_mut())
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Aes256Gcm::new_from_slice(key.as_ref()).expect("32-byte key")
+    }
+
+    /// Seals `plaintext` under `info`, bound to `aad` (the record it belongs to).
+    pub fn seal(&self, info: &[u8], aad: &[u8], plaintext: &[u8]) -> String {
+        let mut salt = [0u8; SALT_LEN];
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut salt).expect("the OS random source failed");
+        getrandom::fill(&mut nonce).expect("the OS random source failed");
+        self.seal_with(info, aad, plaintext, salt, nonce)
+    }
+
+    /// [`Self::seal`] with a caller-chosen salt and nonce: only for test vectors.
+    pub fn seal_with(
+        &self,
+        info: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        salt: [u8; SALT_LEN],
+        nonce: [u8; NONCE_LEN],
+    ) -> String {
+        let ciphertext = self
+            .cipher(&salt, info)
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut blob = Vec::with_capacity(SALT_LEN + NONCE_LEN + ciphertext.len());
+        blob.extend_from_slice(&salt);
+        blob.extend_from_slice(&nonce);
+        blob.extend_from_slice(&ciphertext);
+        format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(&blob))
+    }
+
+    /// Opens a text made by [`Self::seal`] with the same `info` and `aad`.
+    pub fn open(
+        &self,
+        info: &[u8],
+        aad: &[u8],
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        let body = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .ok_or(SealError::Malformed("missing the mosaic-sealed-v1: prefix"))?;
+        let mut blob = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| SealError::Malformed("not unpadded base64url"))?;
+        if blob.len() < SALT_LEN + NONCE_LEN + TAG_LEN {
+            return Err(SealError::Malformed("too short"));
+        }
+        let (salt, rest) = blob.split_at(SALT_LEN);
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_from(nonce).map_err(|_| SealError::Malformed("bad nonce"))?;
+        let result = self
+            .cipher(salt, info)
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| SealError::Unsealable);
+        blob.zeroize();
+        result
+    }
+
+    /// Seals a peer's PKCS#8 private key, bound to the peer ID.
+    pub fn seal_peer_key(&self, peer_id: &str, pkcs8_der: &[u8]) -> String {
+        self.seal(PEER_KEY_INFO, peer_id.as_bytes(), pkcs8_der)
+    }
+
+    /// Opens a peer's sealed private key; fails for another peer ID or secret.
+    pub fn open_peer_key(
+        &self,
+        peer_id: &str,
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        self.open(PEER_KEY_INFO, peer_id.as_bytes(), sealed)
+    }
+}

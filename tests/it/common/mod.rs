@@ -1,0 +1,298 @@
+//! The shared harness: start a real gateway on a free loopback port with a temp data dir,
+//! run the real `mosaic` binary against it, and talk to it directly over HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The sealing secret every test gateway runs with (>= 32 bytes).
+pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789abcdef";
+
+/// Path of the `mosaic` binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mosaic"))
+}
+
+/// A `mosaic` command with a clean environment: no MOSAIC_* or secret leaks in from the
+/// developer's shell.
+pub fn mosaic() -> Command {
+    let mut cmd = Command::new(bin());
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().to_string();
+        if k.starts_with("MOSAIC_")
+            || k == "BETTER_AUTH_SECRET"
+            || k.ends_with("_PROXY")
+            || k.ends_with("_proxy")
+        {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// What a finished `mosaic` run left behind.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
+    }
+    pub fn stderr_json(&self) -> Value {
+        serde_json::from_str(self.stderr.trim())
+            .unwrap_or_else(|e| panic!("stderr is not one JSON document ({e}): {self:?}"))
+    }
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "expected success: {self:?}");
+        self
+    }
+    #[track_caller]
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "expected exit {code}: {self:?}");
+        self
+    }
+}
+
+/// Runs a command to completion, feeding `stdin` if given.
+pub fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd.spawn().expect("spawn mosaic");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(input.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().expect("wait for mosaic");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A running `mosaic gateway serve` on a free loopback port.
+pub struct Gateway {
+    child: Option<Child>,
+    pub url: String,
+    pub admin_token: String,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    log: Arc<Mutex<String>>,
+    extra_args: Vec<String>,
+    token_from_env: bool,
+}
+
+impl Gateway {
+    /// A gateway with a fresh temp data dir and a known admin token from the environment.
+    pub fn start() -> Gateway {
+        Self::start_with(&[], true)
+    }
+
+    /// A gateway that must make its own admin token (written to DIR/admin-token).
+    pub fn start_generating_token() -> Gateway {
+        Self::start_with(&[], false)
+    }
+
+    pub fn start_with(extra_args: &[&str], token_from_env: bool) -> Gateway {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("data");
+        let mut gw = Gateway {
+            child: None,
+            url: String::new(),
+            admin_token: if token_from_env {
+                format!("adm-{}", uuid_like())
+            } else {
+                String::new()
+            },
+            dir,
+            _tmp: Some(tmp),
+            log: Arc::new(Mutex::new(String::new())),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            token_from_env,
+        };
+        gw.spawn("127.0.0.1:0");
+        gw
+    }
+
+    fn spawn(&mut self, listen: &str) {
+        let mut cmd = mosaic();
+        cmd.args(["gateway", "serve", "--listen", listen, "--data-dir"])
+            .arg(&self.dir)
+            .args(&self.extra_args)
+            .env("BETTER_AUTH_SECRET", SECRET)
+            .env("RUST_BACKTRACE", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if self.token_from_env {
+            cmd.env("MOSAIC_ADMIN_TOKEN", &self.admin_token);
+        }
+        let mut child = cmd.spawn().expect("spawn gateway");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let mut r = BufReader::new(stderr);
+            while r.read_line(&mut s).map(|n| n > 0).unwrap_or(false) {
+                log.lock().unwrap().push_str(&s);
+                s.clear();
+            }
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            let mut sent = false;
+            while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                log.lock().unwrap().push_str(&line);
+                if let (false, Some(i)) = (sent, line.find("listening on ")) {
+                    let url = line[i + "listening on ".len()..].trim().to_string();
+                    let _ = tx.send(url);
+                    sent = true;
+                }
+                line.clear();
+            }
+            let mut rest = String::new();
+            let _ = r.read_to_string(&mut rest);
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("gateway did not start; log:\n{}", self.log()));
+        self.url = url;
+        self.child = Some(child);
+        if !self.token_from_env {
+            self.admin_token = std::fs::read_to_string(self.dir.join("admin-token"))
+                .expect("admin-token file")
+                .trim()
+                .to_string();
+        }
+        self.wait_healthy();
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let health = ureq::get(&format!("{}/api/health", self.url)).call();
+            if health.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "gateway never became healthy");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the gateway printed so far (stdout and stderr).
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// `kill -9`, then start again on the same data dir and port.
+    pub fn kill9_and_restart(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let listen = self.url.trim_start_matches("http://").to_string();
+        self.spawn(&listen);
+    }
+
+    /// A `mosaic` command pointed at this gateway with its admin token.
+    pub fn mosaic(&self) -> Command {
+        let mut cmd = mosaic();
+        cmd.env("MOSAIC_GATEWAY_URL", &self.url)
+            .env("MOSAIC_ADMIN_TOKEN", &self.admin_token);
+        cmd
+    }
+
+    /// Runs `mosaic ARGS` against this gateway.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.mosaic();
+        cmd.args(args);
+        run(cmd, None)
+    }
+
+    /// A direct HTTP request with the admin token; returns (status, body as JSON or Null).
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        http(
+            method,
+            &format!("{}{}", self.url, path),
+            Some(&self.admin_token),
+            body,
+        )
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One HTTP request; any status is returned, not turned into an error.
+pub fn http(method: &str, url: &str, bearer: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(t) = bearer {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = match body {
+        Some(b) => agent.run(
+            req.header("content-type", "application/json")
+                .body(serde_json::to_vec(b).unwrap())
+                .unwrap(),
+        ),
+        None => agent.run(req.body(()).unwrap()),
+    }
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp.into_body().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A unique-enough ID for test data.
+pub fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{:x}-{}-{}",
+        nanos,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Writes `content` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+/// The scope of the seed document.
+pub const SEED_SCOPE: &str = r#"{"resources":["tasks","notes"],"excluded_resources":["credentials"],"max_rows_per_query":100}"#;
