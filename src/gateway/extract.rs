@@ -1,0 +1,104 @@
+//! Request extractors whose failures answer in the contract's JSON error shape (axum's
+//! own answer with plain text): a JSON body, an optional JSON body, and a query string.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::BODY_LIMIT;
+use super::error::ApiError;
+
+/// A required JSON body.
+pub struct JsonBody<T>(pub T);
+
+/// A JSON body that may be left out entirely (then `T::default()`).
+pub struct OptionalJsonBody<T>(pub T);
+
+/// A query string; unknown parameters are refused if `T` denies unknown fields.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match read_json(req, state).await? {
+            Some(value) => Ok(JsonBody(value)),
+            None => Err(ApiError::invalid(
+                "the request needs a JSON body (Content-Type: application/json)",
+            )),
+        }
+    }
+}
+
+impl<S, T> FromRequest<S> for OptionalJsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Ok(OptionalJsonBody(
+            read_json(req, state).await?.unwrap_or_default(),
+        ))
+    }
+}
+
+/// The body parsed as JSON, or `None` if there is none.
+async fn read_json<S, T>(req: Request, state: &S) -> Result<Option<T>, ApiError>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    let is_json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("application/json")
+                || (mime.len() > 5 && mime.to_ascii_lowercase().ends_with("+json"))
+        });
+    let body = Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(BODY_LIMIT)
+        } else {
+            ApiError::invalid(format!("cannot read the request body: {e}"))
+        }
+    })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    // Requiring the JSON media type also keeps browsers from sending these requests
+    // cross-site without a CORS preflight.
+    if is_json != Some(true) {
+        return Err(ApiError::invalid(
+            "the request body must be sent with Content-Type: application/json",
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| ApiError::invalid(format!("request body: {e}")))
+}
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(v)| QueryParams(v))
+            .map_err(|e| ApiError::invalid(format!("query string: {}", e.body_text())))
+    }
+}
