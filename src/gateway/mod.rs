@@ -77,6 +77,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .local_addr()
         .map_err(|e| startup(format!("cannot read the bound address: {e}")))?;
     let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+    // Installed before the "listening" line, so a signal sent right after it is caught.
+    let shutdown = shutdown_signal().map_err(|e| startup(format!("cannot handle signals: {e}")))?;
 
     let state = AppState {
         store,
@@ -115,7 +117,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     }
 
     axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::Internal(format!("the gateway stopped: {e}")))?;
     eprintln!("mosaic gateway: stopped");
@@ -138,27 +140,27 @@ fn parse_public_url(raw: &str) -> Result<String, String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-/// Resolves on SIGINT or SIGTERM; in-flight requests then finish before `serve` returns.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers for SIGINT and SIGTERM now; the returned future resolves on either, and
+/// in-flight requests then finish before `serve` returns.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
-    eprintln!("mosaic gateway: shutting down");
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("mosaic gateway: shutting down");
+    })
 }
 
 /// RFC 3339 text of a timestamp, for audit details.

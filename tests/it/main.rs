@@ -2,3 +2,7 @@
 //! real `mosaic` binary and/or a real `mosaic gateway serve` process over loopback HTTP.
 
 mod common;
+mod enrollment;
+mod fixtures;
+mod gateway;
+mod peers;
