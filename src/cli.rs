@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::api::types::{GrantStatus, TOKEN_TTL_RANGE};
+
 pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:14242";
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
@@ -42,10 +44,10 @@ pub struct GlobalArgs {
     pub cacert: Option<PathBuf>,
 
     /// Seconds to wait for each request before giving up [default: 30]
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: Option<u64>,
 
-    /// File holding the admin token (the token itself comes from MOSAIC_ADMIN_TOKEN)
+    /// File holding the admin token; otherwise the token comes from env MOSAIC_ADMIN_TOKEN
     #[arg(
         long,
         global = true,
@@ -128,9 +130,12 @@ pub struct GrantCreateArgs {
     /// ID of the remote peer the grant is for
     #[arg(long, value_name = "PEER_ID")]
     pub peer: String,
-    /// JSON scope file; `-` reads standard input
+    /// JSON scope file (at most 1 MiB); `-` reads standard input
     #[arg(long, value_name = "FILE")]
     pub scope: PathBuf,
+    /// When the grant expires by itself (RFC 3339, e.g. 2026-12-31T23:59:59Z) [default: never]
+    #[arg(long, value_name = "TIME", value_parser = parse_future_time)]
+    pub expires_at: Option<time::OffsetDateTime>,
 }
 
 #[derive(Debug, Args)]
@@ -139,8 +144,8 @@ pub struct GrantListArgs {
     #[arg(long, value_name = "PEER_ID")]
     pub peer: Option<String>,
     /// Only grants in this status
-    #[arg(long, value_parser = ["pending", "active", "revoked", "expired"])]
-    pub status: Option<String>,
+    #[arg(long, value_parser = parse_status, value_name = "pending|active|revoked|expired")]
+    pub status: Option<GrantStatus>,
 }
 
 #[derive(Debug, Args)]
@@ -166,8 +171,34 @@ pub struct GrantTokenArgs {
     #[arg(value_name = "GRANT_ID")]
     pub id: String,
     /// Lifetime of the token in seconds, 1 to 900 [default: 900]
-    #[arg(long, value_name = "SECONDS")]
-    pub ttl: Option<i64>,
+    #[arg(long, value_name = "SECONDS", value_parser = parse_ttl)]
+    pub ttl: Option<u32>,
+}
+
+fn parse_ttl(s: &str) -> Result<u32, String> {
+    let (lo, hi) = (TOKEN_TTL_RANGE.start(), TOKEN_TTL_RANGE.end());
+    match s.trim().parse::<i64>() {
+        Ok(n) if (i64::from(*lo)..=i64::from(*hi)).contains(&n) => Ok(n as u32),
+        Ok(n) => Err(format!(
+            "must be from {lo} to {hi} seconds (tokens live at most 15 minutes), got {n}"
+        )),
+        Err(_) => Err(format!(
+            "must be a whole number of seconds from {lo} to {hi}"
+        )),
+    }
+}
+
+fn parse_status(s: &str) -> Result<GrantStatus, String> {
+    s.parse()
+}
+
+fn parse_future_time(s: &str) -> Result<time::OffsetDateTime, String> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time such as 2026-12-31T23:59:59Z ({e})"))?;
+    if t <= time::OffsetDateTime::now_utc() {
+        return Err("must be in the future".into());
+    }
+    Ok(t)
 }
 
 #[derive(Debug, Subcommand)]

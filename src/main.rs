@@ -1,5 +1,6 @@
 //! Entry point: parse, run, and turn the outcome into an exit code. The only exit point.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,15 +10,7 @@ use mosaic::error::exit;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit::INVALID_INPUT
-            } else {
-                exit::OK
-            });
-        }
+        Err(e) => return usage_error(&e),
     };
     mosaic::install_crypto_provider();
     let format = cli.global.output.unwrap_or(OutputFormat::Table);
@@ -28,7 +21,10 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            mosaic::output::print_error(
+                format,
+                &mosaic::error::Error::Internal(format!("cannot start the async runtime: {e}")),
+            );
             return ExitCode::from(exit::INTERNAL);
         }
     };
@@ -39,4 +35,47 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Help and version go to stdout (exit 0); usage errors to stderr (exit 2), as JSON when
+/// the command line or MOSAIC_OUTPUT asked for JSON, so that scripts parse one shape.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::from(exit::OK);
+    }
+    if requested_format(std::env::args_os().skip(1)) == OutputFormat::Json {
+        let rendered = e.render().to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        mosaic::output::print_error_parts(OutputFormat::Json, "invalid_input", message);
+    } else {
+        let _ = e.print();
+    }
+    ExitCode::from(exit::INVALID_INPUT)
+}
+
+/// The output format the raw arguments ask for, for when clap itself refused them.
+fn requested_format(args: impl Iterator<Item = OsString>) -> OutputFormat {
+    let mut format = match std::env::var("MOSAIC_OUTPUT").as_deref() {
+        Ok("json") => OutputFormat::Json,
+        _ => OutputFormat::Table,
+    };
+    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    for (i, a) in args.iter().enumerate() {
+        let value = match a.as_str() {
+            "--" => break,
+            "-o" | "--output" => args.get(i + 1).map(String::as_str),
+            _ => a
+                .strip_prefix("--output=")
+                .or_else(|| a.strip_prefix("-o="))
+                .or_else(|| a.strip_prefix("-o").filter(|v| !v.is_empty())),
+        };
+        match value {
+            Some("json") => format = OutputFormat::Json,
+            Some("table") => format = OutputFormat::Table,
+            _ => {}
+        }
+    }
+    format
 }

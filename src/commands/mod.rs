@@ -1,12 +1,22 @@
 //! One module per noun; each verb turns its arguments into client calls and a value to
-//! render. Nothing here prints directly.
+//! render. Nothing here prints directly: output goes through `crate::output`.
 
-use crate::cli::{Cli, Command};
+pub mod grant;
+
+use crate::api::client::{Client, ClientConfig};
+use crate::cli::{Cli, Command, FederationCommand, OutputFormat};
 use crate::error::{Error, Result};
 
 pub async fn run(cli: Cli) -> Result<()> {
+    let format = cli.global.output.unwrap_or(OutputFormat::Table);
     match cli.command {
-        Command::Federation(_) => Err(Error::Internal("not implemented yet".into())),
+        Command::Federation(FederationCommand::Grant(cmd)) => {
+            let client = Client::new(ClientConfig::from_global(&cli.global)?)?;
+            grant::run(&client, format, cmd).await
+        }
+        Command::Federation(FederationCommand::Peer(_)) => Err(Error::Internal(
+            "peer commands are not implemented yet".into(),
+        )),
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {
             crate::gateway::serve(args).await
