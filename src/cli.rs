@@ -214,6 +214,10 @@ pub enum PeerCommand {
     #[command(after_help = "Example:\n  mosaic federation peer list -o json")]
     List,
 
+    /// Store a certificate that `peer add` kept because the local gateway did not take it
+    #[command(after_help = "Example:\n  mosaic federation peer finish 5c1d…")]
+    Finish(PeerIdArg),
+
     /// Remove a peer record (for example a pending one left by a failed enrollment)
     #[command(after_help = "Example:\n  mosaic federation peer remove 5c1d…")]
     Remove(PeerIdArg),
