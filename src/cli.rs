@@ -81,6 +81,31 @@ pub enum Command {
     #[cfg(feature = "gateway")]
     #[command(subcommand)]
     Gateway(GatewayCommand),
+
+    /// Print a shell completion script to standard output
+    #[command(
+        after_help = "Examples:\n  mosaic completion bash > ~/.local/share/bash-completion/completions/mosaic\n  \
+        mosaic completion zsh > \"${fpath[1]}/_mosaic\"\n  mosaic completion fish > ~/.config/fish/completions/mosaic.fish"
+    )]
+    Completion(CompletionArgs),
+
+    /// Write a man page for every command into a directory
+    #[command(after_help = "Example:\n  mosaic man --out /usr/local/share/man/man1")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! One module per noun; each verb turns its arguments into client calls and a value to
 //! render. Nothing here prints directly: output goes through `crate::output`.
 
+pub mod docs;
 pub mod grant;
 pub mod peer;
 
@@ -19,6 +20,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             let client = Client::new(ClientConfig::from_global(&cli.global)?)?;
             peer::run(&client, format, cmd).await
         }
+        Command::Completion(args) => docs::completion(&args),
+        Command::Man(args) => docs::man(&args),
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {
             crate::gateway::serve(args).await

@@ -2,3 +2,4 @@
 //! real `mosaic` binary and/or a real `mosaic gateway serve` process over loopback HTTP.
 
 mod common;
+mod docs;
