@@ -31,6 +31,10 @@ pub struct Cli {
 /// Flags accepted anywhere on the command line.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
+    /// Named gateway from the config file (`mosaic config list`)
+    #[arg(long, global = true, env = "MOSAIC_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// Base URL of the gateway's admin API
     #[arg(long, global = true, env = "MOSAIC_GATEWAY_URL", value_name = "URL")]
     pub gateway: Option<String>,
@@ -89,9 +93,23 @@ pub enum Command {
     )]
     Completion(CompletionArgs),
 
+    /// Show the config file's profiles and the settings in effect
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
     /// Write a man page for every command into a directory
     #[command(after_help = "Example:\n  mosaic man --out /usr/local/share/man/man1")]
     Man(ManArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// List the profiles of the config file
+    #[command(after_help = "Example:\n  mosaic config list")]
+    List,
+    /// Show every connection setting in effect and where it came from (secrets redacted)
+    #[command(after_help = "Example:\n  mosaic --profile prod config show -o json")]
+    Show,
 }
 
 #[derive(Debug, Args)]

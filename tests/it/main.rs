@@ -2,4 +2,5 @@
 //! real `mosaic` binary and/or a real `mosaic gateway serve` process over loopback HTTP.
 
 mod common;
+mod config;
 mod docs;
