@@ -179,6 +179,22 @@ pub struct GrantCreateArgs {
     /// When the grant expires by itself (RFC 3339, e.g. 2026-12-31T23:59:59Z) [default: never]
     #[arg(long, value_name = "TIME", value_parser = parse_future_time)]
     pub expires_at: Option<time::OffsetDateTime>,
+    /// Expire the grant this long from now, e.g. 90m, 12h, 30d [default: never]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "expires_at")]
+    pub expires_in: Option<std::time::Duration>,
+    /// Validate the scope and print the grant that would be created, without any request
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A positive duration such as `90s`, `15m`, `12h`, `30d` or `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("not a duration such as 90m, 12h or 30d ({e})"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]
