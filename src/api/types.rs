@@ -172,6 +172,39 @@ pub struct Grant {
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
     pub peer_cert_fingerprint: Option<String>,
+    /// Every enrollment token ever issued for the grant, oldest first. Only
+    /// `GET /api/admin/federation/grants/:id` fills it; lists leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<Vec<TokenRecord>>,
+}
+
+/// What became of one enrollment token, by its non-secret handle. The token itself is
+/// never shown again after `grant token`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct TokenRecord {
+    pub handle: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub state: TokenState,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub redeemed_at: Option<OffsetDateTime>,
+    /// Fingerprint of the certificate issued when the token was redeemed.
+    pub cert_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    /// Not used yet and not expired.
+    Unused,
+    /// Spent by a successful enrollment.
+    Redeemed,
+    /// Its TTL passed before anyone used it.
+    Expired,
 }
 
 /// Body of `POST /api/admin/federation/grants`.
@@ -317,6 +350,88 @@ pub struct StoreCertRequest {
     pub ca_certificate_pem: String,
     pub grant_id: String,
     pub subject_user_id: String,
+}
+
+/// What an audit record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub enum AuditAction {
+    #[serde(rename = "grant.created")]
+    GrantCreated,
+    #[serde(rename = "token.issued")]
+    TokenIssued,
+    /// A peer enrolled; the detail holds the issued certificate's fingerprint.
+    #[serde(rename = "grant.activated")]
+    GrantActivated,
+    /// The detail holds the revoke reason, if one was given.
+    #[serde(rename = "grant.revoked")]
+    GrantRevoked,
+    #[serde(rename = "grant.expired")]
+    GrantExpired,
+    /// The detail says why (never the token itself).
+    #[serde(rename = "enrollment.refused")]
+    EnrollmentRefused,
+    #[serde(rename = "peer.added")]
+    PeerAdded,
+    #[serde(rename = "peer.activated")]
+    PeerActivated,
+    #[serde(rename = "peer.removed")]
+    PeerRemoved,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 9] = [
+        AuditAction::GrantCreated,
+        AuditAction::TokenIssued,
+        AuditAction::GrantActivated,
+        AuditAction::GrantRevoked,
+        AuditAction::GrantExpired,
+        AuditAction::EnrollmentRefused,
+        AuditAction::PeerAdded,
+        AuditAction::PeerActivated,
+        AuditAction::PeerRemoved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::GrantCreated => "grant.created",
+            AuditAction::TokenIssued => "token.issued",
+            AuditAction::GrantActivated => "grant.activated",
+            AuditAction::GrantRevoked => "grant.revoked",
+            AuditAction::GrantExpired => "grant.expired",
+            AuditAction::EnrollmentRefused => "enrollment.refused",
+            AuditAction::PeerAdded => "peer.added",
+            AuditAction::PeerActivated => "peer.activated",
+            AuditAction::PeerRemoved => "peer.removed",
+        }
+    }
+}
+
+impl std::str::FromStr for AuditAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AuditAction::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| format!("unknown audit action \"{s}\""))
+    }
+}
+
+/// One record of the gateway's audit log (`GET /api/admin/federation/audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct AuditEntry {
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub action: AuditAction,
+    /// Who acted: `admin` (the admin API), `enrollment` (the public enrollment
+    /// endpoint) or `gateway` (the gateway itself, e.g. expiring a grant).
+    pub actor: String,
+    pub grant_id: Option<String>,
+    pub peer_id: Option<String>,
+    /// The revoke reason, the certificate fingerprint, or why an enrollment was refused.
+    pub detail: Option<String>,
 }
 
 /// One page of a list endpoint.

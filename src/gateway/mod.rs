@@ -1,9 +1,169 @@
 //! The reference gateway (`mosaic gateway serve`): the admin API, the public enrollment
-//! endpoint, an embedded SQLite store and its own CA.
+//! endpoint, an embedded SQLite store and its own CA. This file owns start-up and shutdown.
+
+mod access_log;
+mod admin;
+mod ca;
+mod csr;
+mod data_dir;
+mod der;
+mod error;
+mod extract;
+pub mod openapi;
+mod peer_cert;
+mod routes;
+mod store;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::cli::ServeArgs;
+use crate::crypto::seal::SealingSecret;
 use crate::error::{Error, Result};
+use admin::{AdminToken, AdminTokenSource};
+use ca::Ca;
+use data_dir::DataDir;
+use store::Store;
 
-pub async fn serve(_args: ServeArgs) -> Result<()> {
-    Err(Error::Internal("not implemented yet".into()))
+/// Largest request body accepted; beyond it, 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// Bounds of `--cert-validity-days`: client certificates are meant to be short-lived.
+const CERT_VALIDITY_DAYS: std::ops::RangeInclusive<u32> = 1..=365;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    store: Store,
+    ca: Arc<Ca>,
+    admin: Arc<AdminToken>,
+    /// Base of the enrollment URLs handed out, without a trailing slash.
+    public_url: Arc<str>,
+    cert_validity: time::Duration,
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    let startup = |e: String| Error::InvalidInput(format!("cannot start the gateway: {e}"));
+    // Everything that can be wrong with the configuration is checked before anything is
+    // written to disk.
+    let secret = SealingSecret::from_env().map_err(|e| startup(e.to_string()))?;
+    if !CERT_VALIDITY_DAYS.contains(&args.cert_validity_days) {
+        return Err(startup(format!(
+            "--cert-validity-days must be from {} to {}, got {}",
+            CERT_VALIDITY_DAYS.start(),
+            CERT_VALIDITY_DAYS.end(),
+            args.cert_validity_days
+        )));
+    }
+    let public_url = args
+        .public_url
+        .as_deref()
+        .map(parse_public_url)
+        .transpose()
+        .map_err(startup)?;
+
+    let dir = DataDir::open(args.data_dir).map_err(startup)?;
+    let (admin, admin_source) = AdminToken::resolve(&dir).map_err(startup)?;
+    let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
+    let ca = Ca::load_or_create(&dir, &secret).map_err(startup)?;
+    drop(secret);
+
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| startup(format!("cannot listen on {}: {e}", args.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| startup(format!("cannot read the bound address: {e}")))?;
+    let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+    // Installed before the "listening" line, so a signal sent right after it is caught.
+    let shutdown = shutdown_signal().map_err(|e| startup(format!("cannot handle signals: {e}")))?;
+
+    let state = AppState {
+        store,
+        ca: Arc::new(ca),
+        admin: Arc::new(admin),
+        public_url: public_url.clone().into(),
+        cert_validity: time::Duration::days(args.cert_validity_days.into()),
+    };
+    let admin_note = match admin_source {
+        AdminTokenSource::Env => "from MOSAIC_ADMIN_TOKEN".to_string(),
+        AdminTokenSource::File { generated: true } => format!(
+            "generated into {}",
+            dir.file(admin::ADMIN_TOKEN_FILE).display()
+        ),
+        AdminTokenSource::File { generated: false } => {
+            format!("from {}", dir.file(admin::ADMIN_TOKEN_FILE).display())
+        }
+    };
+    {
+        // Scripts wait for the last line; it must come only once the socket is bound.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "mosaic gateway data directory: {}",
+            dir.path().display()
+        );
+        let _ = writeln!(out, "mosaic gateway admin token: {admin_note}");
+        let _ = writeln!(
+            out,
+            "mosaic gateway CA fingerprint: {}",
+            state.ca.fingerprint()
+        );
+        let _ = writeln!(out, "mosaic gateway enrollment URLs under: {public_url}");
+        let _ = writeln!(out, "mosaic gateway listening on http://{addr}");
+        let _ = out.flush();
+    }
+
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Internal(format!("the gateway stopped: {e}")))?;
+    eprintln!("mosaic gateway: stopped");
+    Ok(())
+}
+
+/// `--public-url`: http(s), no query or fragment; kept without a trailing slash.
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("--public-url {raw:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!(
+            "--public-url {raw:?} must be an http:// or https:// URL"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "--public-url {raw:?} must not have a query or fragment"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// Registers for SIGINT and SIGTERM now; the returned future resolves on either, and
+/// in-flight requests then finish before `serve` returns.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("mosaic gateway: shutting down");
+    })
+}
+
+/// RFC 3339 text of a timestamp, for audit details.
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }

@@ -1,6 +1,11 @@
 //! One integration-test binary (one link step); a module per area. Every test drives the
 //! real `mosaic` binary and/or a real `mosaic gateway serve` process over loopback HTTP.
 
+mod audit;
 mod common;
 mod config;
 mod docs;
+mod enrollment;
+mod fixtures;
+mod gateway;
+mod peers;

@@ -1,0 +1,102 @@
+//! The admin token: where it comes from (`MOSAIC_ADMIN_TOKEN`, else `DIR/admin-token`,
+//! made on first start) and the check in front of every `/api/admin` route.
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::AppState;
+use super::data_dir::{DataDir, write_private_file};
+use super::error::ApiError;
+
+pub const ADMIN_TOKEN_ENV: &str = "MOSAIC_ADMIN_TOKEN";
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// Shortest admin token accepted from the environment.
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// Only the SHA-256 of the admin token is kept in memory, so comparisons are between
+/// two 32-byte values whatever the presented token's length.
+pub struct AdminToken {
+    digest: [u8; 32],
+}
+
+/// Where the admin token came from, for the start-up message (never the token itself).
+pub enum AdminTokenSource {
+    Env,
+    File { generated: bool },
+}
+
+impl AdminToken {
+    pub fn resolve(dir: &DataDir) -> Result<(AdminToken, AdminTokenSource), String> {
+        if let Some(value) = std::env::var_os(ADMIN_TOKEN_ENV) {
+            let value = Zeroizing::new(
+                value
+                    .into_string()
+                    .map_err(|_| format!("{ADMIN_TOKEN_ENV} is not valid UTF-8"))?,
+            );
+            if value.trim().len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(format!(
+                    "{ADMIN_TOKEN_ENV} is shorter than {MIN_ADMIN_TOKEN_LEN} characters: \
+                     use a long random value, or unset it to have one generated"
+                ));
+            }
+            return Ok((Self::from_secret(value.trim()), AdminTokenSource::Env));
+        }
+        let path = dir.file(ADMIN_TOKEN_FILE);
+        if path.exists() {
+            let value = Zeroizing::new(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            );
+            if value.trim().is_empty() {
+                return Err(format!("{} is empty", path.display()));
+            }
+            return Ok((
+                Self::from_secret(value.trim()),
+                AdminTokenSource::File { generated: false },
+            ));
+        }
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        getrandom::fill(bytes.as_mut()).expect("the OS random source failed");
+        let value = Zeroizing::new(URL_SAFE_NO_PAD.encode(bytes.as_ref()));
+        write_private_file(&path, format!("{}\n", value.as_str()).as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok((
+            Self::from_secret(&value),
+            AdminTokenSource::File { generated: true },
+        ))
+    }
+
+    fn from_secret(token: &str) -> AdminToken {
+        AdminToken {
+            digest: Sha256::digest(token.as_bytes()).into(),
+        }
+    }
+
+    /// Constant-time comparison of the presented token with the admin token.
+    pub fn matches(&self, presented: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        digest.ct_eq(&self.digest).into()
+    }
+}
+
+/// Lets the request through only with `Authorization: Bearer <admin token>`.
+pub async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match presented {
+        Some(token) if state.admin.matches(token) => next.run(req).await,
+        _ => ApiError::Unauthorized.into_response(),
+    }
+}

@@ -1,0 +1,148 @@
+//! Certificate signing requests. The gateway accepts exactly one kind: a PEM CSR for a
+//! P-256 ECDSA key, signed with ecdsa-with-SHA256 by that same key. Only its public key
+//! is used; everything else in the CSR (subject, extensions) is ignored on purpose, so a
+//! request can never ask for more than the CA decides to sign.
+
+use x509_parser::oid_registry::{
+    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_SIG_ECDSA_WITH_SHA256,
+};
+use x509_parser::pem::parse_x509_pem;
+use x509_parser::prelude::{FromDer, X509CertificationRequest};
+
+/// The public key of a verified CSR, ready to be certified.
+#[derive(Debug, Clone)]
+pub struct CsrKey {
+    /// SubjectPublicKeyInfo, DER.
+    spki: Vec<u8>,
+    /// The uncompressed SEC1 point (65 bytes).
+    point: Vec<u8>,
+}
+
+impl CsrKey {
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+}
+
+impl rcgen::PublicKeyData for CsrKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.point
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+/// Checks `pem` and returns its key. The error names what is wrong, for a 400.
+pub fn parse_p256_csr(pem: &str) -> Result<CsrKey, String> {
+    let (rest, block) =
+        parse_x509_pem(pem.as_bytes()).map_err(|_| "csr_pem is not a PEM block".to_string())?;
+    if block.label != "CERTIFICATE REQUEST" && block.label != "NEW CERTIFICATE REQUEST" {
+        return Err(format!(
+            "csr_pem is a PEM \"{}\", not a \"CERTIFICATE REQUEST\"",
+            block.label
+        ));
+    }
+    if !rest.iter().all(u8::is_ascii_whitespace) {
+        return Err("csr_pem holds more than one PEM block".into());
+    }
+    let (rest, csr) = X509CertificationRequest::from_der(&block.contents)
+        .map_err(|e| format!("csr_pem is not a PKCS#10 certificate request: {e}"))?;
+    if !rest.is_empty() {
+        return Err("csr_pem has bytes after the certificate request".into());
+    }
+
+    let spki = &csr.certification_request_info.subject_pki;
+    if spki.algorithm.algorithm != OID_KEY_TYPE_EC_PUBLIC_KEY {
+        return Err(format!(
+            "the CSR's key is not an elliptic-curve key (algorithm {}): a P-256 ECDSA key is required",
+            spki.algorithm.algorithm
+        ));
+    }
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok());
+    if curve.as_ref() != Some(&OID_EC_P256) {
+        let found = curve.map_or_else(|| "none".to_string(), |c| c.to_id_string());
+        return Err(format!(
+            "the CSR's key is on curve {found}, not P-256 (1.2.840.10045.3.1.7)"
+        ));
+    }
+    let point = &spki.subject_public_key.data;
+    if point.len() != 65 || point[0] != 0x04 {
+        return Err("the CSR's public key is not an uncompressed P-256 point".into());
+    }
+    if csr.signature_algorithm.algorithm != OID_SIG_ECDSA_WITH_SHA256 {
+        return Err(format!(
+            "the CSR is signed with {}, not ecdsa-with-SHA256",
+            csr.signature_algorithm.algorithm
+        ));
+    }
+    csr.verify_signature().map_err(|_| {
+        "the CSR's signature does not verify: it must be signed by the key it carries".to_string()
+    })?;
+    Ok(CsrKey {
+        spki: spki.raw.to_vec(),
+        point: point.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::PublicKeyData;
+
+    fn csr_for(alg: &'static rcgen::SignatureAlgorithm) -> String {
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
+        rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap()
+    }
+
+    #[test]
+    fn accepts_p256_and_keeps_its_key() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let pem = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let csr = parse_p256_csr(&pem).unwrap();
+        assert_eq!(csr.spki_der(), key.subject_public_key_info().as_slice());
+    }
+
+    #[test]
+    fn refuses_p384() {
+        let e = parse_p256_csr(&csr_for(&rcgen::PKCS_ECDSA_P384_SHA384)).unwrap_err();
+        assert!(e.contains("not P-256"), "{e}");
+    }
+
+    #[test]
+    fn refuses_a_tampered_signature() {
+        let pem = csr_for(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let (_, block) = parse_x509_pem(pem.as_bytes()).unwrap();
+        let mut der = block.contents.clone();
+        let last = der.len() - 1;
+        der[last] ^= 0x01;
+        let tampered = format!(
+            "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
+        );
+        let e = parse_p256_csr(&tampered).unwrap_err();
+        assert!(e.contains("signature"), "{e}");
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        assert!(parse_p256_csr("hello").is_err());
+        assert!(
+            parse_p256_csr("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+                .is_err()
+        );
+    }
+}

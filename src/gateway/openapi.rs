@@ -1,0 +1,78 @@
+//! The OpenAPI 3.1 document of the gateway, generated from the handlers' annotations and
+//! the shared wire types. `docs/openapi.json` is a checked-in copy that a test keeps equal.
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::routes::{audit, enrollment, grants, peers, system, tokens};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Mosaic gateway federation API",
+        description = "The admin API of a Mosaic gateway (grants, enrollment tokens, peers, \
+                       audit log; bearer admin token) and its public enrollment endpoint \
+                       (the enrollment token in the path is the credential). Errors are \
+                       `{\"error\": {\"code\", \"message\"}}`; lists are paged with `limit` \
+                       and `cursor`."
+    ),
+    paths(
+        system::health,
+        system::openapi_json,
+        grants::create,
+        grants::list,
+        grants::show,
+        grants::revoke,
+        tokens::create,
+        enrollment::preview,
+        enrollment::enroll,
+        peers::create,
+        peers::list,
+        peers::store_cert,
+        peers::remove,
+        audit::list,
+    ),
+    modifiers(&AdminToken),
+    tags(
+        (name = "grants", description = "Grants and their enrollment tokens (granting gateway)"),
+        (name = "enrollment", description = "Public enrollment with a single-use token (granting gateway)"),
+        (name = "peers", description = "Remote gateways this gateway enrolled with (enrolling gateway)"),
+        (name = "audit", description = "The audit log"),
+        (name = "system", description = "Health and this document"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the `admin_token` bearer scheme the admin paths refer to.
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The admin token: MOSAIC_ADMIN_TOKEN, or DIR/admin-token made on first start",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as pretty-printed JSON, built once.
+pub fn json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut text = ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises");
+        text.push('\n');
+        text
+    })
+}

@@ -1,0 +1,242 @@
+//! The public enrollment endpoint, `/api/federation/enrollment/{token}`: the token in the
+//! path is the credential. GET previews what it grants; POST spends it for a certificate.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use rusqlite::Connection;
+use subtle::ConstantTimeEq;
+
+use super::tokens::token_hash;
+use crate::api::types::{
+    AuditAction, EnrollRequest, EnrollResponse, EnrollmentPreview, ErrorBody, Grant, GrantStatus,
+};
+use crate::gateway::AppState;
+use crate::gateway::csr::parse_p256_csr;
+use crate::gateway::error::{ApiError, ApiResult};
+use crate::gateway::extract::JsonBody;
+use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::tokens::{self, StoredToken};
+use crate::gateway::store::{certificates, from_ms, grants};
+
+/// Why an enrollment was refused: what goes in the audit log, and what the caller sees.
+struct Refusal {
+    grant_id: Option<String>,
+    why: String,
+    answer: ApiError,
+}
+
+impl Refusal {
+    fn token(grant_id: Option<&str>, why: &str) -> Self {
+        Refusal {
+            grant_id: grant_id.map(str::to_string),
+            why: why.to_string(),
+            answer: ApiError::TokenInvalid,
+        }
+    }
+}
+
+/// Finds a live token by the hash of `token`: unknown, used and expired tokens are all
+/// the same refusal, so the answer never tells which.
+fn live_token(
+    conn: &Connection,
+    token: &str,
+    now: i64,
+) -> Result<Result<StoredToken, Refusal>, ApiError> {
+    let hash = token_hash(token);
+    let Some(stored) = tokens::find_by_hash(conn, &hash)? else {
+        return Ok(Err(Refusal::token(None, "unknown token")));
+    };
+    // The index found the row by hash; confirm it without a data-dependent early exit.
+    if !bool::from(stored.token_hash.as_slice().ct_eq(&hash)) {
+        return Ok(Err(Refusal::token(None, "unknown token")));
+    }
+    if stored.redeemed_at.is_some() {
+        return Ok(Err(Refusal::token(
+            Some(&stored.grant_id),
+            &format!("token {} was already used", stored.handle),
+        )));
+    }
+    if stored.expires_at <= now {
+        return Ok(Err(Refusal::token(
+            Some(&stored.grant_id),
+            &format!("token {} expired", stored.handle),
+        )));
+    }
+    Ok(Ok(stored))
+}
+
+/// The grant a live token belongs to, if it can still be enrolled.
+fn pending_grant(
+    conn: &Connection,
+    token: &StoredToken,
+) -> Result<Result<Grant, Refusal>, ApiError> {
+    let grant = grants::get(conn, &token.grant_id)?
+        .ok_or_else(|| ApiError::internal(format!("token {} has no grant", token.handle)))?;
+    let refuse = |what: &str| Refusal {
+        grant_id: Some(grant.id.clone()),
+        why: format!("token {}: grant is {what}", token.handle),
+        answer: ApiError::conflict(format!(
+            "grant {} is {what}: it can no longer be enrolled",
+            grant.id
+        )),
+    };
+    Ok(match grant.status {
+        GrantStatus::Pending => Ok(grant),
+        GrantStatus::Active => Err(refuse("already active (a peer enrolled)")),
+        GrantStatus::Revoked => Err(refuse("revoked")),
+        GrantStatus::Expired => Err(refuse("expired")),
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/federation/enrollment/{token}",
+    tag = "enrollment",
+    params(("token" = String, Path, description = "The enrollment token (a secret)")),
+    responses(
+        (status = 200, description = "What the token grants; the token is not spent", body = EnrollmentPreview),
+        (status = 409, description = "The grant is active, revoked or expired", body = ErrorBody),
+        (status = 410, description = "Token unknown, used or expired (deliberately not which)", body = ErrorBody),
+    )
+)]
+pub async fn preview(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Json<EnrollmentPreview>> {
+    let ca_pem = state.ca.cert_pem().to_string();
+    let preview = state
+        .store
+        .run(move |conn| {
+            let (tx, now) = grants::begin(conn)?;
+            let token = live_token(&tx, &token, now)?.map_err(|r| r.answer)?;
+            let grant = pending_grant(&tx, &token)?.map_err(|r| r.answer)?;
+            tx.commit()?;
+            Ok(EnrollmentPreview {
+                grant_id: grant.id,
+                subject_user_id: grant.user_id,
+                peer_id: grant.peer_id,
+                scope: grant.scope,
+                expires_at: from_ms(token.expires_at),
+                ca_certificate_pem: ca_pem,
+            })
+        })
+        .await?;
+    Ok(Json(preview))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/federation/enrollment/{token}",
+    tag = "enrollment",
+    params(("token" = String, Path, description = "The enrollment token (a secret)")),
+    request_body = EnrollRequest,
+    responses(
+        (status = 200, description = "The signed client certificate; the grant is now `active`", body = EnrollResponse),
+        (status = 400, description = "Not a self-signed P-256 ECDSA CSR, or invalid body; the token is not spent", body = ErrorBody),
+        (status = 409, description = "The grant is active, revoked or expired", body = ErrorBody),
+        (status = 410, description = "Token unknown, used or expired (deliberately not which)", body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
+    )
+)]
+pub async fn enroll(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    JsonBody(req): JsonBody<EnrollRequest>,
+) -> ApiResult<Json<EnrollResponse>> {
+    let st = state.clone();
+    let response = state
+        .store
+        .run(move |conn| {
+            let (tx, now) = grants::begin(conn)?;
+            match redeem(&tx, &st, &token, &req.csr_pem, now)? {
+                Ok(response) => {
+                    tx.commit()?;
+                    Ok(response)
+                }
+                Err(refusal) => {
+                    audit::record(
+                        &tx,
+                        now,
+                        &Record {
+                            action: AuditAction::EnrollmentRefused,
+                            actor: Actor::Enrollment,
+                            grant_id: refusal.grant_id.as_deref(),
+                            peer_id: None,
+                            detail: Some(&refusal.why),
+                        },
+                    )?;
+                    tx.commit()?;
+                    Err(refusal.answer)
+                }
+            }
+        })
+        .await?;
+    Ok(Json(response))
+}
+
+/// Inside one `BEGIN IMMEDIATE` transaction: check the token and its grant, sign the CSR,
+/// spend the token and activate the grant. Of concurrent enrollments for one grant,
+/// the first to take the write lock wins; the others find the token used (410) or the
+/// grant active (409).
+fn redeem(
+    conn: &Connection,
+    state: &AppState,
+    token: &str,
+    csr_pem: &str,
+    now: i64,
+) -> Result<Result<EnrollResponse, Refusal>, ApiError> {
+    let token = match live_token(conn, token, now)? {
+        Ok(t) => t,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let grant = match pending_grant(conn, &token)? {
+        Ok(g) => g,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    // The token stays unspent when the CSR is refused, so the peer can retry.
+    let key = match parse_p256_csr(csr_pem) {
+        Ok(key) => key,
+        Err(why) => {
+            return Ok(Err(Refusal {
+                grant_id: Some(grant.id),
+                why: format!("token {}: CSR refused: {why}", token.handle),
+                answer: ApiError::InvalidRequest(why),
+            }));
+        }
+    };
+    let cert = state
+        .ca
+        .issue(&key, &grant.id, &grant.user_id, state.cert_validity)
+        .map_err(|e| ApiError::internal(format!("signing the client certificate: {e}")))?;
+    if !tokens::redeem(conn, &token.handle, now, &cert.fingerprint)? {
+        return Err(ApiError::internal(
+            "token was spent inside its own transaction",
+        ));
+    }
+    certificates::insert(conn, &cert, &grant.id, &token.handle, now)?;
+    if !grants::activate(conn, &grant.id, now, &cert.fingerprint)? {
+        return Err(ApiError::internal(
+            "grant changed inside its own transaction",
+        ));
+    }
+    let detail = format!("token {}, certificate {}", token.handle, cert.fingerprint);
+    audit::record(
+        conn,
+        now,
+        &Record {
+            action: AuditAction::GrantActivated,
+            actor: Actor::Enrollment,
+            grant_id: Some(&grant.id),
+            peer_id: None,
+            detail: Some(&detail),
+        },
+    )?;
+    Ok(Ok(EnrollResponse {
+        certificate_pem: cert.pem,
+        ca_certificate_pem: state.ca.cert_pem().to_string(),
+        grant_id: grant.id,
+        subject_user_id: grant.user_id,
+        peer_id: grant.peer_id,
+        not_after: cert.not_after,
+    }))
+}

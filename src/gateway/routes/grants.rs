@@ -1,0 +1,229 @@
+//! `/api/admin/federation/grants`: create, list, show, revoke.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::check_text;
+use crate::api::types::{
+    AuditAction, CreateGrantRequest, ErrorBody, Grant, GrantStatus, Page, RevokeGrantRequest,
+};
+use crate::gateway::AppState;
+use crate::gateway::error::{ApiError, ApiResult};
+use crate::gateway::extract::{JsonBody, OptionalJsonBody, QueryParams};
+use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::grants::{self, GrantFilter};
+use crate::gateway::store::page::PageRequest;
+use crate::gateway::store::{from_ms, immediate, now_ms, to_ms, tokens};
+
+/// Longest revoke reason, in bytes.
+const MAX_REASON: usize = 1024;
+
+#[utoipa::path(
+    post,
+    path = "/api/admin/federation/grants",
+    tag = "grants",
+    request_body = CreateGrantRequest,
+    responses(
+        (status = 201, description = "The new grant, `pending`", body = Grant),
+        (status = 400, description = "Invalid body or scope; the message names the field", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<CreateGrantRequest>,
+) -> ApiResult<(StatusCode, Json<Grant>)> {
+    check_text("user_id", &req.user_id)?;
+    check_text("peer_id", &req.peer_id)?;
+    req.scope
+        .validate()
+        .map_err(|v| ApiError::invalid(format!("scope.{v}")))?;
+    let created_at = from_ms(now_ms());
+    if let Some(expires_at) = req.expires_at
+        && expires_at <= created_at
+    {
+        return Err(ApiError::invalid("expires_at must be in the future"));
+    }
+    let grant = Grant {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: req.user_id,
+        peer_id: req.peer_id,
+        scope: req.scope,
+        status: GrantStatus::Pending,
+        created_at,
+        activated_at: None,
+        revoked_at: None,
+        revoked_reason: None,
+        // Stored with millisecond precision; answer with what a read will return.
+        expires_at: req.expires_at.map(|t| from_ms(to_ms(t))),
+        peer_cert_fingerprint: None,
+        tokens: None,
+    };
+    let grant = state
+        .store
+        .run(move |conn| {
+            let tx = immediate(conn)?;
+            grants::insert(&tx, &grant)?;
+            let detail = format!("for user {} and peer {}", grant.user_id, grant.peer_id);
+            audit::record(
+                &tx,
+                to_ms(grant.created_at),
+                &Record {
+                    action: AuditAction::GrantCreated,
+                    actor: Actor::Admin,
+                    grant_id: Some(&grant.id),
+                    peer_id: None,
+                    detail: Some(&detail),
+                },
+            )?;
+            tx.commit()?;
+            Ok(grant)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(grant)))
+}
+
+/// Query of `GET /grants`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListGrantsQuery {
+    /// Only grants for this peer.
+    pub peer_id: Option<String>,
+    /// Only grants in this status: `pending`, `active`, `revoked` or `expired`.
+    pub status: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/federation/grants",
+    tag = "grants",
+    params(ListGrantsQuery),
+    responses(
+        (status = 200, description = "One page of grants, in (created_at, id) order", body = Page<Grant>),
+        (status = 400, description = "Bad status, limit or cursor", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<ListGrantsQuery>,
+) -> ApiResult<Json<Page<Grant>>> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let filter = GrantFilter {
+        peer_id: q.peer_id,
+        status: q
+            .status
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: String| ApiError::invalid(format!("status: {e}")))?,
+    };
+    let page = state
+        .store
+        .run(move |conn| {
+            let (tx, _now) = grants::begin(conn)?;
+            let page = grants::list(&tx, &filter, &page)?;
+            tx.commit()?;
+            Ok(page)
+        })
+        .await?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/federation/grants/{id}",
+    tag = "grants",
+    params(("id" = String, Path, description = "The grant's ID")),
+    responses(
+        (status = 200, description = "The grant, with the history of its enrollment tokens", body = Grant),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "No such grant", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Grant>> {
+    let grant = state
+        .store
+        .run(move |conn| {
+            let (tx, now) = grants::begin(conn)?;
+            let mut grant = grants::get(&tx, &id)?.ok_or_else(|| no_such_grant(&id))?;
+            grant.tokens = Some(tokens::history(&tx, &id, now)?);
+            tx.commit()?;
+            Ok(grant)
+        })
+        .await?;
+    Ok(Json(grant))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/admin/federation/grants/{id}/revoke",
+    tag = "grants",
+    params(("id" = String, Path, description = "The grant's ID")),
+    request_body(content = RevokeGrantRequest, description = "Optional; the reason goes to the audit log"),
+    responses(
+        (status = 200, description = "The grant, now `revoked`", body = Grant),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "No such grant", body = ErrorBody),
+        (status = 409, description = "Already revoked or expired", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    OptionalJsonBody(req): OptionalJsonBody<RevokeGrantRequest>,
+) -> ApiResult<Json<Grant>> {
+    if let Some(reason) = &req.reason
+        && reason.len() > MAX_REASON
+    {
+        return Err(ApiError::invalid(format!(
+            "reason is longer than {MAX_REASON} bytes"
+        )));
+    }
+    let grant = state
+        .store
+        .run(move |conn| {
+            let (tx, now) = grants::begin(conn)?;
+            let grant = grants::get(&tx, &id)?.ok_or_else(|| no_such_grant(&id))?;
+            if !grants::revoke(&tx, &id, now, req.reason.as_deref())? {
+                return Err(ApiError::conflict(format!(
+                    "grant {id} is already {}: a grant is revoked at most once, and an expired one stays expired",
+                    grant.status.as_str()
+                )));
+            }
+            audit::record(
+                &tx,
+                now,
+                &Record {
+                    action: AuditAction::GrantRevoked,
+                    actor: Actor::Admin,
+                    grant_id: Some(&id),
+                    peer_id: None,
+                    detail: req.reason.as_deref(),
+                },
+            )?;
+            let grant = grants::get(&tx, &id)?.ok_or_else(|| no_such_grant(&id))?;
+            tx.commit()?;
+            Ok(grant)
+        })
+        .await?;
+    Ok(Json(grant))
+}
+
+pub fn no_such_grant(id: &str) -> ApiError {
+    ApiError::not_found(format!("no grant with ID {id}"))
+}

@@ -1,0 +1,75 @@
+//! The HTTP surface: one module per resource, each handler a thin layer over the store.
+//! `router` puts them together with the admin check, the body limit and the access log.
+
+pub mod audit;
+pub mod enrollment;
+pub mod grants;
+pub mod peers;
+pub mod system;
+pub mod tokens;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{delete, get, patch, post};
+
+use super::error::ApiError;
+use super::{AppState, BODY_LIMIT, access_log, admin};
+
+pub fn router(state: AppState) -> Router {
+    let admin_routes = Router::new()
+        .route("/grants", post(grants::create).get(grants::list))
+        .route("/grants/{id}", get(grants::show))
+        .route("/grants/{id}/revoke", patch(grants::revoke))
+        .route("/grants/{id}/tokens", post(tokens::create))
+        .route("/peers", get(peers::list))
+        .route("/peers/keypair", post(peers::create))
+        .route("/peers/{id}/cert", patch(peers::store_cert))
+        .route("/peers/{id}", delete(peers::remove))
+        .route("/audit", get(audit::list))
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        // A layer (not a route layer): unknown admin paths need the token too.
+        .layer(from_fn_with_state(state.clone(), admin::require_admin));
+
+    Router::new()
+        .route("/api/health", get(system::health))
+        .route("/api/openapi.json", get(system::openapi_json))
+        .route(
+            "/api/federation/enrollment/{token}",
+            get(enrollment::preview).post(enrollment::enroll),
+        )
+        .nest("/api/admin/federation", admin_routes)
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(from_fn(access_log::log_request))
+        .with_state(state)
+}
+
+/// Longest ID, name or free text the gateway stores, in bytes.
+const MAX_TEXT: usize = 256;
+
+/// An opaque ID or name chosen by the client (user, peer, grant IDs in bodies and
+/// queries): present, at most 256 bytes, no control characters, no edge whitespace.
+pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty() {
+        return Err(ApiError::invalid(format!("{field} must not be empty")));
+    }
+    if value.len() > MAX_TEXT {
+        return Err(ApiError::invalid(format!(
+            "{field} is longer than {MAX_TEXT} bytes"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(format!(
+            "{field} must not contain control characters"
+        )));
+    }
+    if value.trim() != value {
+        return Err(ApiError::invalid(format!(
+            "{field} must not start or end with whitespace"
+        )));
+    }
+    Ok(())
+}

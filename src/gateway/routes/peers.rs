@@ -1,0 +1,310 @@
+//! `/api/admin/federation/peers`: the enrolling side's records of remote gateways. A peer
+//! is stored `pending` with its CSR and sealed key, then made `active` by a certificate
+//! that passes every check in `peer_cert`. The sealed key is never returned.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::check_text;
+use crate::api::types::{
+    AuditAction, CreatePeerRequest, ErrorBody, Page, Peer, PeerStatus, StoreCertRequest,
+};
+use crate::crypto::seal::SEALED_PREFIX;
+use crate::gateway::AppState;
+use crate::gateway::csr::parse_p256_csr;
+use crate::gateway::error::{ApiError, ApiResult};
+use crate::gateway::extract::{JsonBody, QueryParams};
+use crate::gateway::peer_cert::{Expected, verify_issued_cert};
+use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::page::PageRequest;
+use crate::gateway::store::peers::{self, NewPeer, PeerCert};
+use crate::gateway::store::{from_ms, immediate, is_unique_violation, now_ms};
+
+/// Peer IDs appear in URL paths, so they are limited to unreserved URL characters.
+fn check_peer_id(id: &str) -> Result<(), ApiError> {
+    let ok = (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+        && id != "keypair";
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "id must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.', '~' (and not \"keypair\")",
+        ))
+    }
+}
+
+fn check_remote_url(remote_url: &str) -> Result<(), ApiError> {
+    let url = url::Url::parse(remote_url)
+        .map_err(|e| ApiError::invalid(format!("remote_url is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ApiError::invalid(
+            "remote_url must be an http:// or https:// URL with a host",
+        ));
+    }
+    Ok(())
+}
+
+/// The sealed key must have the documented layout; it is stored as given and only ever
+/// opened by whoever holds `BETTER_AUTH_SECRET`.
+fn check_sealed_key(sealed: &str) -> Result<(), ApiError> {
+    const MIN_BLOB: usize = 16 + 12 + 16 + 1; // salt, nonce, tag, at least one byte
+    let blob = sealed.strip_prefix(SEALED_PREFIX).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "sealed_private_key must start with {SEALED_PREFIX}"
+        ))
+    })?;
+    match URL_SAFE_NO_PAD.decode(blob) {
+        Ok(bytes) if bytes.len() >= MIN_BLOB => Ok(()),
+        Ok(_) => Err(ApiError::invalid(
+            "sealed_private_key is too short to hold a sealed key",
+        )),
+        Err(_) => Err(ApiError::invalid(
+            "sealed_private_key is not unpadded base64url after its prefix",
+        )),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/admin/federation/peers/keypair",
+    tag = "peers",
+    request_body = CreatePeerRequest,
+    responses(
+        (status = 201, description = "The peer, `pending`", body = Peer),
+        (status = 400, description = "Invalid ID, URL, CSR or sealed key", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 409, description = "A peer with this ID exists", body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<CreatePeerRequest>,
+) -> ApiResult<(StatusCode, Json<Peer>)> {
+    check_peer_id(&req.id)?;
+    check_text("name", &req.name)?;
+    check_remote_url(&req.remote_url)?;
+    check_sealed_key(&req.sealed_private_key)?;
+    let key = parse_p256_csr(&req.csr_pem).map_err(ApiError::InvalidRequest)?;
+    let peer = state
+        .store
+        .run(move |conn| {
+            let now = now_ms();
+            let tx = immediate(conn)?;
+            let inserted = peers::insert(
+                &tx,
+                &NewPeer {
+                    id: &req.id,
+                    name: &req.name,
+                    remote_url: &req.remote_url,
+                    csr_pem: &req.csr_pem,
+                    public_key: key.spki_der(),
+                    sealed_private_key: &req.sealed_private_key,
+                    created_at: now,
+                },
+            );
+            match inserted {
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(ApiError::conflict(format!(
+                        "a peer with ID {} exists; remove it first or use another ID",
+                        req.id
+                    )));
+                }
+                other => other?,
+            }
+            let detail = format!("{} at {}", req.name, req.remote_url);
+            audit::record(
+                &tx,
+                now,
+                &Record {
+                    action: AuditAction::PeerAdded,
+                    actor: Actor::Admin,
+                    grant_id: None,
+                    peer_id: Some(&req.id),
+                    detail: Some(&detail),
+                },
+            )?;
+            let peer = peers::get(&tx, &req.id)?
+                .ok_or_else(|| ApiError::internal("peer vanished inside its own transaction"))?;
+            tx.commit()?;
+            Ok(peer)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(peer)))
+}
+
+/// Query of `GET /peers`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListPeersQuery {
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/federation/peers",
+    tag = "peers",
+    params(ListPeersQuery),
+    responses(
+        (status = 200, description = "One page of peers, in (created_at, id) order", body = Page<Peer>),
+        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<ListPeersQuery>,
+) -> ApiResult<Json<Page<Peer>>> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let page = state
+        .store
+        .run(move |conn| Ok(peers::list(conn, &page)?))
+        .await?;
+    Ok(Json(page))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/admin/federation/peers/{id}/cert",
+    tag = "peers",
+    params(("id" = String, Path, description = "The peer's ID")),
+    request_body = StoreCertRequest,
+    responses(
+        (status = 200, description = "The peer, now `active`", body = Peer),
+        (status = 400, description = "The certificate failed a check; the message names it", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "No such peer", body = ErrorBody),
+        (status = 409, description = "The peer is already active", body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn store_cert(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<StoreCertRequest>,
+) -> ApiResult<Json<Peer>> {
+    check_text("grant_id", &req.grant_id)?;
+    check_text("subject_user_id", &req.subject_user_id)?;
+    let peer = state
+        .store
+        .run(move |conn| {
+            let now = now_ms();
+            let tx = immediate(conn)?;
+            let peer = peers::get(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+            if peer.status == PeerStatus::Active {
+                return Err(ApiError::conflict(format!(
+                    "peer {id} is already active; remove it and enroll again to replace its certificate"
+                )));
+            }
+            let spki = peers::public_key(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+            let verified = verify_issued_cert(
+                &req.certificate_pem,
+                &req.ca_certificate_pem,
+                &Expected {
+                    spki: &spki,
+                    grant_id: &req.grant_id,
+                    subject_user_id: &req.subject_user_id,
+                },
+                from_ms(now),
+            )
+            .map_err(ApiError::InvalidRequest)?;
+            let activated = peers::activate(
+                &tx,
+                &id,
+                now,
+                &PeerCert {
+                    grant_id: &req.grant_id,
+                    subject_user_id: &req.subject_user_id,
+                    certificate_pem: &req.certificate_pem,
+                    ca_certificate_pem: &req.ca_certificate_pem,
+                    fingerprint: &verified.fingerprint,
+                    serial: &verified.serial,
+                    not_after: crate::gateway::store::to_ms(verified.not_after),
+                },
+            )?;
+            if !activated {
+                return Err(ApiError::internal("peer changed inside its own transaction"));
+            }
+            let detail = format!(
+                "remote grant {}, certificate {}",
+                req.grant_id, verified.fingerprint
+            );
+            audit::record(
+                &tx,
+                now,
+                &Record {
+                    action: AuditAction::PeerActivated,
+                    actor: Actor::Admin,
+                    grant_id: None,
+                    peer_id: Some(&id),
+                    detail: Some(&detail),
+                },
+            )?;
+            let peer = peers::get(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+            tx.commit()?;
+            Ok(peer)
+        })
+        .await?;
+    Ok(Json(peer))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/admin/federation/peers/{id}",
+    tag = "peers",
+    params(("id" = String, Path, description = "The peer's ID")),
+    responses(
+        (status = 204, description = "Removed, with its sealed key and certificate"),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "No such peer", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .run(move |conn| {
+            let now = now_ms();
+            let tx = immediate(conn)?;
+            if !peers::delete(&tx, &id)? {
+                return Err(no_such_peer(&id));
+            }
+            audit::record(
+                &tx,
+                now,
+                &Record {
+                    action: AuditAction::PeerRemoved,
+                    actor: Actor::Admin,
+                    grant_id: None,
+                    peer_id: Some(&id),
+                    detail: None,
+                },
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn no_such_peer(id: &str) -> ApiError {
+    ApiError::not_found(format!("no peer with ID {id}"))
+}

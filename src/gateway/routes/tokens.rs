@@ -1,0 +1,114 @@
+//! `POST /api/admin/federation/grants/{id}/tokens`: single-use enrollment tokens. The
+//! token is returned once; the gateway keeps only its SHA-256.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use time::Duration;
+use zeroize::Zeroizing;
+
+use super::grants::no_such_grant;
+use crate::api::types::{
+    AuditAction, CreateTokenRequest, EnrollmentToken, ErrorBody, GrantStatus, TOKEN_TTL_DEFAULT,
+    TOKEN_TTL_RANGE,
+};
+use crate::gateway::AppState;
+use crate::gateway::error::{ApiError, ApiResult};
+use crate::gateway::extract::OptionalJsonBody;
+use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::{from_ms, grants, tokens};
+
+/// Path of the enrollment endpoint below the public URL; the token follows it.
+pub const ENROLLMENT_PATH: &str = "/api/federation/enrollment/";
+
+/// The SHA-256 of a token, the only form in which it is stored or looked up.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/admin/federation/grants/{id}/tokens",
+    tag = "grants",
+    params(("id" = String, Path, description = "The grant's ID")),
+    request_body(content = CreateTokenRequest, description = "Optional; `ttl_seconds` from 1 to 900, default 900"),
+    responses(
+        (status = 201, description = "The token, shown this once", body = EnrollmentToken),
+        (status = 400, description = "TTL out of range, or invalid body", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "No such grant", body = ErrorBody),
+        (status = 409, description = "The grant is not `pending`", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Path(grant_id): Path<String>,
+    OptionalJsonBody(req): OptionalJsonBody<CreateTokenRequest>,
+) -> ApiResult<(StatusCode, Json<EnrollmentToken>)> {
+    let ttl = req.ttl_seconds.unwrap_or(TOKEN_TTL_DEFAULT);
+    if !TOKEN_TTL_RANGE.contains(&ttl) {
+        return Err(ApiError::invalid(format!(
+            "ttl_seconds must be from {} to {} seconds, got {ttl}",
+            TOKEN_TTL_RANGE.start(),
+            TOKEN_TTL_RANGE.end()
+        )));
+    }
+
+    // 256 random bits; the handle is a separate random name that is safe to show.
+    let mut secret = Zeroizing::new([0u8; 32]);
+    getrandom::fill(secret.as_mut()).expect("the OS random source failed");
+    let token = URL_SAFE_NO_PAD.encode(secret.as_ref());
+    let hash = token_hash(&token);
+    let mut handle = [0u8; 8];
+    getrandom::fill(&mut handle).expect("the OS random source failed");
+    let handle = format!("tok_{}", hex::encode(handle));
+
+    let (grant_id, expires_at) = state
+        .store
+        .run(move |conn| {
+            let (tx, now) = grants::begin(conn)?;
+            let grant = grants::get(&tx, &grant_id)?.ok_or_else(|| no_such_grant(&grant_id))?;
+            if grant.status != GrantStatus::Pending {
+                return Err(ApiError::conflict(format!(
+                    "grant {grant_id} is {}: enrollment tokens are only issued for pending grants",
+                    grant.status.as_str()
+                )));
+            }
+            let expires_at = now + Duration::seconds(ttl.into()).whole_milliseconds() as i64;
+            tokens::insert(&tx, &handle, &grant_id, &hash, now, expires_at)?;
+            let detail = format!(
+                "token {handle}, expires {}",
+                crate::gateway::rfc3339(from_ms(expires_at))
+            );
+            audit::record(
+                &tx,
+                now,
+                &Record {
+                    action: AuditAction::TokenIssued,
+                    actor: Actor::Admin,
+                    grant_id: Some(&grant_id),
+                    peer_id: None,
+                    detail: Some(&detail),
+                },
+            )?;
+            tx.commit()?;
+            Ok((grant_id, expires_at))
+        })
+        .await?;
+
+    let enrollment_url = format!("{}{ENROLLMENT_PATH}{token}", state.public_url);
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrollmentToken {
+            grant_id,
+            token,
+            enrollment_url,
+            expires_at: from_ms(expires_at),
+            ca_fingerprint: state.ca.fingerprint().to_string(),
+        }),
+    ))
+}

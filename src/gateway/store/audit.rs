@@ -1,0 +1,116 @@
+//! The append-only `audit_log` table: who did what to which grant or peer, and when.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params};
+
+use super::from_ms;
+use super::page::{KeysetQuery, PageRequest};
+use crate::api::types::{AuditAction, AuditEntry, Page};
+use crate::gateway::error::ApiError;
+
+/// Who caused an audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A caller of the admin API (there is one admin token, so one admin).
+    Admin,
+    /// A caller of the public enrollment endpoint, holding (or claiming) a token.
+    Enrollment,
+    /// The gateway itself, e.g. expiring a grant.
+    Gateway,
+}
+
+impl Actor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Admin => "admin",
+            Actor::Enrollment => "enrollment",
+            Actor::Gateway => "gateway",
+        }
+    }
+}
+
+/// One event to record.
+#[derive(Debug)]
+pub struct Record<'a> {
+    pub action: AuditAction,
+    pub actor: Actor,
+    pub grant_id: Option<&'a str>,
+    pub peer_id: Option<&'a str>,
+    /// Never a secret: no token, key or admin token ever goes here.
+    pub detail: Option<&'a str>,
+}
+
+pub fn record(conn: &Connection, at: i64, r: &Record<'_>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit_log (at, action, actor, grant_id, peer_id, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        at,
+        r.action.as_str(),
+        r.actor.as_str(),
+        r.grant_id,
+        r.peer_id,
+        r.detail
+    ])?;
+    Ok(())
+}
+
+/// Filters of `GET /audit`.
+#[derive(Debug, Default)]
+pub struct AuditFilter {
+    pub grant_id: Option<String>,
+    pub action: Option<AuditAction>,
+    /// Unix milliseconds; entries at or after it.
+    pub since: Option<i64>,
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    let action: String = row.get(2)?;
+    Ok(AuditEntry {
+        id: row.get::<_, i64>(0)?.to_string(),
+        at: from_ms(row.get(1)?),
+        action: action.parse().map_err(|e: String| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into())
+        })?,
+        actor: row.get(3)?,
+        grant_id: row.get(4)?,
+        peer_id: row.get(5)?,
+        detail: row.get(6)?,
+    })
+}
+
+pub fn list(
+    conn: &Connection,
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> Result<Page<AuditEntry>, ApiError> {
+    let mut filters = Vec::new();
+    if let Some(grant) = &filter.grant_id {
+        filters.push(("grant_id = ?", Value::Text(grant.clone())));
+    }
+    if let Some(action) = filter.action {
+        filters.push(("action = ?", Value::Text(action.as_str().into())));
+    }
+    if let Some(since) = filter.since {
+        filters.push(("at >= ?", Value::Integer(since)));
+    }
+    let after = match &page.after {
+        Some((at, id)) => {
+            let id: i64 = id
+                .parse()
+                .map_err(|_| ApiError::invalid("cursor is not one this gateway handed out"))?;
+            Some((Value::Integer(*at), Value::Integer(id)))
+        }
+        None => None,
+    };
+    let rows = KeysetQuery {
+        select: "SELECT id, at, action, actor, grant_id, peer_id, detail FROM audit_log",
+        time_col: "at",
+        id_col: "id",
+        filters,
+        after,
+    }
+    .fetch(conn, page, from_row)?;
+    Ok(page.finish(rows, |e| (super::to_ms(e.at), e.id.clone())))
+}

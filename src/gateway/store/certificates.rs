@@ -1,0 +1,31 @@
+//! The `issued_certificates` table: every client certificate the CA signed, kept so that
+//! an activated grant can always be traced to the exact certificate and token.
+
+use rusqlite::{Connection, params};
+
+use crate::gateway::ca::IssuedCert;
+
+pub fn insert(
+    conn: &Connection,
+    cert: &IssuedCert,
+    grant_id: &str,
+    token_handle: &str,
+    issued_at: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO issued_certificates
+             (serial, grant_id, token_handle, fingerprint, der, not_before, not_after, issued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            cert.serial,
+            grant_id,
+            token_handle,
+            cert.fingerprint,
+            cert.der,
+            super::to_ms(cert.not_before),
+            super::to_ms(cert.not_after),
+            issued_at
+        ],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! The `grants` table: create, read, list, and the state changes (activate, revoke,
+//! expire). Callers hold the transaction; status rules live in the routes.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::page::{KeysetQuery, PageRequest};
+use super::{audit, from_ms, from_ms_opt, immediate, now_ms, to_ms};
+use crate::api::types::{AuditAction, Grant, GrantStatus, Page};
+
+const COLUMNS: &str = "id, user_id, peer_id, scope, status, created_at, activated_at, \
+                       revoked_at, revoked_reason, expires_at, peer_cert_fingerprint";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Grant> {
+    let conversion = |i: usize, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    };
+    let scope: String = row.get(3)?;
+    let status: String = row.get(4)?;
+    Ok(Grant {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        peer_id: row.get(2)?,
+        scope: serde_json::from_str(&scope).map_err(|e| conversion(3, e.to_string()))?,
+        status: status.parse().map_err(|e| conversion(4, e))?,
+        created_at: from_ms(row.get(5)?),
+        activated_at: from_ms_opt(row.get(6)?),
+        revoked_at: from_ms_opt(row.get(7)?),
+        revoked_reason: row.get(8)?,
+        expires_at: from_ms_opt(row.get(9)?),
+        peer_cert_fingerprint: row.get(10)?,
+        tokens: None,
+    })
+}
+
+pub fn insert(conn: &Connection, grant: &Grant) -> rusqlite::Result<()> {
+    let scope = serde_json::to_string(&grant.scope)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+    conn.execute(
+        &format!(
+            "INSERT INTO grants ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ),
+        params![
+            grant.id,
+            grant.user_id,
+            grant.peer_id,
+            scope,
+            grant.status.as_str(),
+            to_ms(grant.created_at),
+            grant.activated_at.map(to_ms),
+            grant.revoked_at.map(to_ms),
+            grant.revoked_reason,
+            grant.expires_at.map(to_ms),
+            grant.peer_cert_fingerprint,
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Grant>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM grants WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()
+}
+
+/// Filters of `GET /grants`.
+#[derive(Debug, Default)]
+pub struct GrantFilter {
+    pub peer_id: Option<String>,
+    pub status: Option<GrantStatus>,
+}
+
+pub fn list(
+    conn: &Connection,
+    filter: &GrantFilter,
+    page: &PageRequest,
+) -> rusqlite::Result<Page<Grant>> {
+    let mut filters = Vec::new();
+    if let Some(peer) = &filter.peer_id {
+        filters.push(("peer_id = ?", Value::Text(peer.clone())));
+    }
+    if let Some(status) = filter.status {
+        filters.push(("status = ?", Value::Text(status.as_str().into())));
+    }
+    let select = format!("SELECT {COLUMNS} FROM grants");
+    let rows = KeysetQuery {
+        select: &select,
+        time_col: "created_at",
+        id_col: "id",
+        filters,
+        after: page
+            .after
+            .clone()
+            .map(|(at, id)| (Value::Integer(at), Value::Text(id))),
+    }
+    .fetch(conn, page, from_row)?;
+    Ok(page.finish(rows, |g| (to_ms(g.created_at), g.id.clone())))
+}
+
+/// Starts a write transaction in which every grant past its `expires_at` already reads
+/// as `expired`; returns it with the "now" it used.
+pub fn begin(conn: &mut Connection) -> rusqlite::Result<(Transaction<'_>, i64)> {
+    let now = now_ms();
+    let tx = immediate(conn)?;
+    expire_due(&tx, now)?;
+    Ok((tx, now))
+}
+
+/// Moves every pending or active grant whose `expires_at` has passed to `expired`, with
+/// one audit record each. Runs at the start of every transaction that reads or changes
+/// grants, so an expired grant never reads or acts as anything else.
+pub fn expire_due(conn: &Connection, now: i64) -> rusqlite::Result<()> {
+    let expired: Vec<String> = conn
+        .prepare_cached(
+            "UPDATE grants SET status = 'expired'
+             WHERE expires_at IS NOT NULL AND expires_at <= ?1
+               AND status IN ('pending', 'active')
+             RETURNING id",
+        )?
+        .query_map([now], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in expired {
+        audit::record(
+            conn,
+            now,
+            &audit::Record {
+                action: AuditAction::GrantExpired,
+                actor: audit::Actor::Gateway,
+                grant_id: Some(&id),
+                peer_id: None,
+                detail: Some("expires_at passed"),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// pending → active, with the fingerprint of the certificate that activated it. Returns
+/// false if the grant was not pending.
+pub fn activate(
+    conn: &Connection,
+    id: &str,
+    now: i64,
+    fingerprint: &str,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE grants SET status = 'active', activated_at = ?2, peer_cert_fingerprint = ?3
+         WHERE id = ?1 AND status = 'pending'",
+        params![id, now, fingerprint],
+    )?;
+    Ok(n == 1)
+}
+
+/// pending or active → revoked. Returns false if the grant was in neither state.
+pub fn revoke(
+    conn: &Connection,
+    id: &str,
+    now: i64,
+    reason: Option<&str>,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE grants SET status = 'revoked', revoked_at = ?2, revoked_reason = ?3
+         WHERE id = ?1 AND status IN ('pending', 'active')",
+        params![id, now, reason],
+    )?;
+    Ok(n == 1)
+}

@@ -1,0 +1,151 @@
+//! The schema, as an append-only list of migrations. `PRAGMA user_version` records how
+//! many have run; each runs in its own transaction together with that bump.
+
+use rusqlite::Connection;
+
+/// Never edit a released entry: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: grants, their enrollment tokens, the certificates issued for them, the peers this
+    // gateway enrolled with, and the audit log.
+    r#"
+    CREATE TABLE grants (
+        id                    TEXT PRIMARY KEY,
+        user_id               TEXT NOT NULL,
+        peer_id               TEXT NOT NULL,
+        scope                 TEXT NOT NULL,
+        status                TEXT NOT NULL
+                              CHECK (status IN ('pending', 'active', 'revoked', 'expired')),
+        created_at            INTEGER NOT NULL,
+        activated_at          INTEGER,
+        revoked_at            INTEGER,
+        revoked_reason        TEXT,
+        expires_at            INTEGER,
+        peer_cert_fingerprint TEXT,
+        -- No grant is active without the certificate it was activated with.
+        CHECK (status <> 'active'
+               OR (activated_at IS NOT NULL AND peer_cert_fingerprint IS NOT NULL)),
+        CHECK (status <> 'revoked' OR revoked_at IS NOT NULL)
+    ) STRICT;
+    CREATE INDEX grants_by_created ON grants (created_at, id);
+    CREATE INDEX grants_by_peer ON grants (peer_id, created_at, id);
+    CREATE INDEX grants_by_status ON grants (status, created_at, id);
+    CREATE INDEX grants_expiring ON grants (expires_at)
+        WHERE expires_at IS NOT NULL AND status IN ('pending', 'active');
+
+    -- Only the SHA-256 of a token is kept; the handle is a separate random name that
+    -- may be shown and logged.
+    CREATE TABLE enrollment_tokens (
+        handle           TEXT PRIMARY KEY,
+        grant_id         TEXT NOT NULL REFERENCES grants (id),
+        token_hash       BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+        issued_at        INTEGER NOT NULL,
+        expires_at       INTEGER NOT NULL,
+        redeemed_at      INTEGER,
+        cert_fingerprint TEXT,
+        CHECK ((redeemed_at IS NULL) = (cert_fingerprint IS NULL))
+    ) STRICT;
+    CREATE INDEX tokens_by_grant ON enrollment_tokens (grant_id, issued_at, handle);
+
+    CREATE TABLE issued_certificates (
+        serial       TEXT PRIMARY KEY,
+        grant_id     TEXT NOT NULL REFERENCES grants (id),
+        token_handle TEXT NOT NULL UNIQUE REFERENCES enrollment_tokens (handle),
+        fingerprint  TEXT NOT NULL UNIQUE,
+        der          BLOB NOT NULL,
+        not_before   INTEGER NOT NULL,
+        not_after    INTEGER NOT NULL,
+        issued_at    INTEGER NOT NULL
+    ) STRICT;
+
+    -- Peers as the enrolling side stores them. grant_id and subject_user_id name a grant
+    -- on the remote gateway, so they are not foreign keys.
+    CREATE TABLE peers (
+        id                  TEXT PRIMARY KEY,
+        name                TEXT NOT NULL,
+        remote_url          TEXT NOT NULL,
+        csr_pem             TEXT NOT NULL,
+        public_key          BLOB NOT NULL,
+        sealed_private_key  TEXT NOT NULL,
+        status              TEXT NOT NULL CHECK (status IN ('pending', 'active')),
+        grant_id            TEXT,
+        subject_user_id     TEXT,
+        certificate_pem     TEXT,
+        ca_certificate_pem  TEXT,
+        cert_fingerprint    TEXT,
+        cert_serial         TEXT,
+        cert_not_after      INTEGER,
+        created_at          INTEGER NOT NULL,
+        activated_at        INTEGER,
+        CHECK (status <> 'active'
+               OR (certificate_pem IS NOT NULL AND ca_certificate_pem IS NOT NULL
+                   AND cert_fingerprint IS NOT NULL AND activated_at IS NOT NULL))
+    ) STRICT;
+    CREATE INDEX peers_by_created ON peers (created_at, id);
+
+    -- Append-only. grant_id is not a foreign key: a refused enrollment with an unknown
+    -- token has no grant, and audit rows outlive whatever they describe.
+    CREATE TABLE audit_log (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        at       INTEGER NOT NULL,
+        action   TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        grant_id TEXT,
+        peer_id  TEXT,
+        detail   TEXT
+    ) STRICT;
+    CREATE INDEX audit_by_at ON audit_log (at, id);
+    CREATE INDEX audit_by_grant ON audit_log (grant_id, at, id);
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    "#,
+];
+
+/// Brings the schema to the newest version; refuses a database from a newer `mosaic`.
+pub fn apply(conn: &mut Connection) -> Result<(), String> {
+    let fail = |e: rusqlite::Error| format!("database migration failed: {e}");
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(fail)?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(format!(
+            "the database has schema version {current}, newer than this mosaic knows ({known}): \
+             run a newer mosaic, or point --data-dir elsewhere"
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as i64 + 1;
+        let tx = super::immediate(conn).map_err(fail)?;
+        tx.execute_batch(sql).map_err(fail)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_are_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn).unwrap();
+        apply(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        let e = apply(&mut conn).unwrap_err();
+        assert!(e.contains("newer"), "{e}");
+    }
+}

@@ -1,0 +1,133 @@
+//! The gateway's SQLite database: opening it with durable settings, versioned migrations,
+//! and one connection shared by all requests. Each submodule owns one table's queries.
+
+pub mod audit;
+pub mod certificates;
+pub mod grants;
+pub mod migrations;
+pub mod page;
+pub mod peers;
+pub mod tokens;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use time::OffsetDateTime;
+
+use super::error::{ApiError, ApiResult};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "gateway.db";
+
+/// The database, shared by all requests. One connection behind a mutex: the gateway's
+/// writes are small, and serialising them makes every state change trivially atomic on
+/// top of the `BEGIN IMMEDIATE` transactions each write uses anyway.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    /// Opens (or creates) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, String> {
+        create_private(path)
+            .map_err(|e| format!("cannot create the database {}: {e}", path.display()))?;
+        let mut conn = Connection::open(path)
+            .map_err(|e| format!("cannot open the database {}: {e}", path.display()))?;
+        configure(&conn)?;
+        migrations::apply(&mut conn)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on a blocking thread, so that SQLite's fsyncs never
+    /// stall the async workers.
+    pub async fn run<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic inside `f` rolled its transaction back when it unwound, so the
+            // connection is still consistent: keep using it.
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+    }
+}
+
+/// Creates an empty database file readable by the owner only; SQLite gives its `-wal`
+/// and `-shm` files the same permissions.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// WAL lets readers proceed during a write and makes a commit one sequential append.
+/// `synchronous = FULL` fsyncs the WAL on every commit: `NORMAL` would already survive
+/// `kill -9` (the WAL is in the OS page cache), but not a power cut, and the contract is
+/// that an acknowledged write is never lost.
+fn configure(conn: &Connection) -> Result<(), String> {
+    let fail = |e: rusqlite::Error| format!("cannot configure the database: {e}");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(fail)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(format!("the database refused WAL mode (got {mode})"));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )
+    .map_err(fail)
+}
+
+/// Starts a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so a
+/// read-then-write inside it can never be interleaved with another writer.
+pub fn immediate(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
+/// Timestamps are stored as Unix milliseconds: they sort, compare and index as integers.
+pub fn now_ms() -> i64 {
+    to_ms(OffsetDateTime::now_utc())
+}
+
+pub fn to_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub fn from_ms_opt(ms: Option<i64>) -> Option<OffsetDateTime> {
+    ms.map(from_ms)
+}
+
+/// True when the error is a violated UNIQUE or PRIMARY KEY constraint.
+pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
+}

@@ -1,0 +1,132 @@
+//! The `peers` table: remote gateways this gateway enrolled with (or is enrolling with).
+//! The sealed private key goes in and never comes out through these queries.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::page::{KeysetQuery, PageRequest};
+use super::{from_ms, from_ms_opt, to_ms};
+use crate::api::types::{Page, Peer, PeerStatus};
+
+const COLUMNS: &str = "id, name, remote_url, grant_id, subject_user_id, status, \
+                       cert_fingerprint, cert_serial, cert_not_after, created_at, activated_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Peer> {
+    let status: String = row.get(5)?;
+    Ok(Peer {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        remote_url: row.get(2)?,
+        grant_id: row.get(3)?,
+        subject_user_id: row.get(4)?,
+        status: match status.as_str() {
+            "active" => PeerStatus::Active,
+            _ => PeerStatus::Pending,
+        },
+        cert_fingerprint: row.get(6)?,
+        cert_serial: row.get(7)?,
+        cert_not_after: from_ms_opt(row.get(8)?),
+        created_at: from_ms(row.get(9)?),
+        activated_at: from_ms_opt(row.get(10)?),
+    })
+}
+
+/// A new pending peer.
+pub struct NewPeer<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub remote_url: &'a str,
+    pub csr_pem: &'a str,
+    pub public_key: &'a [u8],
+    pub sealed_private_key: &'a str,
+    pub created_at: i64,
+}
+
+pub fn insert(conn: &Connection, p: &NewPeer<'_>) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO peers (id, name, remote_url, csr_pem, public_key, sealed_private_key,
+                            status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+        params![
+            p.id,
+            p.name,
+            p.remote_url,
+            p.csr_pem,
+            p.public_key,
+            p.sealed_private_key,
+            p.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Peer>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM peers WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()
+}
+
+/// The SubjectPublicKeyInfo (DER) of the CSR the peer was created with.
+pub fn public_key(conn: &Connection, id: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT public_key FROM peers WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+pub fn list(conn: &Connection, page: &PageRequest) -> rusqlite::Result<Page<Peer>> {
+    let select = format!("SELECT {COLUMNS} FROM peers");
+    let rows = KeysetQuery {
+        select: &select,
+        time_col: "created_at",
+        id_col: "id",
+        filters: Vec::new(),
+        after: page
+            .after
+            .clone()
+            .map(|(at, id)| (Value::Integer(at), Value::Text(id))),
+    }
+    .fetch(conn, page, from_row)?;
+    Ok(page.finish(rows, |p| (to_ms(p.created_at), p.id.clone())))
+}
+
+/// The verified certificate that makes a pending peer active.
+pub struct PeerCert<'a> {
+    pub grant_id: &'a str,
+    pub subject_user_id: &'a str,
+    pub certificate_pem: &'a str,
+    pub ca_certificate_pem: &'a str,
+    pub fingerprint: &'a str,
+    pub serial: &'a str,
+    pub not_after: i64,
+}
+
+/// pending → active. Returns false if the peer was not pending.
+pub fn activate(conn: &Connection, id: &str, now: i64, c: &PeerCert<'_>) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE peers SET status = 'active', grant_id = ?2, subject_user_id = ?3,
+                          certificate_pem = ?4, ca_certificate_pem = ?5, cert_fingerprint = ?6,
+                          cert_serial = ?7, cert_not_after = ?8, activated_at = ?9
+         WHERE id = ?1 AND status = 'pending'",
+        params![
+            id,
+            c.grant_id,
+            c.subject_user_id,
+            c.certificate_pem,
+            c.ca_certificate_pem,
+            c.fingerprint,
+            c.serial,
+            c.not_after,
+            now
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// Returns false if there was no such peer.
+pub fn delete(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM peers WHERE id = ?1", [id])? == 1)
+}

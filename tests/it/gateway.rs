@@ -1,0 +1,551 @@
+//! The reference gateway as a process: start-up rules, authentication, the grant
+//! endpoints, pagination, error shapes, persistence across `kill -9`, and its OpenAPI file.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{Gateway, SECRET, http, mosaic};
+use crate::fixtures::*;
+
+/// Runs `mosaic gateway serve` expecting it to refuse to start; returns (exit code, stderr).
+fn refused_start(envs: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = mosaic();
+    cmd.args(["gateway", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the gateway started although it should have refused");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !dir.path().join("data").join("gateway.db").exists(),
+        "a refused start must not create the database"
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn refuses_to_start_without_a_long_enough_secret() {
+    let (code, stderr) = refused_start(&[]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("BETTER_AUTH_SECRET"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
+    let (code, stderr) = refused_start(&[("BETTER_AUTH_SECRET", "too-short-secret")]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("at least 32 bytes"), "{stderr}");
+    assert!(
+        !stderr.contains("too-short-secret"),
+        "the secret leaked: {stderr}"
+    );
+}
+
+#[test]
+fn refuses_a_short_admin_token() {
+    let (code, stderr) = refused_start(&[
+        ("BETTER_AUTH_SECRET", SECRET),
+        ("MOSAIC_ADMIN_TOKEN", "short"),
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("MOSAIC_ADMIN_TOKEN"), "{stderr}");
+    assert!(
+        !stderr.contains("short\n") && !stderr.contains("\"short\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn first_start_makes_a_private_data_dir_admin_token_and_ca() {
+    let gw = Gateway::start_generating_token();
+    assert!(gw.admin_token.len() >= 32, "a generated token has 256 bits");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&gw.dir), 0o700);
+        for f in ["admin-token", "ca-key.sealed", "ca.pem", "gateway.db"] {
+            assert_eq!(mode(&gw.dir.join(f)), 0o600, "{f}");
+        }
+    }
+    let sealed = std::fs::read_to_string(gw.dir.join("ca-key.sealed")).unwrap();
+    assert!(
+        sealed.starts_with("mosaic-sealed-v1:"),
+        "the CA key is sealed: {sealed}"
+    );
+    assert!(!sealed.contains("PRIVATE KEY"));
+    let (status, _) = gw.request("GET", GRANTS, None);
+    assert_eq!(status, 200, "the generated token works");
+    assert!(
+        !gw.log().contains(&gw.admin_token),
+        "the generated token is never printed"
+    );
+}
+
+#[test]
+fn health_answers_and_stdout_names_the_address() {
+    let gw = Gateway::start();
+    let (status, body) = http("GET", &format!("{}/api/health", gw.url), None, None);
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert!(gw.log().contains(&format!("listening on {}", gw.url)));
+}
+
+/// Every admin endpoint with a body that would otherwise be valid enough to reach it.
+fn admin_endpoints() -> Vec<(&'static str, String, Option<Value>)> {
+    vec![
+        (
+            "POST",
+            GRANTS.into(),
+            Some(json!({"user_id":"u","peer_id":"p","scope":seed_scope()})),
+        ),
+        ("GET", GRANTS.into(), None),
+        ("GET", format!("{GRANTS}/g1"), None),
+        ("PATCH", format!("{GRANTS}/g1/revoke"), Some(json!({}))),
+        ("POST", format!("{GRANTS}/g1/tokens"), Some(json!({}))),
+        ("GET", PEERS.into(), None),
+        ("POST", format!("{PEERS}/keypair"), Some(json!({}))),
+        ("PATCH", format!("{PEERS}/p1/cert"), Some(json!({}))),
+        ("DELETE", format!("{PEERS}/p1"), None),
+        ("GET", AUDIT.into(), None),
+        ("GET", "/api/admin/federation/no-such-thing".into(), None),
+    ]
+}
+
+#[test]
+fn every_admin_endpoint_needs_the_bearer_token() {
+    let gw = Gateway::start();
+    let wrong = format!("{}x", gw.admin_token);
+    for (method, path, body) in admin_endpoints() {
+        let url = format!("{}{path}", gw.url);
+        for bearer in [None, Some(wrong.as_str()), Some("")] {
+            let (status, resp) = http(method, &url, bearer, body.as_ref());
+            assert_error(status, &resp, 401, "unauthorized");
+        }
+        // Another scheme with the right token is not accepted either.
+        let (status, _) = raw(
+            method,
+            &url,
+            &[("authorization", &format!("Basic {}", gw.admin_token))],
+            None,
+        );
+        assert_eq!(status, 401, "{method} {path}");
+    }
+    let (status, grants) = gw.request("GET", GRANTS, None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        grants["items"],
+        json!([]),
+        "nothing was created without the token"
+    );
+}
+
+#[test]
+fn grant_create_show_list_and_revoke() {
+    let gw = Gateway::start();
+    let grant = create_grant(&gw);
+    let id = grant["id"].as_str().unwrap();
+    assert_eq!(grant["status"], "pending");
+    assert_eq!(grant["scope"], seed_scope());
+    for field in [
+        "activated_at",
+        "revoked_at",
+        "revoked_reason",
+        "expires_at",
+        "peer_cert_fingerprint",
+    ] {
+        assert_eq!(grant[field], Value::Null, "{field}");
+    }
+    assert!(
+        grant.get("tokens").is_none(),
+        "only show carries the token history"
+    );
+
+    let (status, shown) = gw.request("GET", &format!("{GRANTS}/{id}"), None);
+    assert_eq!(status, 200);
+    assert_eq!(shown["tokens"], json!([]));
+    let mut without_tokens = shown.clone();
+    without_tokens.as_object_mut().unwrap().remove("tokens");
+    assert_eq!(without_tokens, grant);
+
+    let (status, revoked) = gw.request(
+        "PATCH",
+        &format!("{GRANTS}/{id}/revoke"),
+        Some(&json!({"reason": "contract ended"})),
+    );
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(revoked["revoked_reason"], "contract ended");
+    assert!(revoked["revoked_at"].is_string());
+
+    let (status, body) = gw.request("PATCH", &format!("{GRANTS}/{id}/revoke"), None);
+    assert_error(status, &body, 409, "conflict");
+
+    // A revoke without any body is fine too.
+    let other = create_grant(&gw);
+    let (status, body) = raw(
+        "PATCH",
+        &format!(
+            "{}{GRANTS}/{}/revoke",
+            gw.url,
+            other["id"].as_str().unwrap()
+        ),
+        &[("authorization", &format!("Bearer {}", gw.admin_token))],
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn unknown_grants_are_404() {
+    let gw = Gateway::start();
+    for (method, path) in [
+        ("GET", format!("{GRANTS}/nope")),
+        ("PATCH", format!("{GRANTS}/nope/revoke")),
+        ("POST", format!("{GRANTS}/nope/tokens")),
+    ] {
+        let (status, body) = gw.request(method, &path, Some(&json!({})));
+        assert_error(status, &body, 404, "not_found");
+    }
+    let (status, body) = gw.request("GET", "/api/no/such/route", None);
+    assert_error(status, &body, 404, "not_found");
+    let (status, body) = gw.request("PUT", GRANTS, None);
+    assert_eq!(status, 405, "{body}");
+    assert!(body["error"]["code"].is_string(), "{body}");
+}
+
+#[test]
+fn invalid_grant_bodies_are_400_naming_the_field() {
+    let gw = Gateway::start();
+    let scope = seed_scope();
+    let cases = [
+        (json!({"peer_id": "p", "scope": scope}), "user_id"),
+        (
+            json!({"user_id": "", "peer_id": "p", "scope": scope}),
+            "user_id",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p\n", "scope": scope}),
+            "peer_id",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p", "scope": {"resources": [], "max_rows_per_query": 1}}),
+            "scope.resources",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p", "scope": {"resources": ["tasks", "tasks"], "max_rows_per_query": 1}}),
+            "scope.resources[1]",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p", "scope": {"resources": ["tasks"], "excluded_resources": ["tasks"], "max_rows_per_query": 1}}),
+            "scope.excluded_resources[0]",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p", "scope": {"resources": ["tasks"], "max_rows_per_query": 0}}),
+            "scope.max_rows_per_query",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p", "scope": {"resources": ["tasks"], "max_rows_per_query": 10001}}),
+            "scope.max_rows_per_query",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p", "scope": {"resources": ["secrets"], "max_rows_per_query": 1}}),
+            "secrets",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p", "scope": {"resources": ["tasks"], "max_rows_per_query": 1, "x": 1}}),
+            "x",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p", "scope": scope, "extra": true}),
+            "extra",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p", "scope": scope, "expires_at": "2001-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p", "scope": scope, "expires_at": "tomorrow"}),
+            "expires_at",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, resp) = gw.request("POST", GRANTS, Some(&body));
+        assert_error(status, &resp, 400, "invalid_request");
+        let message = resp["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(field),
+            "{field} not named in {message:?} for {body}"
+        );
+    }
+    let (status, grants) = gw.request("GET", GRANTS, None);
+    assert_eq!(status, 200);
+    assert_eq!(grants["items"], json!([]), "no invalid grant was stored");
+}
+
+#[test]
+fn malformed_json_wrong_content_type_and_huge_bodies_get_json_errors() {
+    let gw = Gateway::start();
+    let url = format!("{}{GRANTS}", gw.url);
+    let auth = format!("Bearer {}", gw.admin_token);
+    let json_ct = ("content-type", "application/json");
+
+    let (status, text) = raw(
+        "POST",
+        &url,
+        &[("authorization", &auth), json_ct],
+        Some(b"{not json".to_vec()),
+    );
+    let body: Value = serde_json::from_str(&text).expect("a JSON error body");
+    assert_error(status, &body, 400, "invalid_request");
+
+    let (status, text) = raw(
+        "POST",
+        &url,
+        &[("authorization", &auth), ("content-type", "text/plain")],
+        Some(b"{}".to_vec()),
+    );
+    let body: Value = serde_json::from_str(&text).expect("a JSON error body");
+    assert_error(status, &body, 400, "invalid_request");
+
+    let (status, text) = raw("POST", &url, &[("authorization", &auth), json_ct], None);
+    let body: Value = serde_json::from_str(&text).expect("a JSON error body");
+    assert_error(status, &body, 400, "invalid_request");
+
+    let huge = json!({"user_id": "u".repeat(70 * 1024), "peer_id": "p", "scope": seed_scope()});
+    let (status, text) = raw(
+        "POST",
+        &url,
+        &[("authorization", &auth), json_ct],
+        Some(serde_json::to_vec(&huge).unwrap()),
+    );
+    let body: Value = serde_json::from_str(&text).expect("a JSON error body");
+    assert_error(status, &body, 413, "payload_too_large");
+}
+
+#[test]
+fn grant_list_pages_in_creation_order_and_filters() {
+    let gw = Gateway::start();
+    let mut created = Vec::new();
+    for _ in 0..7 {
+        created.push(create_grant(&gw)["id"].as_str().unwrap().to_string());
+    }
+    let first = &created[0];
+    let peer_of_first = {
+        let (_, g) = gw.request("GET", &format!("{GRANTS}/{first}"), None);
+        g["peer_id"].as_str().unwrap().to_string()
+    };
+    let (status, _) = gw.request("PATCH", &format!("{GRANTS}/{}/revoke", created[3]), None);
+    assert_eq!(status, 200);
+
+    let ids = |items: Vec<Value>| -> Vec<String> {
+        items
+            .iter()
+            .map(|g| g["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(list_all(&gw, GRANTS, 1)),
+        created,
+        "pages of 1 in created_at, id order"
+    );
+    assert_eq!(ids(list_all(&gw, GRANTS, 3)), created);
+    assert_eq!(ids(list_all(&gw, GRANTS, 1000)), created);
+
+    let (status, page) = gw.request("GET", &format!("{GRANTS}?limit=7"), None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        page["next_cursor"],
+        Value::Null,
+        "no cursor after the last page"
+    );
+
+    assert_eq!(
+        ids(list_all(&gw, &format!("{GRANTS}?status=revoked"), 2)),
+        vec![created[3].clone()]
+    );
+    assert_eq!(
+        ids(list_all(&gw, &format!("{GRANTS}?status=pending"), 2)).len(),
+        6
+    );
+    assert_eq!(
+        ids(list_all(&gw, &format!("{GRANTS}?status=active"), 2)).len(),
+        0
+    );
+    assert_eq!(
+        ids(list_all(
+            &gw,
+            &format!("{GRANTS}?peer_id={peer_of_first}"),
+            5
+        )),
+        vec![first.clone()]
+    );
+
+    for bad in [
+        "status=gone",
+        "limit=0",
+        "limit=1001",
+        "limit=abc",
+        "cursor=%21%21",
+        "colour=blue",
+    ] {
+        let (status, body) = gw.request("GET", &format!("{GRANTS}?{bad}"), None);
+        assert_error(status, &body, 400, "invalid_request");
+    }
+}
+
+#[test]
+fn kill9_and_restart_loses_nothing() {
+    let mut gw = Gateway::start_generating_token();
+    let token_before = gw.admin_token.clone();
+
+    let pending = create_grant(&gw);
+    let unused = issue_token(&gw, pending["id"].as_str().unwrap(), None);
+    let active = create_grant(&gw);
+    let t = issue_token(&gw, active["id"].as_str().unwrap(), None);
+    let (_, csr) = p256_csr();
+    let (status, enrolled) = enroll(&url_of(&t), &csr);
+    assert_eq!(status, 200, "{enrolled}");
+    let revoked = create_grant(&gw);
+    let (status, _) = gw.request(
+        "PATCH",
+        &format!("{GRANTS}/{}/revoke", revoked["id"].as_str().unwrap()),
+        Some(&json!({"reason": "r"})),
+    );
+    assert_eq!(status, 200);
+    let peer_id = format!("peer-{}", crate::common::uuid_like());
+    let (status, _) = gw.request(
+        "POST",
+        &format!("{PEERS}/keypair"),
+        Some(&crate::peers::keypair_body(&peer_id).0),
+    );
+    assert_eq!(status, 201);
+
+    let grants_before = list_all(&gw, GRANTS, 100);
+    let peers_before = list_all(&gw, PEERS, 100);
+    let audit_before = list_all(&gw, AUDIT, 100);
+    let ca_before = std::fs::read(gw.dir.join("ca.pem")).unwrap();
+
+    gw.kill9_and_restart();
+
+    assert_eq!(gw.admin_token, token_before, "the admin token file is kept");
+    assert_eq!(list_all(&gw, GRANTS, 100), grants_before);
+    assert_eq!(list_all(&gw, PEERS, 100), peers_before);
+    assert_eq!(list_all(&gw, AUDIT, 100), audit_before);
+    assert_eq!(std::fs::read(gw.dir.join("ca.pem")).unwrap(), ca_before);
+    for g in &grants_before {
+        if g["status"] == "active" {
+            assert!(
+                g["peer_cert_fingerprint"].is_string(),
+                "active without a certificate: {g}"
+            );
+        }
+    }
+
+    // The unused token survived too, and the CA behind it is the same.
+    let (status, preview) = http("GET", &url_of(&unused), None, None);
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(
+        preview["ca_certificate_pem"].as_str().unwrap().as_bytes(),
+        &ca_before[..]
+    );
+    let (_, csr) = p256_csr();
+    let (status, body) = enroll(&url_of(&unused), &csr);
+    assert_eq!(status, 200, "{body}");
+    let again = issue_token(&gw, create_grant(&gw)["id"].as_str().unwrap(), Some(5));
+    assert_eq!(
+        again["ca_fingerprint"], unused["ca_fingerprint"],
+        "same CA after restart"
+    );
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = mosaic()
+        .args(["gateway", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("BETTER_AUTH_SECRET", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the gateway exited early"
+        );
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn openapi_document_is_served_and_matches_the_checked_in_copy() {
+    let gw = Gateway::start();
+    let (status, text) = raw("GET", &format!("{}/api/openapi.json", gw.url), &[], None);
+    assert_eq!(status, 200);
+    let served: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        served["openapi"].as_str().unwrap().starts_with("3.1"),
+        "OpenAPI 3.1"
+    );
+    for path in [
+        "/api/admin/federation/grants",
+        "/api/admin/federation/grants/{id}",
+        "/api/admin/federation/grants/{id}/revoke",
+        "/api/admin/federation/grants/{id}/tokens",
+        "/api/admin/federation/peers",
+        "/api/admin/federation/peers/keypair",
+        "/api/admin/federation/peers/{id}/cert",
+        "/api/admin/federation/peers/{id}",
+        "/api/admin/federation/audit",
+        "/api/federation/enrollment/{token}",
+        "/api/health",
+    ] {
+        assert!(
+            served["paths"][path].is_object(),
+            "{path} missing from the document"
+        );
+    }
+
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&file, &text).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        checked_in == text,
+        "docs/openapi.json differs from the generated document; regenerate it with\n  \
+         UPDATE_OPENAPI=1 cargo test --test it openapi\nand commit the result"
+    );
+}
