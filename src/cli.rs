@@ -171,7 +171,7 @@ pub struct GrantTokenArgs {
     #[arg(value_name = "GRANT_ID")]
     pub id: String,
     /// Lifetime of the token in seconds, 1 to 900 [default: 900]
-    #[arg(long, value_name = "SECONDS", value_parser = parse_ttl)]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_ttl, allow_negative_numbers = true)]
     pub ttl: Option<u32>,
 }
 

@@ -1,4 +1,7 @@
 //! One integration-test binary (one link step); a module per area. Every test drives the
 //! real `mosaic` binary and/or a real `mosaic gateway serve` process over loopback HTTP.
 
+mod cli;
 mod common;
+mod grant;
+mod standin;

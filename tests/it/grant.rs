@@ -1,0 +1,1 @@
+//! `mosaic federation grant …` against a real `mosaic gateway serve`.
