@@ -521,7 +521,6 @@ impl Client {
         Ok((status, bytes))
     }
 
-    /// Plain http:// is allowed only to loopback, unless the operator said otherwise.
     /// Fails now, before any request, where an admin call would fail for want of a token.
     pub fn require_admin_token(&self) -> Result<()> {
         match self.token {
@@ -536,11 +535,11 @@ impl Client {
     /// Fails now, before any request, where a request to `raw` would be refused by the
     /// transport rules (plain http:// to a host that is not loopback).
     pub fn check_url(&self, raw: &str) -> Result<()> {
-        let url = Url::parse(raw)
-            .map_err(|e| Error::InvalidInput(format!("invalid URL {}: {e}", redact_url(raw))))?;
+        let url = parse_http_url("URL", raw)?;
         self.check_transport(&url, &redact_url(raw))
     }
 
+    /// Plain http:// is allowed only to loopback, unless the operator said otherwise.
     fn check_transport(&self, url: &Url, shown: &str) -> Result<()> {
         if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(url) {
             return Err(Error::InvalidInput(format!(

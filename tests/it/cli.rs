@@ -684,3 +684,24 @@ fn a_full_disk_on_stdout_is_an_internal_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("standard output"));
 }
+
+#[test]
+fn the_proxy_from_the_environment_is_used() {
+    let proxy = list_standin(1);
+    // Nothing listens on 127.0.0.2:9; only the proxy can answer.
+    let mut cmd = at("http://127.0.0.2:9");
+    cmd.env("HTTP_PROXY", &proxy.url)
+        .args(["federation", "grant", "list", "-o", "json"]);
+    let out = run(cmd, None).ok();
+    assert_eq!(out.json().as_array().unwrap().len(), 1);
+    assert_eq!(
+        proxy.requests()[0].path,
+        "http://127.0.0.2:9/api/admin/federation/grants?limit=1000"
+    );
+    let mut cmd = at("http://127.0.0.2:9");
+    cmd.env("HTTP_PROXY", &proxy.url)
+        .env("NO_PROXY", "127.0.0.2")
+        .args(["federation", "grant", "list"]);
+    run(cmd, None).code(6);
+    assert_eq!(proxy.requests().len(), 1);
+}
