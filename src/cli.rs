@@ -31,6 +31,10 @@ pub struct Cli {
 /// Flags accepted anywhere on the command line.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
+    /// Named gateway from the config file (`mosaic config list`)
+    #[arg(long, global = true, env = "MOSAIC_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// Base URL of the gateway's admin API
     #[arg(long, global = true, env = "MOSAIC_GATEWAY_URL", value_name = "URL")]
     pub gateway: Option<String>,
@@ -89,9 +93,23 @@ pub enum Command {
     )]
     Completion(CompletionArgs),
 
+    /// Show the config file's profiles and the settings in effect
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
     /// Write a man page for every command into a directory
     #[command(after_help = "Example:\n  mosaic man --out /usr/local/share/man/man1")]
     Man(ManArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// List the profiles of the config file
+    #[command(after_help = "Example:\n  mosaic config list")]
+    List,
+    /// Show every connection setting in effect and where it came from (secrets redacted)
+    #[command(after_help = "Example:\n  mosaic --profile prod config show -o json")]
+    Show,
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +179,22 @@ pub struct GrantCreateArgs {
     /// When the grant expires by itself (RFC 3339, e.g. 2026-12-31T23:59:59Z) [default: never]
     #[arg(long, value_name = "TIME", value_parser = parse_future_time)]
     pub expires_at: Option<time::OffsetDateTime>,
+    /// Expire the grant this long from now, e.g. 90m, 12h, 30d [default: never]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "expires_at")]
+    pub expires_in: Option<std::time::Duration>,
+    /// Validate the scope and print the grant that would be created, without any request
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A positive duration such as `90s`, `15m`, `12h`, `30d` or `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("not a duration such as 90m, 12h or 30d ({e})"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::OutputFormat;
+use clap::ArgMatches;
+use clap::parser::ValueSource;
+
+use crate::api::client::ADMIN_TOKEN_ENV;
+use crate::cli::{DEFAULT_GATEWAY, GlobalArgs, OutputFormat};
 use crate::error::{Error, Result};
 
 /// Environment variable naming the config file.
@@ -141,6 +145,8 @@ pub struct Given {
     pub output: Option<(OutputFormat, Source)>,
     pub cacert: Option<(PathBuf, Source)>,
     pub token_file: Option<(PathBuf, Source)>,
+    /// `MOSAIC_ADMIN_TOKEN` is set: it beats a profile's `token_file`.
+    pub admin_token_env: bool,
 }
 
 /// Every connection setting, resolved.
@@ -151,6 +157,8 @@ pub struct Resolved {
     pub output: Setting<OutputFormat>,
     pub cacert: Setting<Option<PathBuf>>,
     pub token_file: Setting<Option<PathBuf>>,
+    /// Whether an admin token is in effect and whence; never the token itself.
+    pub admin_token: Setting<Option<String>>,
     pub config_path: Option<PathBuf>,
 }
 
@@ -241,15 +249,97 @@ pub fn resolve(
             },
         };
     let cacert = path_setting(given.cacert, &prof.cacert);
-    let token_file = path_setting(given.token_file, &prof.token_file);
+    let profile_token_file = if given.admin_token_env {
+        None
+    } else {
+        prof.token_file.clone()
+    };
+    let token_file = path_setting(given.token_file, &profile_token_file);
     Ok(Resolved {
         profile,
         gateway,
         output,
         cacert,
         token_file,
+        admin_token: Setting {
+            value: None,
+            source: Source::Unset,
+        },
         config_path,
     })
+}
+
+/// Resolves the global flags against the config file and writes the result back into
+/// `global`, so everything downstream reads one set of values.
+pub fn apply(global: &mut GlobalArgs, matches: &ArgMatches) -> Result<Resolved> {
+    let source = |id: &str, env: &str| match matches.value_source(id) {
+        Some(ValueSource::EnvVariable) => Source::Env(env.to_string()),
+        _ => Source::Flag,
+    };
+    let given = Given {
+        profile: global
+            .profile
+            .clone()
+            .map(|p| (p, source("profile", "MOSAIC_PROFILE"))),
+        gateway: global
+            .gateway
+            .clone()
+            .map(|g| (g, source("gateway", "MOSAIC_GATEWAY_URL"))),
+        output: global
+            .output
+            .map(|o| (o, source("output", "MOSAIC_OUTPUT"))),
+        cacert: global
+            .cacert
+            .clone()
+            .map(|c| (c, source("cacert", "MOSAIC_CACERT"))),
+        token_file: global
+            .token_file
+            .clone()
+            .map(|t| (t, source("token_file", "MOSAIC_ADMIN_TOKEN_FILE"))),
+        admin_token_env: std::env::var_os(ADMIN_TOKEN_ENV).is_some_and(|v| !v.is_empty()),
+    };
+    let admin_token_env = given.admin_token_env;
+    let mut resolved = resolve(given, load()?, DEFAULT_GATEWAY)?;
+    resolved.admin_token = match (&resolved.token_file.value, admin_token_env) {
+        (Some(path), _) => Setting {
+            value: Some(format!("<redacted> (from file {})", path.display())),
+            source: resolved.token_file.source.clone(),
+        },
+        (None, true) => Setting {
+            value: Some("<redacted>".into()),
+            source: Source::Env(ADMIN_TOKEN_ENV.into()),
+        },
+        (None, false) => Setting {
+            value: None,
+            source: Source::Unset,
+        },
+    };
+    global.gateway = Some(resolved.gateway.value.clone());
+    global.output = Some(resolved.output.value);
+    global.cacert = resolved.cacert.value.clone();
+    global.token_file = resolved.token_file.value.clone();
+    Ok(resolved)
+}
+
+/// A warning when a token file can be read by group or others; `None` when it is private
+/// (or on platforms without Unix modes).
+pub fn token_file_warning(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Some(format!(
+                "token file {} is readable by group or others (mode {:o}): run chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    None
 }
 
 /// `~/x` in a config file means the home directory.

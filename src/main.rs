@@ -3,15 +3,36 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use mosaic::cli::{Cli, OutputFormat};
 use mosaic::error::exit;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(&e),
+    };
+    let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
+    // Profiles fill in what neither the command line nor the environment said.
+    let resolved = match mosaic::config::apply(&mut cli.global, &matches) {
+        Ok(r) => r,
+        Err(e) => {
+            let format = cli.global.output.unwrap_or(OutputFormat::Table);
+            mosaic::output::print_error(format, &e);
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    if let Some(warning) = cli
+        .global
+        .token_file
+        .as_deref()
+        .and_then(mosaic::config::token_file_warning)
+    {
+        mosaic::output::warn(cli.global.output.unwrap_or(OutputFormat::Table), &warning);
+    }
     mosaic::install_crypto_provider();
     let format = cli.global.output.unwrap_or(OutputFormat::Table);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -28,7 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::INTERNAL);
         }
     };
-    match runtime.block_on(mosaic::commands::run(cli)) {
+    match runtime.block_on(mosaic::commands::run(cli, &resolved)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             mosaic::output::print_error(format, &e);

@@ -32,6 +32,15 @@ pub fn emit<T: Render + ?Sized>(format: OutputFormat, value: &T) -> Result<()> {
     write_stdout(text.as_bytes())
 }
 
+/// One warning line on standard error, for people: with `-o json` standard error is kept
+/// for the one JSON error document, so warnings are not printed there.
+pub fn warn(format: OutputFormat, message: &str) {
+    use std::io::Write;
+    if format == OutputFormat::Table {
+        let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
+    }
+}
+
 /// Writes bytes to standard output; a reader that went away (EPIPE) ends the output
 /// quietly. Rust ignores SIGPIPE, so a closed pipe shows up here as an error, not a signal.
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {

@@ -4,11 +4,12 @@
 use std::io::Read;
 use std::path::Path;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::client::{Client, GrantFilter};
 use crate::api::types::{
-    CreateGrantRequest, CreateTokenRequest, EnrollmentToken, Grant, MAX_ROWS_RANGE,
+    CreateGrantRequest, CreateTokenRequest, EnrollmentToken, Grant, GrantStatus, MAX_ROWS_RANGE,
     RevokeGrantRequest, Scope,
 };
 use crate::cli::{
@@ -38,12 +39,24 @@ async fn create(client: &Client, format: OutputFormat, args: GrantCreateArgs) ->
     let user_id = required("--user", &args.user)?;
     let peer_id = required("--peer", &args.peer)?;
     let scope = read_scope(&args.scope)?;
+    let expires_at = match args.expires_in {
+        Some(d) => Some(
+            time::OffsetDateTime::now_utc()
+                + time::Duration::try_from(d)
+                    .map_err(|_| Error::InvalidInput("--expires-in is too long".into()))?,
+        ),
+        None => args.expires_at,
+    };
     let req = CreateGrantRequest {
         user_id,
         peer_id,
         scope,
-        expires_at: args.expires_at,
+        expires_at,
     };
+    if args.dry_run {
+        progress(format, "Dry run: the scope is valid; nothing was sent.");
+        return emit(format, &DryRun::from(req));
+    }
     let grant = client.create_grant(&req).await?;
     progress(
         format,
@@ -53,6 +66,50 @@ async fn create(client: &Client, format: OutputFormat, args: GrantCreateArgs) ->
         ),
     );
     emit(format, &grant)
+}
+
+/// What `grant create --dry-run` prints: the grant as it would be created, less what only
+/// the gateway assigns (ID, timestamps).
+#[derive(Debug, Serialize)]
+pub struct DryRun {
+    pub dry_run: bool,
+    pub user_id: String,
+    pub peer_id: String,
+    pub scope: Scope,
+    pub status: GrantStatus,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<time::OffsetDateTime>,
+}
+
+impl From<CreateGrantRequest> for DryRun {
+    fn from(r: CreateGrantRequest) -> Self {
+        DryRun {
+            dry_run: true,
+            user_id: r.user_id,
+            peer_id: r.peer_id,
+            scope: r.scope,
+            status: GrantStatus::Pending,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+impl Render for DryRun {
+    fn table(&self) -> String {
+        let names = |v: &[crate::api::types::Resource]| {
+            v.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+        };
+        detail_table(&[
+            ("would create", "a grant (dry run, nothing sent)".into()),
+            ("user", self.user_id.clone()),
+            ("peer", self.peer_id.clone()),
+            ("status", self.status.as_str().into()),
+            ("resources", names(&self.scope.resources)),
+            ("excluded", names(&self.scope.excluded_resources)),
+            ("max rows/query", self.scope.max_rows_per_query.to_string()),
+            ("expires", timestamp_or_dash(self.expires_at)),
+        ])
+    }
 }
 
 async fn list(client: &Client, format: OutputFormat, args: GrantListArgs) -> Result<()> {

@@ -3,5 +3,6 @@
 
 mod cli;
 mod common;
+mod config;
 mod docs;
 mod grant;
