@@ -30,6 +30,7 @@ pub struct Cli {
 
 /// Flags accepted anywhere on the command line.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Named gateway from the config file (`mosaic config list`)
     #[arg(long, global = true, env = "MOSAIC_PROFILE", value_name = "NAME")]
