@@ -434,7 +434,8 @@ impl Client {
     where
         B: Serialize + ?Sized,
     {
-        let shown = redact_url(url.as_str());
+        let url_text = url.to_string();
+        let shown = redact_url(&url_text);
         self.check_transport(&url, &shown)?;
         let mut req = self.http.request(method.clone(), url);
         if auth == Auth::Admin {
@@ -469,7 +470,16 @@ impl Client {
         if status.is_success() {
             return Ok((status, bytes));
         }
-        Err(self.status_error(status, &bytes, auth, &shown))
+        let err = self.status_error(status, &bytes, auth, &shown);
+        // A gateway that echoes the enrollment token in its message must not make us
+        // print it.
+        match enrollment_token(&url_text) {
+            Some(token) if err.message().contains(token) => {
+                let message = err.message().replace(token, REDACTED);
+                Err(err.with_message(message))
+            }
+            _ => Err(err),
+        }
     }
 
     async fn send_and_read(
@@ -717,6 +727,14 @@ pub fn redact_url(raw: &str) -> String {
         from = start + REDACTED.len().min(out.len() - start);
     }
     out
+}
+
+/// The enrollment token in a URL: the path segment after `/api/federation/enrollment/`.
+fn enrollment_token(url: &str) -> Option<&str> {
+    let start = url.find(ENROLLMENT_PATH_MARKER)? + ENROLLMENT_PATH_MARKER.len();
+    let rest = &url[start..];
+    let token = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    (!token.is_empty()).then_some(token)
 }
 
 fn status_text(status: StatusCode) -> String {

@@ -705,3 +705,37 @@ fn the_proxy_from_the_environment_is_used() {
     run(cmd, None).code(6);
     assert_eq!(proxy.requests().len(), 1);
 }
+
+#[test]
+fn enrollment_requests_carry_no_admin_token_and_never_show_the_enrollment_token() {
+    let secret = "ENROLLTOKEN9b2c";
+    // A careless gateway that echoes the token in its error message.
+    let s = StandIn::start(move |_| {
+        json_reply(
+            400,
+            &format!(r#"{{"error":{{"code":"invalid_request","message":"bad token {secret}"}}}}"#),
+        )
+    });
+    let url = format!("{}/api/federation/enrollment/{secret}", s.url);
+    for format in ["table", "json"] {
+        let mut cmd = at(&dead_url());
+        cmd.env("BETTER_AUTH_SECRET", common::SECRET).args([
+            "-v",
+            "federation",
+            "peer",
+            "add",
+            &url,
+            "-o",
+            format,
+        ]);
+        let out = run(cmd, None).code(2);
+        assert_no_secret(&out, secret);
+        assert_no_secret(&out, TOKEN);
+        assert!(out.stderr.contains("enrollment/<redacted>"), "{out:?}");
+        assert!(out.stderr.contains("bad token <redacted>"), "{out:?}");
+    }
+    let seen = s.requests();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].method, "GET");
+    assert!(seen.iter().all(|r| r.header("authorization").is_none()));
+}
