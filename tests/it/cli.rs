@@ -739,3 +739,61 @@ fn enrollment_requests_carry_no_admin_token_and_never_show_the_enrollment_token(
     assert_eq!(seen[0].method, "GET");
     assert!(seen.iter().all(|r| r.header("authorization").is_none()));
 }
+
+#[test]
+fn dry_run_checks_everything_and_sends_nothing() {
+    let s = list_standin(0);
+    let dir = tempfile::tempdir().unwrap();
+    let scope = common::write_file(dir.path(), "scope.json", common::SEED_SCOPE);
+    let mut cmd = common::mosaic();
+    cmd.env("MOSAIC_GATEWAY_URL", &s.url).args([
+        "federation",
+        "grant",
+        "create",
+        "--user",
+        "u-1",
+        "--peer",
+        "p-1",
+        "--scope",
+        scope.to_str().unwrap(),
+        "--expires-at",
+        "2099-01-01T00:00:00Z",
+        "--dry-run",
+        "-o",
+        "json",
+    ]);
+    let out = run(cmd, None).ok();
+    assert!(out.stderr.is_empty(), "{out:?}");
+    assert_eq!(
+        out.json(),
+        serde_json::json!({
+            "dry_run": true, "user_id": "u-1", "peer_id": "p-1",
+            "scope": serde_json::from_str::<Value>(common::SEED_SCOPE).unwrap(),
+            "status": "pending", "expires_at": "2099-01-01T00:00:00Z"
+        })
+    );
+    let out = run_at(
+        &s.url,
+        &[
+            "federation",
+            "grant",
+            "create",
+            "--user",
+            "u-1",
+            "--peer",
+            "p-1",
+            "--scope",
+            scope.to_str().unwrap(),
+            "--dry-run",
+        ],
+    )
+    .ok();
+    assert!(out.stdout.starts_with("dry_run:"), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("scope.resources:           tasks, notes"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("nothing was sent"), "{out:?}");
+    assert!(s.requests().is_empty());
+}
