@@ -885,4 +885,37 @@ mod tests {
             assert!(matches!(e, Error::InvalidInput(_)), "{bad}: {e:?}");
         }
     }
+
+    /// A body without a length is read in chunks and reading stops at the cap.
+    #[tokio::test]
+    async fn an_endless_body_stops_at_the_cap() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let sent = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            sock.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let chunk = vec![b' '; 64 * 1024];
+            let mut total = 0usize;
+            while total < 64 * 1024 * 1024 && sock.write_all(&chunk).await.is_ok() {
+                total += chunk.len();
+            }
+            total
+        });
+        let err = client(&url, false)
+            .list_grants(&GrantFilter::default(), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Unreachable(_)), "{err:?}");
+        assert!(err.to_string().contains("more than 8 MiB"), "{err}");
+        let total = sent.await.unwrap();
+        assert!(
+            total < 64 * 1024 * 1024,
+            "the client read on: {total} bytes"
+        );
+    }
 }
