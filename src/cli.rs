@@ -30,6 +30,7 @@ pub struct Cli {
 
 /// Flags accepted anywhere on the command line.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Named gateway from the config file (`mosaic config list`)
     #[arg(long, global = true, env = "MOSAIC_PROFILE", value_name = "NAME")]
@@ -230,7 +231,7 @@ pub struct GrantTokenArgs {
     #[arg(value_name = "GRANT_ID")]
     pub id: String,
     /// Lifetime of the token in seconds, 1 to 900 [default: 900]
-    #[arg(long, value_name = "SECONDS", value_parser = parse_ttl)]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_ttl, allow_negative_numbers = true)]
     pub ttl: Option<u32>,
 }
 

@@ -66,9 +66,15 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         return ExitCode::from(exit::OK);
     }
     if requested_format(std::env::args_os().skip(1)) == OutputFormat::Json {
+        // The first paragraph of clap's text is the error; the rest is usage and hints.
         let rendered = e.render().to_string();
-        let first = rendered.lines().next().unwrap_or_default();
-        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let message = rendered
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message = message.strip_prefix("error: ").unwrap_or(&message);
         mosaic::output::print_error_parts(OutputFormat::Json, "invalid_input", message);
     } else {
         let _ = e.print();

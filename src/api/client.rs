@@ -434,7 +434,8 @@ impl Client {
     where
         B: Serialize + ?Sized,
     {
-        let shown = redact_url(url.as_str());
+        let url_text = url.to_string();
+        let shown = redact_url(&url_text);
         self.check_transport(&url, &shown)?;
         let mut req = self.http.request(method.clone(), url);
         if auth == Auth::Admin {
@@ -469,7 +470,16 @@ impl Client {
         if status.is_success() {
             return Ok((status, bytes));
         }
-        Err(self.status_error(status, &bytes, auth, &shown))
+        let err = self.status_error(status, &bytes, auth, &shown);
+        // A gateway that echoes the enrollment token in its message must not make us
+        // print it.
+        match enrollment_token(&url_text) {
+            Some(token) if err.message().contains(token) => {
+                let message = err.message().replace(token, REDACTED);
+                Err(err.with_message(message))
+            }
+            _ => Err(err),
+        }
     }
 
     async fn send_and_read(
@@ -521,7 +531,6 @@ impl Client {
         Ok((status, bytes))
     }
 
-    /// Plain http:// is allowed only to loopback, unless the operator said otherwise.
     /// Fails now, before any request, where an admin call would fail for want of a token.
     pub fn require_admin_token(&self) -> Result<()> {
         match self.token {
@@ -536,11 +545,11 @@ impl Client {
     /// Fails now, before any request, where a request to `raw` would be refused by the
     /// transport rules (plain http:// to a host that is not loopback).
     pub fn check_url(&self, raw: &str) -> Result<()> {
-        let url = Url::parse(raw)
-            .map_err(|e| Error::InvalidInput(format!("invalid URL {}: {e}", redact_url(raw))))?;
+        let url = parse_http_url("URL", raw)?;
         self.check_transport(&url, &redact_url(raw))
     }
 
+    /// Plain http:// is allowed only to loopback, unless the operator said otherwise.
     fn check_transport(&self, url: &Url, shown: &str) -> Result<()> {
         if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(url) {
             return Err(Error::InvalidInput(format!(
@@ -720,6 +729,14 @@ pub fn redact_url(raw: &str) -> String {
     out
 }
 
+/// The enrollment token in a URL: the path segment after `/api/federation/enrollment/`.
+fn enrollment_token(url: &str) -> Option<&str> {
+    let start = url.find(ENROLLMENT_PATH_MARKER)? + ENROLLMENT_PATH_MARKER.len();
+    let rest = &url[start..];
+    let token = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    (!token.is_empty()).then_some(token)
+}
+
 fn status_text(status: StatusCode) -> String {
     match status.canonical_reason() {
         Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
@@ -867,5 +884,38 @@ mod tests {
             let e = parse_http_url("--gateway", bad).unwrap_err();
             assert!(matches!(e, Error::InvalidInput(_)), "{bad}: {e:?}");
         }
+    }
+
+    /// A body without a length is read in chunks and reading stops at the cap.
+    #[tokio::test]
+    async fn an_endless_body_stops_at_the_cap() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let sent = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            sock.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let chunk = vec![b' '; 64 * 1024];
+            let mut total = 0usize;
+            while total < 64 * 1024 * 1024 && sock.write_all(&chunk).await.is_ok() {
+                total += chunk.len();
+            }
+            total
+        });
+        let err = client(&url, false)
+            .list_grants(&GrantFilter::default(), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Unreachable(_)), "{err:?}");
+        assert!(err.to_string().contains("more than 8 MiB"), "{err}");
+        let total = sent.await.unwrap();
+        assert!(
+            total < 64 * 1024 * 1024,
+            "the client read on: {total} bytes"
+        );
     }
 }

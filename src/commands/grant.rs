@@ -96,19 +96,16 @@ impl From<CreateGrantRequest> for DryRun {
 
 impl Render for DryRun {
     fn table(&self) -> String {
-        let names = |v: &[crate::api::types::Resource]| {
-            v.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
-        };
-        detail_table(&[
-            ("would create", "a grant (dry run, nothing sent)".into()),
+        // The same rows as `grant show`, less what only the gateway assigns.
+        let mut rows = vec![
+            ("dry_run", "true".to_string()),
             ("user", self.user_id.clone()),
             ("peer", self.peer_id.clone()),
-            ("status", self.status.as_str().into()),
-            ("resources", names(&self.scope.resources)),
-            ("excluded", names(&self.scope.excluded_resources)),
-            ("max rows/query", self.scope.max_rows_per_query.to_string()),
-            ("expires", timestamp_or_dash(self.expires_at)),
-        ])
+            ("status", self.status.as_str().to_string()),
+        ];
+        rows.extend(scope_rows(&self.scope));
+        rows.push(("expires", timestamp_or_dash(self.expires_at)));
+        detail_table(&rows)
     }
 }
 
