@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::api::types::{GrantStatus, TOKEN_TTL_RANGE};
+
 pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:14242";
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
@@ -28,7 +30,12 @@ pub struct Cli {
 
 /// Flags accepted anywhere on the command line.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
+    /// Named gateway from the config file (`mosaic config list`)
+    #[arg(long, global = true, env = "MOSAIC_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// Base URL of the gateway's admin API
     #[arg(long, global = true, env = "MOSAIC_GATEWAY_URL", value_name = "URL")]
     pub gateway: Option<String>,
@@ -42,10 +49,10 @@ pub struct GlobalArgs {
     pub cacert: Option<PathBuf>,
 
     /// Seconds to wait for each request before giving up [default: 30]
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: Option<u64>,
 
-    /// File holding the admin token (the token itself comes from MOSAIC_ADMIN_TOKEN)
+    /// File holding the admin token; otherwise the token comes from env MOSAIC_ADMIN_TOKEN
     #[arg(
         long,
         global = true,
@@ -79,6 +86,45 @@ pub enum Command {
     #[cfg(feature = "gateway")]
     #[command(subcommand)]
     Gateway(GatewayCommand),
+
+    /// Print a shell completion script to standard output
+    #[command(
+        after_help = "Examples:\n  mosaic completion bash > ~/.local/share/bash-completion/completions/mosaic\n  \
+        mosaic completion zsh > \"${fpath[1]}/_mosaic\"\n  mosaic completion fish > ~/.config/fish/completions/mosaic.fish"
+    )]
+    Completion(CompletionArgs),
+
+    /// Show the config file's profiles and the settings in effect
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
+    /// Write a man page for every command into a directory
+    #[command(after_help = "Example:\n  mosaic man --out /usr/local/share/man/man1")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// List the profiles of the config file
+    #[command(after_help = "Example:\n  mosaic config list")]
+    List,
+    /// Show every connection setting in effect and where it came from (secrets redacted)
+    #[command(after_help = "Example:\n  mosaic --profile prod config show -o json")]
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,9 +174,28 @@ pub struct GrantCreateArgs {
     /// ID of the remote peer the grant is for
     #[arg(long, value_name = "PEER_ID")]
     pub peer: String,
-    /// JSON scope file; `-` reads standard input
+    /// JSON scope file (at most 1 MiB); `-` reads standard input
     #[arg(long, value_name = "FILE")]
     pub scope: PathBuf,
+    /// When the grant expires by itself (RFC 3339, e.g. 2026-12-31T23:59:59Z) [default: never]
+    #[arg(long, value_name = "TIME", value_parser = parse_future_time)]
+    pub expires_at: Option<time::OffsetDateTime>,
+    /// Expire the grant this long from now, e.g. 90m, 12h, 30d [default: never]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "expires_at")]
+    pub expires_in: Option<std::time::Duration>,
+    /// Validate the scope and print the grant that would be created, without any request
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A positive duration such as `90s`, `15m`, `12h`, `30d` or `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("not a duration such as 90m, 12h or 30d ({e})"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]
@@ -139,8 +204,8 @@ pub struct GrantListArgs {
     #[arg(long, value_name = "PEER_ID")]
     pub peer: Option<String>,
     /// Only grants in this status
-    #[arg(long, value_parser = ["pending", "active", "revoked", "expired"])]
-    pub status: Option<String>,
+    #[arg(long, value_parser = parse_status, value_name = "pending|active|revoked|expired")]
+    pub status: Option<GrantStatus>,
 }
 
 #[derive(Debug, Args)]
@@ -166,8 +231,34 @@ pub struct GrantTokenArgs {
     #[arg(value_name = "GRANT_ID")]
     pub id: String,
     /// Lifetime of the token in seconds, 1 to 900 [default: 900]
-    #[arg(long, value_name = "SECONDS")]
-    pub ttl: Option<i64>,
+    #[arg(long, value_name = "SECONDS", value_parser = parse_ttl, allow_negative_numbers = true)]
+    pub ttl: Option<u32>,
+}
+
+fn parse_ttl(s: &str) -> Result<u32, String> {
+    let (lo, hi) = (TOKEN_TTL_RANGE.start(), TOKEN_TTL_RANGE.end());
+    match s.trim().parse::<i64>() {
+        Ok(n) if (i64::from(*lo)..=i64::from(*hi)).contains(&n) => Ok(n as u32),
+        Ok(n) => Err(format!(
+            "must be from {lo} to {hi} seconds (tokens live at most 15 minutes), got {n}"
+        )),
+        Err(_) => Err(format!(
+            "must be a whole number of seconds from {lo} to {hi}"
+        )),
+    }
+}
+
+fn parse_status(s: &str) -> Result<GrantStatus, String> {
+    s.parse()
+}
+
+fn parse_future_time(s: &str) -> Result<time::OffsetDateTime, String> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("not an RFC 3339 time such as 2026-12-31T23:59:59Z ({e})"))?;
+    if t <= time::OffsetDateTime::now_utc() {
+        return Err("must be in the future".into());
+    }
+    Ok(t)
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +273,10 @@ pub enum PeerCommand {
     /// List enrolled peers with their certificate fingerprints and status
     #[command(after_help = "Example:\n  mosaic federation peer list -o json")]
     List,
+
+    /// Store a certificate that `peer add` kept because the local gateway did not take it
+    #[command(after_help = "Example:\n  mosaic federation peer finish 5c1d…")]
+    Finish(PeerIdArg),
 
     /// Remove a peer record (for example a pending one left by a failed enrollment)
     #[command(after_help = "Example:\n  mosaic federation peer remove 5c1d…")]

@@ -73,4 +73,18 @@ impl Error {
     pub fn message(&self) -> String {
         self.to_string()
     }
+
+    /// The same kind of error (and so the same exit code) with another message.
+    pub fn with_message(self, message: String) -> Error {
+        match self {
+            Error::InvalidInput(_) => Error::InvalidInput(message),
+            Error::NotFound(_) => Error::NotFound(message),
+            Error::Conflict(_) => Error::Conflict(message),
+            Error::TokenInvalid(_) => Error::TokenInvalid(message),
+            Error::Unauthorized(_) => Error::Unauthorized(message),
+            Error::Unreachable(_) => Error::Unreachable(message),
+            Error::Verification(_) => Error::Verification(message),
+            Error::Internal(_) => Error::Internal(message),
+        }
+    }
 }

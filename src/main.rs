@@ -1,24 +1,38 @@
 //! Entry point: parse, run, and turn the outcome into an exit code. The only exit point.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use mosaic::cli::{Cli, OutputFormat};
 use mosaic::error::exit;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(&e),
+    };
+    let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    // Profiles fill in what neither the command line nor the environment said.
+    let resolved = match mosaic::config::apply(&mut cli.global, &matches) {
+        Ok(r) => r,
         Err(e) => {
-            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit::INVALID_INPUT
-            } else {
-                exit::OK
-            });
+            let format = cli.global.output.unwrap_or(OutputFormat::Table);
+            mosaic::output::print_error(format, &e);
+            return ExitCode::from(e.exit_code());
         }
     };
+    if let Some(warning) = cli
+        .global
+        .token_file
+        .as_deref()
+        .and_then(mosaic::config::token_file_warning)
+    {
+        mosaic::output::warn(cli.global.output.unwrap_or(OutputFormat::Table), &warning);
+    }
     mosaic::install_crypto_provider();
     let format = cli.global.output.unwrap_or(OutputFormat::Table);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -28,15 +42,67 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            mosaic::output::print_error(
+                format,
+                &mosaic::error::Error::Internal(format!("cannot start the async runtime: {e}")),
+            );
             return ExitCode::from(exit::INTERNAL);
         }
     };
-    match runtime.block_on(mosaic::commands::run(cli)) {
+    match runtime.block_on(mosaic::commands::run(cli, &resolved)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             mosaic::output::print_error(format, &e);
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Help and version go to stdout (exit 0); usage errors to stderr (exit 2), as JSON when
+/// the command line or MOSAIC_OUTPUT asked for JSON, so that scripts parse one shape.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::from(exit::OK);
+    }
+    if requested_format(std::env::args_os().skip(1)) == OutputFormat::Json {
+        // The first paragraph of clap's text is the error; the rest is usage and hints.
+        let rendered = e.render().to_string();
+        let message = rendered
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message = message.strip_prefix("error: ").unwrap_or(&message);
+        mosaic::output::print_error_parts(OutputFormat::Json, "invalid_input", message);
+    } else {
+        let _ = e.print();
+    }
+    ExitCode::from(exit::INVALID_INPUT)
+}
+
+/// The output format the raw arguments ask for, for when clap itself refused them.
+fn requested_format(args: impl Iterator<Item = OsString>) -> OutputFormat {
+    let mut format = match std::env::var("MOSAIC_OUTPUT").as_deref() {
+        Ok("json") => OutputFormat::Json,
+        _ => OutputFormat::Table,
+    };
+    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    for (i, a) in args.iter().enumerate() {
+        let value = match a.as_str() {
+            "--" => break,
+            "-o" | "--output" => args.get(i + 1).map(String::as_str),
+            _ => a
+                .strip_prefix("--output=")
+                .or_else(|| a.strip_prefix("-o="))
+                .or_else(|| a.strip_prefix("-o").filter(|v| !v.is_empty())),
+        };
+        match value {
+            Some("json") => format = OutputFormat::Json,
+            Some("table") => format = OutputFormat::Table,
+            _ => {}
+        }
+    }
+    format
 }

@@ -1,20 +1,196 @@
 //! Rendering: tables for people, exactly one JSON document for scripts. All printing goes
-//! through here and survives a closed pipe.
+//! through here and survives a closed pipe (`mosaic … | head -1` ends quietly, exit 0).
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::FormatItem;
+use time::macros::format_description;
 
 use crate::cli::OutputFormat;
-use crate::error::Error;
+use crate::error::{Error, Result};
+
+/// A value a command shows: as itself in JSON, as [`Render::table`] for people.
+pub trait Render: Serialize {
+    /// The text shown with `--output table`, ending with a newline.
+    fn table(&self) -> String;
+}
+
+/// Writes `value` to standard output: one JSON document (pretty-printed, newline-ended),
+/// or its table. A closed pipe is not an error.
+pub fn emit<T: Render + ?Sized>(format: OutputFormat, value: &T) -> Result<()> {
+    let text = match format {
+        OutputFormat::Json => {
+            let mut s = serde_json::to_string_pretty(value)
+                .map_err(|e| Error::Internal(format!("cannot encode the output as JSON: {e}")))?;
+            s.push('\n');
+            s
+        }
+        OutputFormat::Table => value.table(),
+    };
+    write_stdout(text.as_bytes())
+}
+
+/// One warning line on standard error, for people: with `-o json` standard error is kept
+/// for the one JSON error document, so warnings are not printed there.
+pub fn warn(format: OutputFormat, message: &str) {
+    use std::io::Write;
+    if format == OutputFormat::Table {
+        let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
+    }
+}
+
+/// Writes bytes to standard output; a reader that went away (EPIPE) ends the output
+/// quietly. Rust ignores SIGPIPE, so a closed pipe shows up here as an error, not a signal.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::Internal(format!(
+            "cannot write to standard output: {e}"
+        ))),
+    }
+}
+
+/// One progress line on standard error, for people only: silent with `--output json`, so
+/// that a script sees nothing but the document and, on failure, the JSON error.
+pub fn progress(format: OutputFormat, line: &str) {
+    if format == OutputFormat::Table {
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
 
 /// Writes an error to standard error: one line of text, or `{"error": {code, message}}`.
 pub fn print_error(format: OutputFormat, err: &Error) {
+    print_error_parts(format, err.code(), &err.message());
+}
+
+/// [`print_error`] for errors that are not an [`Error`] yet (clap's usage errors).
+pub fn print_error_parts(format: OutputFormat, code: &str, message: &str) {
     let mut stderr = std::io::stderr().lock();
     let _ = match format {
         OutputFormat::Json => writeln!(
             stderr,
             "{}",
-            serde_json::json!({"error": {"code": err.code(), "message": err.message()}})
+            serde_json::json!({"error": {"code": code, "message": message}})
         ),
-        OutputFormat::Table => writeln!(stderr, "error: {err}"),
+        OutputFormat::Table => writeln!(stderr, "error: {message}"),
     };
+}
+
+const TIMESTAMP: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+
+/// A timestamp for tables: RFC 3339 in UTC, to the second.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(TIMESTAMP)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// An optional timestamp for tables; `-` when absent.
+pub fn timestamp_or_dash(t: Option<OffsetDateTime>) -> String {
+    t.map_or_else(|| "-".to_string(), timestamp)
+}
+
+/// How far `t` is from `now`, for people: `in 15m`, `in 4m 10s`, `in 2h 5m`, `3s ago`.
+pub fn relative(t: OffsetDateTime, now: OffsetDateTime) -> String {
+    let secs = (t - now).as_seconds_f64().round() as i64;
+    let span = |s: i64| {
+        let (h, m, s) = (s / 3600, (s % 3600) / 60, s % 60);
+        match (h, m, s) {
+            (0, 0, s) => format!("{s}s"),
+            (0, m, 0) => format!("{m}m"),
+            (0, m, s) => format!("{m}m {s}s"),
+            (h, 0, _) => format!("{h}h"),
+            (h, m, _) => format!("{h}h {m}m"),
+        }
+    };
+    match secs {
+        0 => "now".to_string(),
+        s if s > 0 => format!("in {}", span(s)),
+        s => format!("{} ago", span(-s)),
+    }
+}
+
+/// A table with a header row and no borders, like `kubectl get` or `gh … list`.
+pub fn list_table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut b = tabled::builder::Builder::default();
+    b.push_record(header.iter().map(|h| h.to_string()));
+    for row in rows {
+        b.push_record(row);
+    }
+    finish(b)
+}
+
+/// Field/value pairs, one per line, values aligned.
+pub fn detail_table(rows: &[(&str, String)]) -> String {
+    let mut b = tabled::builder::Builder::default();
+    for (k, v) in rows {
+        b.push_record([format!("{k}:"), v.clone()]);
+    }
+    finish(b)
+}
+
+fn finish(b: tabled::builder::Builder) -> String {
+    use tabled::settings::{Padding, Style};
+    let mut table = b.build();
+    table.with(Style::blank()).with(Padding::new(0, 1, 0, 0));
+    let mut s = table.to_string();
+    // Blank style pads the last column too; trailing spaces help nobody.
+    s = s.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+    s.push('\n');
+    s
+}
+
+/// Quotes `s` for a POSIX shell: `'…'`, with embedded quotes as `'\''`.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn relative_times() {
+        let now = datetime!(2026-01-01 00:00:00 UTC);
+        let at = |s: i64| relative(now + time::Duration::seconds(s), now);
+        assert_eq!(at(900), "in 15m");
+        assert_eq!(at(899), "in 14m 59s");
+        assert_eq!(at(45), "in 45s");
+        assert_eq!(at(7500), "in 2h 5m");
+        assert_eq!(at(3600), "in 1h");
+        assert_eq!(at(0), "now");
+        assert_eq!(at(-3), "3s ago");
+        // Network latency shaves milliseconds off a fresh 900 s token.
+        assert_eq!(
+            relative(now + time::Duration::milliseconds(899_700), now),
+            "in 15m"
+        );
+    }
+
+    #[test]
+    fn timestamps_are_utc_seconds() {
+        let t = datetime!(2026-04-22 08:06:45.123 +02:00);
+        assert_eq!(timestamp(t), "2026-04-22T06:06:45Z");
+        assert_eq!(timestamp_or_dash(None), "-");
+    }
+
+    #[test]
+    fn tables_have_no_trailing_space() {
+        let t = list_table(&["ID", "STATUS"], vec![vec!["a".into(), "pending".into()]]);
+        assert_eq!(t, "ID  STATUS\na   pending\n");
+        let d = detail_table(&[("id", "a".into()), ("status", "active".into())]);
+        assert_eq!(d, "id:      a\nstatus:  active\n");
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("https://a/x"), "'https://a/x'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
 }

@@ -1,8 +1,11 @@
 //! Everything `mosaic` does with keys and certificates: P-256 keys and CSRs, the custom
 //! OIDs, checks of an issued certificate, fingerprints, and sealing secrets at rest.
 
+pub mod ca;
+pub mod keys;
 pub mod oid;
 pub mod seal;
+pub mod verify;
 
 use sha2::{Digest, Sha256};
 

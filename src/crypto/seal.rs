@@ -160,3 +160,85 @@ impl SealingSecret {
         self.open(PEER_KEY_INFO, peer_id.as_bytes(), sealed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The vector of docs/sealing.md.
+    const SECRET: &[u8] = b"mosaic-sealing-test-vector-secret-32b!";
+    const PEER_ID: &str = "peer-0001";
+    const PLAINTEXT_HEX: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b02010104201111111111111111111111111111111111111111111111111111111111111111a144034200040217e617f0b6443928278f96999e69a23a4f2c152bdf6d6cdf66e5b80282d4ed194a7debcb97712d2dda3ca85aa8765a56f45fc758599652f2897c65306e5794";
+    const SEALED: &str = "mosaic-sealed-v1:AAECAwQFBgcICQoLDA0OD6ChoqOkpaanqKmqq2rthxMIwe8HJ5tdHa_XWb-NyiTMUFUxkQmKtsL-_AYfjzknU51dn88eXA6hh7MaF9McmpE-HNEMrTScTukcBAG2244pjcQEzaKvZIJTHMmapzC6rtedDV9WPCbPJrH_H6K1e05DggHa4ezF6P7XUY0NXb0aMI7RBDLTbM6D8-atU4rBBEGB6IeXSjWXNyZKZfoCMgze1DbHe8Y";
+
+    fn secret() -> SealingSecret {
+        SealingSecret::new(SECRET.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn test_vector() {
+        let plaintext = hex::decode(PLAINTEXT_HEX).unwrap();
+        let salt = core::array::from_fn(|i| i as u8);
+        let nonce = core::array::from_fn(|i| 0xa0 + i as u8);
+        let sealed = secret().seal_with(PEER_KEY_INFO, PEER_ID.as_bytes(), &plaintext, salt, nonce);
+        assert_eq!(sealed, SEALED);
+        assert_eq!(
+            secret().open_peer_key(PEER_ID, SEALED).unwrap().as_slice(),
+            plaintext.as_slice()
+        );
+    }
+
+    #[test]
+    fn every_seal_is_fresh_and_opens() {
+        let s = secret();
+        let a = s.seal_peer_key("p", b"key");
+        let b = s.seal_peer_key("p", b"key");
+        assert_ne!(a, b, "salt and nonce are fresh per seal");
+        assert_eq!(s.open_peer_key("p", &a).unwrap().as_slice(), b"key");
+    }
+
+    #[test]
+    fn tampering_another_record_or_secret_fails() {
+        let s = secret();
+        let mut flipped = SEALED.to_string().into_bytes();
+        let i = flipped.len() - 10;
+        flipped[i] = if flipped[i] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        assert_eq!(
+            s.open_peer_key(PEER_ID, &flipped).unwrap_err(),
+            SealError::Unsealable
+        );
+        assert_eq!(
+            s.open_peer_key("peer-0002", SEALED).unwrap_err(),
+            SealError::Unsealable
+        );
+        let other = SealingSecret::new(b"another-secret-that-is-long-enough!!".to_vec()).unwrap();
+        assert_eq!(
+            other.open_peer_key(PEER_ID, SEALED).unwrap_err(),
+            SealError::Unsealable
+        );
+        assert!(matches!(
+            s.open_peer_key(PEER_ID, "mosaic-sealed-v2:AAAA"),
+            Err(SealError::Malformed(_))
+        ));
+        assert!(matches!(
+            s.open_peer_key(PEER_ID, "mosaic-sealed-v1:AAAA"),
+            Err(SealError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn short_or_missing_secret_is_refused() {
+        assert_eq!(
+            SealingSecret::new(vec![]).unwrap_err(),
+            SealError::SecretMissing
+        );
+        assert_eq!(
+            SealingSecret::new(vec![b'x'; 31]).unwrap_err(),
+            SealError::SecretTooShort(31)
+        );
+        assert!(SealingSecret::new(vec![b'x'; 32]).is_ok());
+        let shown = format!("{:?}", secret());
+        assert!(!shown.contains("vector"), "{shown}");
+    }
+}

@@ -2,8 +2,13 @@
 //! real `mosaic` binary and/or a real `mosaic gateway serve` process over loopback HTTP.
 
 mod audit;
+mod cli;
 mod common;
+mod config;
+mod docs;
 mod enrollment;
 mod fixtures;
 mod gateway;
+mod grant;
+mod peer_add;
 mod peers;

@@ -296,3 +296,4 @@ pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
 
 /// The scope of the seed document.
 pub const SEED_SCOPE: &str = r#"{"resources":["tasks","notes"],"excluded_resources":["credentials"],"max_rows_per_query":100}"#;
+pub mod standin;

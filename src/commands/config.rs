@@ -1,0 +1,142 @@
+//! `mosaic config list|show`: the profiles of the config file, and every connection
+//! setting in effect with its source. Secrets are never shown.
+
+use serde::Serialize;
+
+use crate::cli::{ConfigCommand, OutputFormat};
+use crate::config::{self, Resolved, Setting};
+use crate::error::Result;
+use crate::output::{self, Render};
+
+pub fn run(format: OutputFormat, cmd: ConfigCommand, resolved: &Resolved) -> Result<()> {
+    match cmd {
+        ConfigCommand::List => output::emit(format, &list(resolved)?),
+        ConfigCommand::Show => output::emit(format, &Shown::from(resolved)),
+    }
+}
+
+/// One profile of the config file, as `config list` shows it.
+#[derive(Debug, Serialize)]
+pub struct ProfileRow {
+    pub name: String,
+    pub default: bool,
+    pub url: Option<String>,
+    pub token_file: Option<String>,
+    pub cacert: Option<String>,
+    pub output: Option<String>,
+}
+
+fn list(resolved: &Resolved) -> Result<Vec<ProfileRow>> {
+    let Some((_, file)) = config::load()? else {
+        return Ok(Vec::new());
+    };
+    let _ = resolved;
+    Ok(file
+        .profiles
+        .iter()
+        .map(|(name, p)| ProfileRow {
+            name: name.clone(),
+            default: file.default_profile.as_deref() == Some(name),
+            url: p.url.clone(),
+            token_file: p.token_file.as_ref().map(|t| t.display().to_string()),
+            cacert: p.cacert.as_ref().map(|c| c.display().to_string()),
+            output: p.output.map(|o| format!("{o:?}").to_lowercase()),
+        })
+        .collect())
+}
+
+impl Render for Vec<ProfileRow> {
+    fn table(&self) -> String {
+        if self.is_empty() {
+            return "no profiles (see `mosaic config show` for the config file's path)\n".into();
+        }
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let rows = self
+            .iter()
+            .map(|p| {
+                vec![
+                    format!("{}{}", p.name, if p.default { " (default)" } else { "" }),
+                    dash(&p.url),
+                    dash(&p.token_file),
+                    dash(&p.cacert),
+                    dash(&p.output),
+                ]
+            })
+            .collect();
+        output::list_table(&["NAME", "URL", "TOKEN FILE", "CACERT", "OUTPUT"], rows)
+    }
+}
+
+/// `config show`: each setting with its value and where it came from.
+#[derive(Debug, Serialize)]
+pub struct Shown {
+    pub config_file: Option<String>,
+    pub profile: Setting<Option<String>>,
+    pub gateway: Setting<String>,
+    pub output: Setting<String>,
+    pub cacert: Setting<Option<String>>,
+    pub token_file: Setting<Option<String>>,
+    pub admin_token: Setting<Option<String>>,
+}
+
+impl From<&Resolved> for Shown {
+    fn from(r: &Resolved) -> Self {
+        let path = |s: &Setting<Option<std::path::PathBuf>>| Setting {
+            value: s.value.as_ref().map(|p| p.display().to_string()),
+            source: s.source.clone(),
+        };
+        Shown {
+            config_file: r.config_path.as_ref().map(|p| p.display().to_string()),
+            profile: match &r.profile {
+                Some(p) => Setting {
+                    value: Some(p.value.clone()),
+                    source: p.source.clone(),
+                },
+                None => Setting {
+                    value: None,
+                    source: config::Source::Unset,
+                },
+            },
+            gateway: r.gateway.clone(),
+            output: Setting {
+                value: format!("{:?}", r.output.value).to_lowercase(),
+                source: r.output.source.clone(),
+            },
+            cacert: path(&r.cacert),
+            token_file: path(&r.token_file),
+            admin_token: r.admin_token.clone(),
+        }
+    }
+}
+
+impl Render for Shown {
+    fn table(&self) -> String {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let row = |v: String, s: &config::Source| format!("{v}  ({s})");
+        let rows = [
+            ("config file", opt(&self.config_file)),
+            (
+                "profile",
+                row(opt(&self.profile.value), &self.profile.source),
+            ),
+            (
+                "gateway",
+                row(self.gateway.value.clone(), &self.gateway.source),
+            ),
+            (
+                "output",
+                row(self.output.value.clone(), &self.output.source),
+            ),
+            ("cacert", row(opt(&self.cacert.value), &self.cacert.source)),
+            (
+                "token file",
+                row(opt(&self.token_file.value), &self.token_file.source),
+            ),
+            (
+                "admin token",
+                row(opt(&self.admin_token.value), &self.admin_token.source),
+            ),
+        ];
+        output::detail_table(&rows)
+    }
+}

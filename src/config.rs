@@ -1,0 +1,430 @@
+//! Profiles: named gateways in a TOML file, and the resolution of every connection setting
+//! by precedence flag > environment > profile > built-in default.
+//!
+//! ```toml
+//! default_profile = "a"
+//! [profiles.a]
+//! url = "https://gw-a.example"
+//! token_file = "~/.config/mosaic/a.token"
+//! cacert = "/etc/mosaic/ca-a.pem"
+//! output = "table"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use clap::ArgMatches;
+use clap::parser::ValueSource;
+
+use crate::api::client::ADMIN_TOKEN_ENV;
+use crate::cli::{DEFAULT_GATEWAY, GlobalArgs, OutputFormat};
+use crate::error::{Error, Result};
+
+/// Environment variable naming the config file.
+pub const CONFIG_ENV: &str = "MOSAIC_CONFIG";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub default_profile: Option<String>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub url: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub cacert: Option<PathBuf>,
+    pub output: Option<ProfileOutput>,
+}
+
+/// `output` in a profile: the same words as `--output`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileOutput {
+    Table,
+    Json,
+}
+
+impl From<ProfileOutput> for OutputFormat {
+    fn from(o: ProfileOutput) -> Self {
+        match o {
+            ProfileOutput::Table => OutputFormat::Table,
+            ProfileOutput::Json => OutputFormat::Json,
+        }
+    }
+}
+
+/// Where a resolved setting came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
+pub enum Source {
+    Flag,
+    Env(String),
+    Profile(String),
+    Default,
+    Unset,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Flag => write!(f, "flag"),
+            Source::Env(name) => write!(f, "env {name}"),
+            Source::Profile(name) => write!(f, "profile {name}"),
+            Source::Default => write!(f, "default"),
+            Source::Unset => write!(f, "unset"),
+        }
+    }
+}
+
+/// Where the config file is: `MOSAIC_CONFIG`, else `<config dir>/mosaic/config.toml`.
+/// The second item says whether the operator named it (then it must exist).
+pub fn config_path() -> Option<(PathBuf, bool)> {
+    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+        return Some((PathBuf::from(p), true));
+    }
+    dirs::config_dir().map(|d| (d.join("mosaic").join("config.toml"), false))
+}
+
+/// Reads and parses the config file; a missing default file is no error.
+pub fn load() -> Result<Option<(PathBuf, ConfigFile)>> {
+    let Some((path, named)) = config_path() else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&text, &path).map(|c| Some((path, c))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(None),
+        Err(e) => Err(Error::InvalidInput(format!(
+            "cannot read the config file {} ({e}) named by {CONFIG_ENV}",
+            path.display()
+        ))),
+    }
+}
+
+pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
+    let file: ConfigFile = toml::from_str(text).map_err(|e| {
+        let msg = e.message().to_string();
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start].matches('\n').count() + 1;
+                format!(" at line {line}")
+            })
+            .unwrap_or_default();
+        Error::InvalidInput(format!("invalid config file {}{at}: {msg}", path.display()))
+    })?;
+    if let Some(name) = &file.default_profile
+        && !file.profiles.contains_key(name)
+    {
+        return Err(Error::InvalidInput(format!(
+            "invalid config file {}: default_profile \"{name}\" has no [profiles.{name}] table",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// A setting with its origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Setting<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+/// What the command line and environment said, with where each came from; `None` = not
+/// given.
+#[derive(Debug, Clone, Default)]
+pub struct Given {
+    pub profile: Option<(String, Source)>,
+    pub gateway: Option<(String, Source)>,
+    pub output: Option<(OutputFormat, Source)>,
+    pub cacert: Option<(PathBuf, Source)>,
+    pub token_file: Option<(PathBuf, Source)>,
+    /// `MOSAIC_ADMIN_TOKEN` is set: it beats a profile's `token_file`.
+    pub admin_token_env: bool,
+}
+
+/// Every connection setting, resolved.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub profile: Option<Setting<String>>,
+    pub gateway: Setting<String>,
+    pub output: Setting<OutputFormat>,
+    pub cacert: Setting<Option<PathBuf>>,
+    pub token_file: Setting<Option<PathBuf>>,
+    /// Whether an admin token is in effect and whence; never the token itself.
+    pub admin_token: Setting<Option<String>>,
+    pub config_path: Option<PathBuf>,
+}
+
+/// Applies flag > env > profile > default.
+pub fn resolve(
+    given: Given,
+    file: Option<(PathBuf, ConfigFile)>,
+    default_gateway: &str,
+) -> Result<Resolved> {
+    let (config_path, file) = match file {
+        Some((p, f)) => (Some(p), f),
+        None => (None, ConfigFile::default()),
+    };
+    let profile = match given.profile {
+        Some((name, source)) => Some(Setting {
+            value: name,
+            source,
+        }),
+        None => file.default_profile.clone().map(|name| Setting {
+            value: name,
+            source: Source::Profile("default_profile".into()),
+        }),
+    };
+    let chosen = match &profile {
+        None => None,
+        Some(p) => Some((
+            p.value.clone(),
+            file.profiles.get(&p.value).cloned().ok_or_else(|| {
+                let known: Vec<&str> = file.profiles.keys().map(String::as_str).collect();
+                Error::InvalidInput(format!(
+                    "unknown profile \"{}\" (from {}); known profiles: {}",
+                    p.value,
+                    p.source,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })?,
+        )),
+    };
+    let pname = chosen.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
+    let prof = chosen.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
+    let in_profile = || Source::Profile(pname.clone());
+
+    let gateway = match (given.gateway, &prof.url) {
+        (Some((v, s)), _) => Setting {
+            value: v,
+            source: s,
+        },
+        (None, Some(u)) => Setting {
+            value: u.clone(),
+            source: in_profile(),
+        },
+        (None, None) => Setting {
+            value: default_gateway.to_string(),
+            source: Source::Default,
+        },
+    };
+    let output = match (given.output, prof.output) {
+        (Some((v, s)), _) => Setting {
+            value: v,
+            source: s,
+        },
+        (None, Some(o)) => Setting {
+            value: o.into(),
+            source: in_profile(),
+        },
+        (None, None) => Setting {
+            value: OutputFormat::Table,
+            source: Source::Default,
+        },
+    };
+    let path_setting =
+        |given: Option<(PathBuf, Source)>, prof: &Option<PathBuf>| match (given, prof) {
+            (Some((v, s)), _) => Setting {
+                value: Some(v),
+                source: s,
+            },
+            (None, Some(p)) => Setting {
+                value: Some(expand_home(p)),
+                source: in_profile(),
+            },
+            (None, None) => Setting {
+                value: None,
+                source: Source::Unset,
+            },
+        };
+    let cacert = path_setting(given.cacert, &prof.cacert);
+    let profile_token_file = if given.admin_token_env {
+        None
+    } else {
+        prof.token_file.clone()
+    };
+    let token_file = path_setting(given.token_file, &profile_token_file);
+    Ok(Resolved {
+        profile,
+        gateway,
+        output,
+        cacert,
+        token_file,
+        admin_token: Setting {
+            value: None,
+            source: Source::Unset,
+        },
+        config_path,
+    })
+}
+
+/// Resolves the global flags against the config file and writes the result back into
+/// `global`, so everything downstream reads one set of values.
+pub fn apply(global: &mut GlobalArgs, matches: &ArgMatches) -> Result<Resolved> {
+    let source = |id: &str, env: &str| match matches.value_source(id) {
+        Some(ValueSource::EnvVariable) => Source::Env(env.to_string()),
+        _ => Source::Flag,
+    };
+    let given = Given {
+        profile: global
+            .profile
+            .clone()
+            .map(|p| (p, source("profile", "MOSAIC_PROFILE"))),
+        gateway: global
+            .gateway
+            .clone()
+            .map(|g| (g, source("gateway", "MOSAIC_GATEWAY_URL"))),
+        output: global
+            .output
+            .map(|o| (o, source("output", "MOSAIC_OUTPUT"))),
+        cacert: global
+            .cacert
+            .clone()
+            .map(|c| (c, source("cacert", "MOSAIC_CACERT"))),
+        token_file: global
+            .token_file
+            .clone()
+            .map(|t| (t, source("token_file", "MOSAIC_ADMIN_TOKEN_FILE"))),
+        admin_token_env: std::env::var_os(ADMIN_TOKEN_ENV).is_some_and(|v| !v.is_empty()),
+    };
+    let admin_token_env = given.admin_token_env;
+    let mut resolved = resolve(given, load()?, DEFAULT_GATEWAY)?;
+    resolved.admin_token = match (&resolved.token_file.value, admin_token_env) {
+        (Some(path), _) => Setting {
+            value: Some(format!("<redacted> (from file {})", path.display())),
+            source: resolved.token_file.source.clone(),
+        },
+        (None, true) => Setting {
+            value: Some("<redacted>".into()),
+            source: Source::Env(ADMIN_TOKEN_ENV.into()),
+        },
+        (None, false) => Setting {
+            value: None,
+            source: Source::Unset,
+        },
+    };
+    global.gateway = Some(resolved.gateway.value.clone());
+    global.output = Some(resolved.output.value);
+    global.cacert = resolved.cacert.value.clone();
+    global.token_file = resolved.token_file.value.clone();
+    Ok(resolved)
+}
+
+/// A warning when a token file can be read by group or others; `None` when it is private
+/// (or on platforms without Unix modes).
+pub fn token_file_warning(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Some(format!(
+                "token file {} is readable by group or others (mode {:o}): run chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    None
+}
+
+/// `~/x` in a config file means the home directory.
+fn expand_home(p: &Path) -> PathBuf {
+    match (p.strip_prefix("~"), dirs::home_dir()) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => p.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+default_profile = "a"
+[profiles.a]
+url = "https://a.example"
+output = "json"
+[profiles.b]
+url = "https://b.example"
+token_file = "/etc/mosaic/b.token"
+"#;
+
+    fn file() -> Option<(PathBuf, ConfigFile)> {
+        let p = PathBuf::from("config.toml");
+        Some((p.clone(), parse(FILE, &p).unwrap()))
+    }
+
+    #[test]
+    fn default_profile_applies_when_nothing_is_given() {
+        let r = resolve(Given::default(), file(), "http://127.0.0.1:14242").unwrap();
+        assert_eq!(r.gateway.value, "https://a.example");
+        assert_eq!(r.gateway.source, Source::Profile("a".into()));
+        assert_eq!(r.output.value, OutputFormat::Json);
+        assert_eq!(r.token_file.source, Source::Unset);
+    }
+
+    #[test]
+    fn flag_and_env_beat_the_profile() {
+        let given = Given {
+            profile: Some(("b".into(), Source::Flag)),
+            gateway: Some((
+                "https://env.example".into(),
+                Source::Env("MOSAIC_GATEWAY_URL".into()),
+            )),
+            ..Given::default()
+        };
+        let r = resolve(given, file(), "d").unwrap();
+        assert_eq!(r.gateway.value, "https://env.example");
+        assert_eq!(
+            r.token_file.value.as_deref(),
+            Some(Path::new("/etc/mosaic/b.token"))
+        );
+        assert_eq!(r.output.source, Source::Default);
+    }
+
+    #[test]
+    fn no_file_means_defaults() {
+        let r = resolve(Given::default(), None, "http://127.0.0.1:14242").unwrap();
+        assert_eq!(r.gateway.source, Source::Default);
+        assert!(r.profile.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let given = Given {
+            profile: Some(("c".into(), Source::Flag)),
+            ..Given::default()
+        };
+        let e = resolve(given, file(), "d").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown profile \"c\"") && e.contains("a, b"),
+            "{e}"
+        );
+        let p = Path::new("c.toml");
+        let e = parse("default_profile = \"x\"\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[profiles.x]"), "{e}");
+        let e = parse("[profiles.a]\nurl = 1\n", p).unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+        let e = parse("[profiles.a]\nuri = \"x\"\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("uri"), "{e}");
+    }
+}

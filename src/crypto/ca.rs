@@ -1,0 +1,196 @@
+//! A P-256 certificate authority that signs federation client certificates: the CSR's key,
+//! clientAuth, a random serial, a short validity, and the grant's two OID extensions.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, CustomExtension,
+    DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256, PublicKeyData, SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use super::verify::utf8_string_der;
+use super::{fingerprint, oid};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("the CSR is not a valid self-signed PKCS#10 request")]
+    CsrInvalid,
+    #[error("the CSR's key is not a P-256 ECDSA key")]
+    CsrNotP256,
+    #[error("the CA certificate or key cannot be loaded: {0}")]
+    Load(String),
+    #[error("signing failed: {0}")]
+    Sign(String),
+}
+
+/// What goes into one client certificate besides the CSR's key. [`ClientCertProfile::new`]
+/// is the contract's profile; the fields are public so a deployment (or a test playing a
+/// hostile CA) can change one thing.
+#[derive(Debug, Clone)]
+pub struct ClientCertProfile {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub extended_key_usages: Vec<ExtendedKeyUsagePurpose>,
+    pub custom_extensions: Vec<CustomExtension>,
+}
+
+impl ClientCertProfile {
+    /// clientAuth, valid from a minute ago (clock skew) for `validity`, and the two grant
+    /// extensions as non-critical UTF8Strings.
+    pub fn new(grant_id: &str, subject_user_id: &str, validity: Duration) -> Self {
+        let now = OffsetDateTime::now_utc();
+        ClientCertProfile {
+            not_before: now - Duration::minutes(1),
+            not_after: now + validity,
+            extended_key_usages: vec![ExtendedKeyUsagePurpose::ClientAuth],
+            custom_extensions: vec![
+                grant_extension(oid::GRANT_ID, grant_id),
+                grant_extension(oid::SUBJECT_USER_ID, subject_user_id),
+            ],
+        }
+    }
+}
+
+/// A non-critical extension whose value is one DER UTF8String.
+pub fn grant_extension(oid: &[u64], value: &str) -> CustomExtension {
+    let mut ext = CustomExtension::from_oid_content(oid, utf8_string_der(value));
+    ext.set_criticality(false);
+    ext
+}
+
+/// A certificate the CA issued.
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    pub pem: String,
+    pub fingerprint: String,
+    pub serial: String,
+    pub not_after: OffsetDateTime,
+}
+
+pub struct CertificateAuthority {
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
+    fingerprint: String,
+    key_pkcs8: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    /// A new self-signed P-256 CA named `common_name`, valid for `validity`.
+    pub fn generate(common_name: &str, validity: Duration) -> Result<Self, CaError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| CaError::Sign(e.to_string()))?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::minutes(1);
+        params.not_after = now + validity;
+        params.serial_number = Some(random_serial());
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| CaError::Sign(e.to_string()))?;
+        let key_pkcs8 = Zeroizing::new(key.serialize_der());
+        Ok(CertificateAuthority {
+            fingerprint: fingerprint(cert.der()),
+            cert_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+            key_pkcs8,
+        })
+    }
+
+    /// A CA from its certificate PEM and PKCS#8 DER key (as unsealed from disk).
+    pub fn load(cert_pem: &str, key_pkcs8_der: &[u8]) -> Result<Self, CaError> {
+        let key =
+            KeyPair::from_pkcs8_der_and_sign_algo(&key_pkcs8_der.into(), &PKCS_ECDSA_P256_SHA256)
+                .map_err(|e| CaError::Load(e.to_string()))?;
+        let der = super::verify::single_pem_der(cert_pem, "CA certificate")
+            .map_err(|e| CaError::Load(e.to_string()))?;
+        let issuer = Issuer::from_ca_cert_der(&der.as_slice().into(), key)
+            .map_err(|e| CaError::Load(e.to_string()))?;
+        Ok(CertificateAuthority {
+            fingerprint: fingerprint(&der),
+            cert_pem: cert_pem.to_string(),
+            issuer,
+            key_pkcs8: Zeroizing::new(key_pkcs8_der.to_vec()),
+        })
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// `sha256:HEX` of the CA certificate's DER.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The CA key as PKCS#8 DER, to be sealed at rest.
+    pub fn key_pkcs8_der(&self) -> &[u8] {
+        &self.key_pkcs8
+    }
+
+    /// Signs a client certificate for the key in `csr_pem`, which must be a valid
+    /// self-signed P-256 CSR.
+    pub fn issue(&self, csr_pem: &str, profile: &ClientCertProfile) -> Result<ClientCert, CaError> {
+        let mut csr =
+            CertificateSigningRequestParams::from_pem(csr_pem).map_err(|_| CaError::CsrInvalid)?;
+        if csr.public_key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
+            return Err(CaError::CsrNotP256);
+        }
+        // Only the key and the subject come from the requester; everything else is ours.
+        let subject = csr.params.distinguished_name.clone();
+        let mut params = CertificateParams::default();
+        params.distinguished_name = subject;
+        params.not_before = profile.not_before;
+        params.not_after = profile.not_after;
+        params.extended_key_usages = profile.extended_key_usages.clone();
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.custom_extensions = profile.custom_extensions.clone();
+        params.use_authority_key_identifier_extension = true;
+        let serial = random_serial();
+        let serial_hex = hex::encode(serial.as_ref());
+        params.serial_number = Some(serial);
+        csr.params = params;
+        let cert = csr
+            .signed_by(&self.issuer)
+            .map_err(|e| CaError::Sign(e.to_string()))?;
+        Ok(ClientCert {
+            fingerprint: fingerprint(cert.der()),
+            pem: cert.pem(),
+            serial: serial_hex,
+            not_after: profile.not_after,
+        })
+    }
+}
+
+/// 16 random bytes with the top bit clear, so the DER INTEGER stays positive and its
+/// encoding is exactly these bytes.
+fn random_serial() -> SerialNumber {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random source failed");
+    bytes[0] &= 0x7f;
+    bytes[0] |= 0x01;
+    SerialNumber::from(bytes.to_vec())
+}
+
+/// The public key (SPKI DER) a CSR carries, after verifying its self-signature.
+pub fn csr_public_key(csr_pem: &str) -> Result<Vec<u8>, CaError> {
+    let csr =
+        CertificateSigningRequestParams::from_pem(csr_pem).map_err(|_| CaError::CsrInvalid)?;
+    if csr.public_key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
+        return Err(CaError::CsrNotP256);
+    }
+    Ok(csr.public_key.subject_public_key_info())
+}
