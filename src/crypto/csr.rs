@@ -1,4 +1,4 @@
-//! Certificate signing requests. The gateway accepts exactly one kind: a PEM CSR for a
+//! Certificate signing requests. Federation accepts exactly one kind: a PEM CSR for a
 //! P-256 ECDSA key, signed with ecdsa-with-SHA256 by that same key. Only its public key
 //! is used; everything else in the CSR (subject, extensions) is ignored on purpose, so a
 //! request can never ask for more than the CA decides to sign.
