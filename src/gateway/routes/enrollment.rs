@@ -2,7 +2,7 @@
 //! path is the credential. GET previews what it grants; POST spends it for a certificate.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use rusqlite::Connection;
 use subtle::ConstantTimeEq;
 
@@ -13,7 +13,7 @@ use crate::api::types::{
 use crate::crypto::ca::CaError;
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
-use crate::gateway::extract::JsonBody;
+use crate::gateway::extract::{JsonBody, PathParam};
 use crate::gateway::store::audit::{self, Actor, Record};
 use crate::gateway::store::tokens::{self, StoredToken};
 use crate::gateway::store::{certificates, from_ms, grants};
@@ -101,7 +101,7 @@ fn pending_grant(
 )]
 pub async fn preview(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    PathParam(token): PathParam,
 ) -> ApiResult<Json<EnrollmentPreview>> {
     let ca_pem = state.ca.cert_pem().to_string();
     let preview = state
@@ -140,7 +140,7 @@ pub async fn preview(
 )]
 pub async fn enroll(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    PathParam(token): PathParam,
     JsonBody(req): JsonBody<EnrollRequest>,
 ) -> ApiResult<Json<EnrollResponse>> {
     let st = state.clone();

@@ -3,7 +3,7 @@
 //! that passes every check in `peer_cert`. The sealed key is never returned.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,7 +19,7 @@ use crate::crypto::seal::SEALED_PREFIX;
 use crate::crypto::verify::{Expected, verify_issued_cert};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
-use crate::gateway::extract::{JsonBody, QueryParams};
+use crate::gateway::extract::{JsonBody, PathParam, QueryParams};
 use crate::gateway::store::audit::{self, Actor, Record};
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::peers::{self, NewPeer, PeerCert};
@@ -195,7 +195,7 @@ pub async fn list(
 )]
 pub async fn store_cert(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(req): JsonBody<StoreCertRequest>,
 ) -> ApiResult<Json<Peer>> {
     check_text("grant_id", &req.grant_id)?;
@@ -278,7 +278,7 @@ pub async fn store_cert(
 )]
 pub async fn remove(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<StatusCode> {
     state
         .store
