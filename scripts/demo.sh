@@ -48,7 +48,9 @@ start() {
 
 mosaic() { "$bin" "$@"; }
 run() {
-  printf '\n$ %s\n' "$*"
+  printf '\n$'
+  printf ' %q' "$@"
+  printf '\n'
   "$@"
 }
 # field NAME: the first string field NAME of the JSON document on stdin.

@@ -136,6 +136,56 @@ pub enum FederationCommand {
     /// Enroll with a remote gateway and list enrolled peers
     #[command(subcommand)]
     Peer(PeerCommand),
+
+    /// Read the gateway's audit log: who did what to which grant, and when
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit entries, oldest first
+    #[command(
+        after_help = "Examples:\n  mosaic federation audit list --grant 0b9e… \n  \
+        mosaic federation audit list --since 24h --action enrollment.refused -o json"
+    )]
+    List(AuditListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditListArgs {
+    /// Only entries about this grant
+    #[arg(long, value_name = "GRANT_ID")]
+    pub grant: Option<String>,
+    /// Only entries since this long ago (e.g. 90m, 24h, 7d) or this RFC 3339 time
+    #[arg(long, value_name = "DURATION|TIME", value_parser = parse_since)]
+    pub since: Option<time::OffsetDateTime>,
+    /// Only entries of this action
+    #[arg(long, value_name = "ACTION", value_parser = parse_action)]
+    pub action: Option<crate::api::types::AuditAction>,
+}
+
+/// `--since`: a duration back from now, or an absolute RFC 3339 time.
+pub fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
+    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Ok(t);
+    }
+    let d = humantime::parse_duration(s).map_err(|_| {
+        "expected a duration such as 90m, 24h or 7d, or an RFC 3339 time such as 2026-11-01T00:00:00Z"
+            .to_string()
+    })?;
+    let d = time::Duration::try_from(d).map_err(|_| "the duration is too long".to_string())?;
+    Ok(time::OffsetDateTime::now_utc() - d)
+}
+
+fn parse_action(s: &str) -> Result<crate::api::types::AuditAction, String> {
+    s.parse().map_err(|e: String| {
+        let all: Vec<&str> = crate::api::types::AuditAction::ALL
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        format!("{e} (one of: {})", all.join(", "))
+    })
 }
 
 #[derive(Debug, Subcommand)]

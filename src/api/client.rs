@@ -16,9 +16,9 @@ use url::{Host, Url};
 use zeroize::Zeroizing;
 
 use crate::api::types::{
-    CreateGrantRequest, CreatePeerRequest, CreateTokenRequest, EnrollRequest, EnrollResponse,
-    EnrollmentPreview, EnrollmentToken, ErrorBody, Grant, GrantStatus, PAGE_LIMIT_MAX, Page, Peer,
-    RevokeGrantRequest, StoreCertRequest,
+    AuditAction, AuditEntry, CreateGrantRequest, CreatePeerRequest, CreateTokenRequest,
+    EnrollRequest, EnrollResponse, EnrollmentPreview, EnrollmentToken, ErrorBody, Grant,
+    GrantStatus, PAGE_LIMIT_MAX, Page, Peer, RevokeGrantRequest, StoreCertRequest,
 };
 use crate::cli::{DEFAULT_GATEWAY, DEFAULT_TIMEOUT_SECS, GlobalArgs};
 use crate::error::{Error, Result};
@@ -134,6 +134,14 @@ fn read_token_file(path: &Path) -> Result<AdminToken> {
     AdminToken::new(text).ok_or_else(|| Error::InvalidInput(format!("token file {shown} is empty")))
 }
 
+/// Filters of `audit list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub grant_id: Option<String>,
+    pub action: Option<AuditAction>,
+    pub since: Option<time::OffsetDateTime>,
+}
+
 /// Filters of `grant list`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrantFilter {
@@ -242,6 +250,48 @@ impl Client {
             }
         }
         self.request(Method::GET, url, Auth::Admin, None::<&()>, "page of grants")
+            .await
+    }
+
+    /// One page of the audit log, oldest first.
+    pub async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        cursor: Option<&str>,
+    ) -> Result<Page<AuditEntry>> {
+        let mut url = self.admin_url(&["audit"])?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(grant) = &filter.grant_id {
+                q.append_pair("grant_id", grant);
+            }
+            if let Some(action) = filter.action {
+                q.append_pair("action", action.as_str());
+            }
+            if let Some(since) = filter.since {
+                let since = since
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .map_err(|e| Error::InvalidInput(format!("--since: {e}")))?;
+                q.append_pair("since", &since);
+            }
+            q.append_pair("limit", &PAGE_LIMIT_MAX.to_string());
+            if let Some(cursor) = cursor {
+                q.append_pair("cursor", cursor);
+            }
+        }
+        self.request(
+            Method::GET,
+            url,
+            Auth::Admin,
+            None::<&()>,
+            "page of audit entries",
+        )
+        .await
+    }
+
+    /// Every audit entry that matches, following `next_cursor` through all pages.
+    pub async fn list_all_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        self.collect_pages(|cursor| async move { self.list_audit(filter, cursor.as_deref()).await })
             .await
     }
 

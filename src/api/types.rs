@@ -207,6 +207,16 @@ pub enum TokenState {
     Expired,
 }
 
+impl TokenState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenState::Unused => "unused",
+            TokenState::Redeemed => "redeemed",
+            TokenState::Expired => "expired",
+        }
+    }
+}
+
 /// Body of `POST /api/admin/federation/grants`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "gateway", derive(ToSchema))]

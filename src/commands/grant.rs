@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::api::client::{Client, GrantFilter};
 use crate::api::types::{
     CreateGrantRequest, CreateTokenRequest, EnrollmentToken, Grant, GrantStatus, MAX_ROWS_RANGE,
-    RevokeGrantRequest, Scope,
+    RevokeGrantRequest, Scope, TokenRecord,
 };
 use crate::cli::{
     GrantCommand, GrantCreateArgs, GrantIdArg, GrantListArgs, GrantRevokeArgs, GrantTokenArgs,
@@ -327,8 +327,46 @@ impl Render for Grant {
             ("revoked_reason", dash(&self.revoked_reason)),
             ("peer_cert_fingerprint", dash(&self.peer_cert_fingerprint)),
         ]);
-        detail_table(&rows)
+        let mut text = detail_table(&rows);
+        if let Some(tokens) = &self.tokens {
+            text.push_str(&token_history(tokens));
+        }
+        text
     }
+}
+
+/// The token history under `grant show`: one row per token ever issued, by handle.
+fn token_history(tokens: &[TokenRecord]) -> String {
+    if tokens.is_empty() {
+        return "\nTokens: none issued.\n".into();
+    }
+    let rows = tokens
+        .iter()
+        .map(|t| {
+            vec![
+                t.handle.clone(),
+                t.state.as_str().to_string(),
+                timestamp(t.issued_at),
+                timestamp(t.expires_at),
+                timestamp_or_dash(t.redeemed_at),
+                t.cert_fingerprint.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    format!(
+        "\nTokens:\n{}",
+        list_table(
+            &[
+                "HANDLE",
+                "STATE",
+                "ISSUED",
+                "EXPIRES",
+                "REDEEMED",
+                "CERTIFICATE"
+            ],
+            rows
+        )
+    )
 }
 
 impl Render for [Grant] {

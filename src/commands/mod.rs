@@ -1,6 +1,7 @@
 //! One module per noun; each verb turns its arguments into client calls and a value to
 //! render. Nothing here prints directly: output goes through `crate::output`.
 
+pub mod audit;
 pub mod config;
 pub mod docs;
 pub mod grant;
@@ -14,13 +15,14 @@ use crate::error::Result;
 pub async fn run(cli: Cli, resolved: &Resolved) -> Result<()> {
     let format = cli.global.output.unwrap_or(OutputFormat::Table);
     match cli.command {
-        Command::Federation(FederationCommand::Grant(cmd)) => {
+        Command::Federation(noun) => {
+            // Built once, here: the commands receive a ready client and never build one.
             let client = Client::new(ClientConfig::from_global(&cli.global)?)?;
-            grant::run(&client, format, cmd).await
-        }
-        Command::Federation(FederationCommand::Peer(cmd)) => {
-            let client = Client::new(ClientConfig::from_global(&cli.global)?)?;
-            peer::run(&client, format, cmd).await
+            match noun {
+                FederationCommand::Grant(cmd) => grant::run(&client, format, cmd).await,
+                FederationCommand::Peer(cmd) => peer::run(&client, format, cmd).await,
+                FederationCommand::Audit(cmd) => audit::run(&client, format, cmd).await,
+            }
         }
         Command::Config(cmd) => config::run(format, cmd, resolved),
         Command::Completion(args) => docs::completion(&args),

@@ -10,5 +10,6 @@ mod enrollment;
 mod fixtures;
 mod gateway;
 mod grant;
+mod operator;
 mod peer_add;
 mod peers;

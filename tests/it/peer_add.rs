@@ -600,3 +600,57 @@ fn the_secret_and_the_private_key_appear_nowhere() {
         "the token leaked in -v output"
     );
 }
+
+#[test]
+fn the_stored_sealed_key_opens_per_the_documented_scheme_and_only_so() {
+    use mosaic::crypto::seal::SealingSecret;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+
+    let pair = Pair::start();
+    let (_, token) = pair.grant_and_token();
+    let peer = pair
+        .peer_add(&[token["enrollment_url"].as_str().unwrap(), "-o", "json"])
+        .ok()
+        .json();
+    let id = peer["id"].as_str().unwrap();
+    // Read B's database directly: no endpoint ever returns the sealed key.
+    let db = rusqlite::Connection::open_with_flags(
+        pair.b.dir.join("gateway.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let (sealed, cert_pem): (String, String) = db
+        .query_row(
+            "SELECT sealed_private_key, certificate_pem FROM peers WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(sealed.starts_with("mosaic-sealed-v1:"), "{sealed}");
+
+    let secret = SealingSecret::new(SECRET.as_bytes().to_vec()).unwrap();
+    let pkcs8 = secret
+        .open_peer_key(id, &sealed)
+        .expect("opens with B's secret and the peer ID");
+    let key = PeerKey::from_pkcs8_der(&pkcs8).expect("a P-256 PKCS#8 key");
+    let der = mosaic::crypto::verify::single_pem_der(&cert_pem, "certificate").unwrap();
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    assert_eq!(
+        cert.public_key().raw,
+        key.spki_der(),
+        "the sealed key is the certificate's key"
+    );
+
+    // A flipped byte, another peer ID, another secret: none opens.
+    let mut bytes = sealed.clone().into_bytes();
+    let i = bytes.len() - 5;
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    assert!(
+        secret
+            .open_peer_key(id, &String::from_utf8(bytes).unwrap())
+            .is_err()
+    );
+    assert!(secret.open_peer_key("another-peer", &sealed).is_err());
+    let other = SealingSecret::new(b"another-secret-of-at-least-32-bytes!".to_vec()).unwrap();
+    assert!(other.open_peer_key(id, &sealed).is_err());
+}
