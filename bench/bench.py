@@ -43,6 +43,16 @@ def run_timed(argv, env=None):
     return elapsed, usage.ru_maxrss, data
 
 
+def peak_rss_kib(argv, env=None):
+    """Peak resident set of argv, measured by GNU time: a fresh small process forks and
+    execs it, so the figure is the program's own (wait4() on a child forked from this
+    Python process would count the pages it inherited before exec)."""
+    with tempfile.NamedTemporaryFile("r") as out:
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name] + argv, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        return int(out.read().split()[-1])
+
+
 def median_ms(samples):
     return statistics.median(samples) * 1000
 
@@ -50,7 +60,7 @@ def median_ms(samples):
 class Gateway:
     def __init__(self, name, workdir):
         self.dir = os.path.join(workdir, name)
-        self.token = "bench-admin-" + name
+        self.token = "bench-admin-token-" + name
         env = dict(os.environ, BETTER_AUTH_SECRET=SECRET, MOSAIC_ADMIN_TOKEN=self.token)
         self.log = open(os.path.join(workdir, name + ".log"), "w+")
         self.proc = subprocess.Popen(
@@ -64,7 +74,8 @@ class Gateway:
                 self.url = m.group(1)
                 return
             time.sleep(0.05)
-        raise SystemExit(f"gateway {name} did not start")
+        self.log.seek(0)
+        raise SystemExit(f"gateway {name} did not start:\n{self.log.read()}")
 
     def api(self, method, path, body=None):
         req = urllib.request.Request(
@@ -96,7 +107,7 @@ def create_grants(gw, n, peer="bench-peer"):
 
 
 def main():
-    for tool in ("curl", "openssl"):
+    for tool in ("curl", "openssl", "/usr/bin/time"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is needed for the baselines")
     work = tempfile.mkdtemp(prefix="mosaic-bench-")
@@ -164,25 +175,25 @@ def report(a, b, work):
     # 10,000 grants listed whole, against a curl loop over the same pages.
     # So far: 1 + 3 runs' worth for the one-request commands, 2 per create run, 1 per enrollment.
     create_grants(a, GRANTS - (1 + 6 * RUNS), peer="bulk")
-    ours, base, rss, rss_curl = [], [], [], []
+    ours, base, urls = [], [], []
+    list_argv = [BIN, "federation", "grant", "list", "-o", "json"]
     for _ in range(max(5, RUNS // 3)):
-        t, peak, out = run_timed([BIN, "federation", "grant", "list", "-o", "json"], env_a)
+        t, _, out = run_timed(list_argv, env_a)
         count = len(json.loads(out))
         ours.append(t)
-        rss.append(peak)
-        start, cursor, pages, peak_c = time.perf_counter(), None, 0, 0
+        start, cursor, pages, urls = time.perf_counter(), None, 0, []
         while True:
             q = "?limit=1000" + (f"&cursor={cursor}" if cursor else "")
-            _, peak_c1, page = run_timed(["curl", "-sS", "-f"] + auth +
-                                         [a.url + "/api/admin/federation/grants" + q])
-            peak_c = max(peak_c, peak_c1)
+            urls.append(a.url + "/api/admin/federation/grants" + q)
+            _, _, page = run_timed(["curl", "-sS", "-f"] + auth + [urls[-1]])
             doc = json.loads(page)
             pages += 1
             cursor = doc["next_cursor"]
             if not cursor:
                 break
         base.append(time.perf_counter() - start)
-        rss_curl.append(peak_c)
+    rss = [peak_rss_kib(list_argv, env_a) for _ in range(3)]
+    rss_curl = [peak_rss_kib(["curl", "-sS", "-f", "-o", "/dev/null"] + auth + [u]) for u in urls]
     m, c = median_ms(ours), median_ms(base)
     rows.append((f"grant list -o json ({count} grants; curl: {pages} pages)", m, c, m / c, 2.0))
 
