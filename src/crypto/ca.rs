@@ -2,22 +2,22 @@
 //! clientAuth, a random serial, a short validity, and the grant's two OID extensions.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateSigningRequestParams, CustomExtension,
-    DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    PKCS_ECDSA_P256_SHA256, PublicKeyData, SerialNumber,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
+use super::csr::parse_p256_csr;
 use super::verify::utf8_string_der;
 use super::{fingerprint, oid};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
-    #[error("the CSR is not a valid self-signed PKCS#10 request")]
-    CsrInvalid,
-    #[error("the CSR's key is not a P-256 ECDSA key")]
-    CsrNotP256,
+    /// Not a self-signed P-256 ECDSA CSR; the text says what is wrong with it.
+    #[error("{0}")]
+    CsrRejected(String),
     #[error("the CA certificate or key cannot be loaded: {0}")]
     Load(String),
     #[error("signing failed: {0}")]
@@ -29,6 +29,8 @@ pub enum CaError {
 /// hostile CA) can change one thing.
 #[derive(Debug, Clone)]
 pub struct ClientCertProfile {
+    /// The CA names the subject: nothing of the requester's CSR but its key is used.
+    pub subject: DistinguishedName,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub extended_key_usages: Vec<ExtendedKeyUsagePurpose>,
@@ -40,7 +42,10 @@ impl ClientCertProfile {
     /// extensions as non-critical UTF8Strings.
     pub fn new(grant_id: &str, subject_user_id: &str, validity: Duration) -> Self {
         let now = OffsetDateTime::now_utc();
+        let mut subject = DistinguishedName::new();
+        subject.push(DnType::CommonName, grant_id);
         ClientCertProfile {
+            subject,
             not_before: now - Duration::minutes(1),
             not_after: now + validity,
             extended_key_usages: vec![ExtendedKeyUsagePurpose::ClientAuth],
@@ -63,8 +68,11 @@ pub fn grant_extension(oid: &[u64], value: &str) -> CustomExtension {
 #[derive(Debug, Clone)]
 pub struct ClientCert {
     pub pem: String,
+    pub der: Vec<u8>,
     pub fingerprint: String,
+    /// Lowercase hex of the serial number's bytes.
     pub serial: String,
+    pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
 }
 
@@ -110,13 +118,21 @@ impl CertificateAuthority {
         })
     }
 
-    /// A CA from its certificate PEM and PKCS#8 DER key (as unsealed from disk).
+    /// A CA from its certificate PEM and PKCS#8 DER key (as unsealed from disk); the
+    /// key must be the certificate's.
     pub fn load(cert_pem: &str, key_pkcs8_der: &[u8]) -> Result<Self, CaError> {
         let key =
             KeyPair::from_pkcs8_der_and_sign_algo(&key_pkcs8_der.into(), &PKCS_ECDSA_P256_SHA256)
                 .map_err(|e| CaError::Load(e.to_string()))?;
         let der = super::verify::single_pem_der(cert_pem, "CA certificate")
             .map_err(|e| CaError::Load(e.to_string()))?;
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(&der).map_err(|e| CaError::Load(e.to_string()))?;
+        if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+            return Err(CaError::Load(
+                "the key is not the CA certificate's key".to_string(),
+            ));
+        }
         let issuer = Issuer::from_ca_cert_der(&der.as_slice().into(), key)
             .map_err(|e| CaError::Load(e.to_string()))?;
         Ok(CertificateAuthority {
@@ -142,17 +158,12 @@ impl CertificateAuthority {
     }
 
     /// Signs a client certificate for the key in `csr_pem`, which must be a valid
-    /// self-signed P-256 CSR.
+    /// self-signed P-256 CSR. Only its key is used; the rest comes from `profile`.
     pub fn issue(&self, csr_pem: &str, profile: &ClientCertProfile) -> Result<ClientCert, CaError> {
-        let mut csr =
-            CertificateSigningRequestParams::from_pem(csr_pem).map_err(|_| CaError::CsrInvalid)?;
-        if csr.public_key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
-            return Err(CaError::CsrNotP256);
-        }
-        // Only the key and the subject come from the requester; everything else is ours.
-        let subject = csr.params.distinguished_name.clone();
+        let key = parse_p256_csr(csr_pem).map_err(CaError::CsrRejected)?;
         let mut params = CertificateParams::default();
-        params.distinguished_name = subject;
+        params.distinguished_name = profile.subject.clone();
+        params.is_ca = IsCa::ExplicitNoCa;
         params.not_before = profile.not_before;
         params.not_after = profile.not_after;
         params.extended_key_usages = profile.extended_key_usages.clone();
@@ -162,17 +173,23 @@ impl CertificateAuthority {
         let serial = random_serial();
         let serial_hex = hex::encode(serial.as_ref());
         params.serial_number = Some(serial);
-        csr.params = params;
-        let cert = csr
-            .signed_by(&self.issuer)
+        let cert = params
+            .signed_by(&key, &self.issuer)
             .map_err(|e| CaError::Sign(e.to_string()))?;
         Ok(ClientCert {
             fingerprint: fingerprint(cert.der()),
             pem: cert.pem(),
+            der: cert.der().to_vec(),
             serial: serial_hex,
-            not_after: profile.not_after,
+            // As encoded: certificate times have whole seconds.
+            not_before: truncate_to_seconds(profile.not_before),
+            not_after: truncate_to_seconds(profile.not_after),
         })
     }
+}
+
+fn truncate_to_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
 }
 
 /// 16 random bytes with the top bit clear, so the DER INTEGER stays positive and its
@@ -187,10 +204,7 @@ fn random_serial() -> SerialNumber {
 
 /// The public key (SPKI DER) a CSR carries, after verifying its self-signature.
 pub fn csr_public_key(csr_pem: &str) -> Result<Vec<u8>, CaError> {
-    let csr =
-        CertificateSigningRequestParams::from_pem(csr_pem).map_err(|_| CaError::CsrInvalid)?;
-    if csr.public_key.algorithm() != &PKCS_ECDSA_P256_SHA256 {
-        return Err(CaError::CsrNotP256);
-    }
-    Ok(csr.public_key.subject_public_key_info())
+    parse_p256_csr(csr_pem)
+        .map(|key| key.spki_der().to_vec())
+        .map_err(CaError::CsrRejected)
 }

@@ -2,6 +2,7 @@
 //! OIDs, checks of an issued certificate, fingerprints, and sealing secrets at rest.
 
 pub mod ca;
+pub mod csr;
 pub mod keys;
 pub mod oid;
 pub mod seal;

@@ -1,8 +1,9 @@
 //! Request extractors whose failures answer in the contract's JSON error shape (axum's
-//! own answer with plain text): a JSON body, an optional JSON body, and a query string.
+//! own answer with plain text): a JSON body, an optional JSON body, a query string, and
+//! a path parameter.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -19,6 +20,9 @@ pub struct OptionalJsonBody<T>(pub T);
 
 /// A query string; unknown parameters are refused if `T` denies unknown fields.
 pub struct QueryParams<T>(pub T);
+
+/// The one parameter of a path such as `/grants/{id}`, percent-decoded.
+pub struct PathParam(pub String);
 
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
@@ -133,6 +137,20 @@ where
         Query::<T>::try_from_uri(&parts.uri)
             .map(|Query(v)| QueryParams(v))
             .map_err(|e| ApiError::invalid(format!("query string: {}", e.body_text())))
+    }
+}
+
+impl<S> FromRequestParts<S> for PathParam
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| PathParam(v))
+            .map_err(|e| ApiError::invalid(format!("path: {}", e.body_text())))
     }
 }
 

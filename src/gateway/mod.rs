@@ -4,13 +4,10 @@
 mod access_log;
 mod admin;
 mod ca;
-mod csr;
 mod data_dir;
-mod der;
 mod error;
 mod extract;
 pub mod openapi;
-mod peer_cert;
 mod routes;
 mod store;
 

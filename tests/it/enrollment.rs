@@ -189,6 +189,18 @@ fn tokens_only_for_pending_grants_and_revoked_grants_never_activate() {
     );
 }
 
+/// A P-384 key in a CSR signed with ecdsa-with-SHA256, the signature algorithm of P-256
+/// (made with `openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-384 -sha256`).
+const P384_KEY_SHA256_SIGNATURE: &str = "-----BEGIN CERTIFICATE REQUEST-----
+MIIBBzCBjgIBADAPMQ0wCwYDVQQDDARwMzg0MHYwEAYHKoZIzj0CAQYFK4EEACID
+YgAE6D4mUXBb1AHze8duL3H8m9mmeF44z4zJeqUzG1PfpbP/ssZKAb13Bm6Sh0Bd
+ukgERXvMVm0BpTYxZjad1OWI6qlNFonkvDhZkgu9h3dBmThsMKA3Jcoc0Zd/N7jX
+u3oMoAAwCgYIKoZIzj0EAwIDaAAwZQIxALwdTtPXfZRD4R9C0flzzSmezcScp8LM
+eEEh2fQyRK4YYAUhFVuXZhF8NvFZ1j6lTwIwLl0T2fCVVu00Jz5SWSzLEgCRo0Di
+tXXk6F8o71XMZlUlCLF2z2ypsdoGCCxV8xE5
+-----END CERTIFICATE REQUEST-----
+";
+
 #[test]
 fn only_self_signed_p256_csrs_are_accepted() {
     let gw = Gateway::start();
@@ -201,6 +213,7 @@ fn only_self_signed_p256_csrs_are_accepted() {
     let not_a_csr = good.replace("CERTIFICATE REQUEST", "CERTIFICATE");
     for bad in [
         p384,
+        P384_KEY_SHA256_SIGNATURE.to_string(),
         ed25519,
         badly_signed_csr(),
         "hello".to_string(),

@@ -221,6 +221,13 @@ fn unknown_grants_are_404() {
         let (status, body) = gw.request(method, &path, Some(&json!({})));
         assert_error(status, &body, 404, "not_found");
     }
+    for path in [
+        format!("{GRANTS}/%FF"),
+        "/api/federation/enrollment/%FF".to_string(),
+    ] {
+        let (status, body) = gw.request("GET", &path, None);
+        assert_error(status, &body, 400, "invalid_request");
+    }
     let (status, body) = gw.request("GET", "/api/no/such/route", None);
     assert_error(status, &body, 404, "not_found");
     let (status, body) = gw.request("PUT", GRANTS, None);

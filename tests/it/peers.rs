@@ -175,56 +175,28 @@ fn a_certificate_for_another_key_or_ids_is_refused_naming_the_check() {
     };
 
     let patch = |body: Value| gw.request("PATCH", &format!("{PEERS}/{id}/cert"), Some(&body));
+    let with = |field: &str, value: Value| {
+        let mut b = cert_body(&good);
+        b[field] = value;
+        b
+    };
     let mut cases = vec![
         (cert_body(&foreign), "public key"),
         (
-            {
-                let mut b = cert_body(&good);
-                b["ca_certificate_pem"] = json!(other_ca);
-                b
-            },
-            "chain",
+            with("ca_certificate_pem", json!(other_ca)),
+            "not signed by the CA",
         ),
         (
-            {
-                let mut b = cert_body(&good);
-                b["ca_certificate_pem"] = good["certificate_pem"].clone();
-                b
-            },
-            "chain",
+            with("ca_certificate_pem", good["certificate_pem"].clone()),
+            "not a certificate authority",
         ),
+        (with("grant_id", json!("another-grant")), "grant ID"),
         (
-            {
-                let mut b = cert_body(&good);
-                b["grant_id"] = json!("another-grant");
-                b
-            },
-            "grant_id",
+            with("subject_user_id", json!("another-user")),
+            "subject user ID",
         ),
-        (
-            {
-                let mut b = cert_body(&good);
-                b["subject_user_id"] = json!("another-user");
-                b
-            },
-            "subject_user_id",
-        ),
-        (
-            {
-                let mut b = cert_body(&good);
-                b["certificate_pem"] = json!("junk");
-                b
-            },
-            "certificate_pem",
-        ),
-        (
-            {
-                let mut b = cert_body(&good);
-                b["ca_certificate_pem"] = json!("");
-                b
-            },
-            "ca_certificate_pem",
-        ),
+        (with("certificate_pem", json!("junk")), "issued certificate"),
+        (with("ca_certificate_pem", json!("")), "CA certificate"),
     ];
     let (hand_made, hand_made_valid) = hand_made_cases(&key, &good);
     cases.extend(hand_made);
@@ -322,9 +294,9 @@ fn hand_made_cases(key: &KeyPair, good: &Value) -> (Vec<(Value, &'static str)>, 
             v
         });
     let cases = vec![
-        (body(expired), "validity"),
+        (body(expired), "not valid now"),
         (body(server_only), "clientAuth"),
-        (body(no_grant), "missing"),
+        (body(no_grant), "lacks"),
         (body(twice), "more than once"),
         (body(printable), "UTF8String"),
     ];

@@ -2,7 +2,7 @@
 //! path is the credential. GET previews what it grants; POST spends it for a certificate.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use rusqlite::Connection;
 use subtle::ConstantTimeEq;
 
@@ -10,10 +10,10 @@ use super::tokens::token_hash;
 use crate::api::types::{
     AuditAction, EnrollRequest, EnrollResponse, EnrollmentPreview, ErrorBody, Grant, GrantStatus,
 };
+use crate::crypto::ca::CaError;
 use crate::gateway::AppState;
-use crate::gateway::csr::parse_p256_csr;
 use crate::gateway::error::{ApiError, ApiResult};
-use crate::gateway::extract::JsonBody;
+use crate::gateway::extract::{JsonBody, PathParam};
 use crate::gateway::store::audit::{self, Actor, Record};
 use crate::gateway::store::tokens::{self, StoredToken};
 use crate::gateway::store::{certificates, from_ms, grants};
@@ -101,7 +101,7 @@ fn pending_grant(
 )]
 pub async fn preview(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    PathParam(token): PathParam,
 ) -> ApiResult<Json<EnrollmentPreview>> {
     let ca_pem = state.ca.cert_pem().to_string();
     let preview = state
@@ -140,7 +140,7 @@ pub async fn preview(
 )]
 pub async fn enroll(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    PathParam(token): PathParam,
     JsonBody(req): JsonBody<EnrollRequest>,
 ) -> ApiResult<Json<EnrollResponse>> {
     let st = state.clone();
@@ -194,20 +194,24 @@ fn redeem(
         Err(refusal) => return Ok(Err(refusal)),
     };
     // The token stays unspent when the CSR is refused, so the peer can retry.
-    let key = match parse_p256_csr(csr_pem) {
-        Ok(key) => key,
-        Err(why) => {
+    let cert = match state
+        .ca
+        .issue(csr_pem, &grant.id, &grant.user_id, state.cert_validity)
+    {
+        Ok(cert) => cert,
+        Err(CaError::CsrRejected(why)) => {
             return Ok(Err(Refusal {
                 grant_id: Some(grant.id),
                 why: format!("token {}: CSR refused: {why}", token.handle),
                 answer: ApiError::InvalidRequest(why),
             }));
         }
+        Err(e) => {
+            return Err(ApiError::internal(format!(
+                "signing the client certificate: {e}"
+            )));
+        }
     };
-    let cert = state
-        .ca
-        .issue(&key, &grant.id, &grant.user_id, state.cert_validity)
-        .map_err(|e| ApiError::internal(format!("signing the client certificate: {e}")))?;
     if !tokens::redeem(conn, &token.handle, now, &cert.fingerprint)? {
         return Err(ApiError::internal(
             "token was spent inside its own transaction",

@@ -1,7 +1,7 @@
 //! `/api/admin/federation/grants`: create, list, show, revoke.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -12,7 +12,7 @@ use crate::api::types::{
 };
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
-use crate::gateway::extract::{JsonBody, OptionalJsonBody, QueryParams};
+use crate::gateway::extract::{JsonBody, OptionalJsonBody, PathParam, QueryParams};
 use crate::gateway::store::audit::{self, Actor, Record};
 use crate::gateway::store::grants::{self, GrantFilter};
 use crate::gateway::store::page::PageRequest;
@@ -153,7 +153,10 @@ pub async fn list(
     ),
     security(("admin_token" = []))
 )]
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Grant>> {
+pub async fn show(
+    State(state): State<AppState>,
+    PathParam(id): PathParam,
+) -> ApiResult<Json<Grant>> {
     let grant = state
         .store
         .run(move |conn| {
@@ -184,7 +187,7 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     OptionalJsonBody(req): OptionalJsonBody<RevokeGrantRequest>,
 ) -> ApiResult<Json<Grant>> {
     if let Some(reason) = &req.reason

@@ -3,7 +3,7 @@
 //! that passes every check in `peer_cert`. The sealed key is never returned.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,12 +14,12 @@ use super::check_text;
 use crate::api::types::{
     AuditAction, CreatePeerRequest, ErrorBody, Page, Peer, PeerStatus, StoreCertRequest,
 };
+use crate::crypto::csr::parse_p256_csr;
 use crate::crypto::seal::SEALED_PREFIX;
+use crate::crypto::verify::{Expected, verify_issued_cert};
 use crate::gateway::AppState;
-use crate::gateway::csr::parse_p256_csr;
 use crate::gateway::error::{ApiError, ApiResult};
-use crate::gateway::extract::{JsonBody, QueryParams};
-use crate::gateway::peer_cert::{Expected, verify_issued_cert};
+use crate::gateway::extract::{JsonBody, PathParam, QueryParams};
 use crate::gateway::store::audit::{self, Actor, Record};
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::peers::{self, NewPeer, PeerCert};
@@ -195,7 +195,7 @@ pub async fn list(
 )]
 pub async fn store_cert(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(req): JsonBody<StoreCertRequest>,
 ) -> ApiResult<Json<Peer>> {
     check_text("grant_id", &req.grant_id)?;
@@ -216,13 +216,14 @@ pub async fn store_cert(
                 &req.certificate_pem,
                 &req.ca_certificate_pem,
                 &Expected {
-                    spki: &spki,
+                    public_key_spki: &spki,
                     grant_id: &req.grant_id,
                     subject_user_id: &req.subject_user_id,
+                    ca_fingerprint: None,
                 },
                 from_ms(now),
             )
-            .map_err(ApiError::InvalidRequest)?;
+            .map_err(|e| ApiError::invalid(format!("certificate check failed: {e}")))?;
             let activated = peers::activate(
                 &tx,
                 &id,
@@ -277,7 +278,7 @@ pub async fn store_cert(
 )]
 pub async fn remove(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<StatusCode> {
     state
         .store

@@ -2,7 +2,7 @@
 //! token is returned once; the gateway keeps only its SHA-256.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,7 +17,7 @@ use crate::api::types::{
 };
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
-use crate::gateway::extract::OptionalJsonBody;
+use crate::gateway::extract::{OptionalJsonBody, PathParam};
 use crate::gateway::store::audit::{self, Actor, Record};
 use crate::gateway::store::{from_ms, grants, tokens};
 
@@ -46,7 +46,7 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Path(grant_id): Path<String>,
+    PathParam(grant_id): PathParam,
     OptionalJsonBody(req): OptionalJsonBody<CreateTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<EnrollmentToken>)> {
     let ttl = req.ttl_seconds.unwrap_or(TOKEN_TTL_DEFAULT);

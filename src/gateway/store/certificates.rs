@@ -3,11 +3,11 @@
 
 use rusqlite::{Connection, params};
 
-use crate::gateway::ca::IssuedCert;
+use crate::crypto::ca::ClientCert;
 
 pub fn insert(
     conn: &Connection,
-    cert: &IssuedCert,
+    cert: &ClientCert,
     grant_id: &str,
     token_handle: &str,
     issued_at: i64,

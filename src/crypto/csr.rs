@@ -1,4 +1,4 @@
-//! Certificate signing requests. The gateway accepts exactly one kind: a PEM CSR for a
+//! Certificate signing requests. Federation accepts exactly one kind: a PEM CSR for a
 //! P-256 ECDSA key, signed with ecdsa-with-SHA256 by that same key. Only its public key
 //! is used; everything else in the CSR (subject, extensions) is ignored on purpose, so a
 //! request can never ask for more than the CA decides to sign.
@@ -135,6 +135,26 @@ mod tests {
         );
         let e = parse_p256_csr(&tampered).unwrap_err();
         assert!(e.contains("signature"), "{e}");
+    }
+
+    /// A P-384 key signed with ecdsa-with-SHA256 (made with `openssl req -new -newkey ec
+    /// -pkeyopt ec_paramgen_curve:P-384 -sha256`): the signature algorithm alone looks
+    /// like P-256's, only the key's curve parameter tells.
+    pub const P384_KEY_SHA256_SIGNATURE: &str = "-----BEGIN CERTIFICATE REQUEST-----
+MIIBBzCBjgIBADAPMQ0wCwYDVQQDDARwMzg0MHYwEAYHKoZIzj0CAQYFK4EEACID
+YgAE6D4mUXBb1AHze8duL3H8m9mmeF44z4zJeqUzG1PfpbP/ssZKAb13Bm6Sh0Bd
+ukgERXvMVm0BpTYxZjad1OWI6qlNFonkvDhZkgu9h3dBmThsMKA3Jcoc0Zd/N7jX
+u3oMoAAwCgYIKoZIzj0EAwIDaAAwZQIxALwdTtPXfZRD4R9C0flzzSmezcScp8LM
+eEEh2fQyRK4YYAUhFVuXZhF8NvFZ1j6lTwIwLl0T2fCVVu00Jz5SWSzLEgCRo0Di
+tXXk6F8o71XMZlUlCLF2z2ypsdoGCCxV8xE5
+-----END CERTIFICATE REQUEST-----
+";
+
+    #[test]
+    fn refuses_a_p384_key_behind_a_p256_signature_algorithm() {
+        let e = parse_p256_csr(P384_KEY_SHA256_SIGNATURE).unwrap_err();
+        assert!(e.contains("not P-256"), "{e}");
+        assert!(crate::crypto::ca::csr_public_key(P384_KEY_SHA256_SIGNATURE).is_err());
     }
 
     #[test]
