@@ -60,7 +60,7 @@ def median_ms(samples):
 class Gateway:
     def __init__(self, name, workdir):
         self.dir = os.path.join(workdir, name)
-        self.token = "bench-admin-token-" + name
+        self.token = "bench-admin-token-" + name  # the gateway wants >= 16 characters
         env = dict(os.environ, BETTER_AUTH_SECRET=SECRET, MOSAIC_ADMIN_TOKEN=self.token)
         self.log = open(os.path.join(workdir, name + ".log"), "w+")
         self.proc = subprocess.Popen(

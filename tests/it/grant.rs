@@ -530,6 +530,46 @@ fn bad_local_input_never_reaches_the_real_gateway() {
     assert_eq!(log.matches("/tokens").count(), 0, "{log}");
 }
 
+#[test]
+fn the_gateways_own_refusal_of_input_is_2_with_its_message() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let scope = scope_file(dir.path());
+    // Valid locally, too large for the gateway's request body limit: its 413.
+    let user = "u".repeat(100_000);
+    let out = clean(
+        &gw,
+        gw.run(&[
+            "federation",
+            "grant",
+            "create",
+            "--user",
+            &user,
+            "--peer",
+            "p",
+            "--scope",
+            scope.to_str().unwrap(),
+            "-o",
+            "json",
+        ]),
+    )
+    .code(2);
+    let err = out.stderr_json();
+    assert_eq!(err["error"]["code"], "invalid_input");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than"),
+        "{err}"
+    );
+    let all = gw
+        .run(&["federation", "grant", "list", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(all, json!([]));
+}
+
 /// 2,500 grants made by direct concurrent POSTs, listed whole by the CLI through pages.
 #[test]
 fn list_returns_2500_grants_through_pagination() {
