@@ -88,42 +88,23 @@ where
             "the request body must be sent with Content-Type: application/json",
         ));
     }
-    serde_json::from_slice(&body).map(Some).map_err(|e| {
-        match (e.classify(), field_at(&body, e.line(), e.column())) {
-            (serde_json::error::Category::Data, Some(field)) => {
-                ApiError::invalid(format!("request body: field `{field}`: {e}"))
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // The path names the field whose value was refused (`scope.max_rows_per_query`);
+        // for an unknown or missing field it is the object that holds it, and serde's own
+        // message names the field.
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match (inner.classify(), path.as_str()) {
+            (serde_json::error::Category::Data, p) if p != "." => {
+                ApiError::invalid(format!("request body: `{p}`: {inner}"))
             }
-            _ => ApiError::invalid(format!("request body: {e}")),
+            _ => ApiError::invalid(format!("request body: {inner}")),
         }
-    })
-}
-
-/// The object key whose value ends at `line`:`column` of `body`, if it can be told:
-/// serde names unknown and missing fields itself, but not the field of a value that
-/// failed to parse (say, a malformed `expires_at`).
-fn field_at(body: &[u8], line: usize, column: usize) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    let line_start: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let prefix = text.get(..(line_start + column).min(text.len()))?;
-    // Walk back over `"key" :` pairs until one is followed by a value, not by `{`.
-    let mut rest = prefix;
-    while let Some(colon) = rest.rfind(':') {
-        let before = rest[..colon].trim_end();
-        if let Some(key_end) = before.strip_suffix('"')
-            && let Some(start) = key_end.rfind('"')
-        {
-            let key = &key_end[start + 1..];
-            if !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Some(key.to_string());
-            }
-        }
-        rest = &rest[..colon];
-    }
-    None
+    })?;
+    de.end()
+        .map_err(|e| ApiError::invalid(format!("request body: {e}")))?;
+    Ok(Some(value))
 }
 
 impl<S, T> FromRequestParts<S> for QueryParams<T>
@@ -151,19 +132,5 @@ where
             .await
             .map(|Path(v)| PathParam(v))
             .map_err(|e| ApiError::invalid(format!("path: {}", e.body_text())))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::field_at;
-
-    #[test]
-    fn names_the_field_of_a_bad_value() {
-        let body = br#"{"user_id":"u","expires_at":"tomorrow"}"#;
-        assert_eq!(field_at(body, 1, 38).as_deref(), Some("expires_at"));
-        let body = b"{\n  \"scope\": {\n    \"max_rows_per_query\": -1\n  }\n}";
-        assert_eq!(field_at(body, 3, 28).as_deref(), Some("max_rows_per_query"));
-        assert_eq!(field_at(b"[1,2]", 1, 3), None);
     }
 }

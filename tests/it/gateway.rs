@@ -275,11 +275,16 @@ fn invalid_grant_bodies_are_400_naming_the_field() {
         ),
         (
             json!({"user_id": "u", "peer_id": "p", "scope": {"resources": ["tasks"], "max_rows_per_query": 1, "x": 1}}),
-            "x",
+            "`scope.x`: unknown field `x`",
         ),
         (
+            // The path names the unknown field itself, not the last field read before it.
             json!({"user_id": "u", "peer_id": "p", "scope": scope, "extra": true}),
-            "extra",
+            "`extra`: unknown field `extra`",
+        ),
+        (
+            json!({"user_id": "u", "peer_id": "p", "scope": {"resources": ["tasks"], "max_rows_per_query": -1}}),
+            "`scope.max_rows_per_query`: invalid value",
         ),
         (
             json!({"user_id": "u", "peer_id": "p", "scope": scope, "expires_at": "2001-01-01T00:00:00Z"}),
