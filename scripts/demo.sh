@@ -31,7 +31,8 @@ secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 # start NAME: runs a gateway on a free port; sets NAME_URL and NAME_DIR.
 start() {
-  local name=$1 dir="$work/$1"
+  local name=$1 dir="$work/$1" url=""
+  : >"$work/$name.log" # exists before the first poll below
   BETTER_AUTH_SECRET=$(secret) "$bin" gateway serve --listen 127.0.0.1:0 --data-dir "$dir" \
     >"$work/$name.log" 2>&1 &
   pids+=($!)
