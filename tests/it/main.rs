@@ -1,5 +1,7 @@
 //! One integration-test binary (one link step); a module per area. Every test drives the
-//! real `mosaic` binary and/or a real `mosaic gateway serve` process over loopback HTTP.
+//! real `mosaic` binary and/or a real `mosaic gateway serve` process over loopback HTTP,
+//! so the whole binary needs the `gateway` feature (on by default).
+#![cfg(feature = "gateway")]
 
 mod audit;
 mod cli;
