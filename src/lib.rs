@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod output;
+pub mod private_files;
 
 #[cfg(feature = "gateway")]
 pub mod gateway;

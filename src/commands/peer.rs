@@ -2,7 +2,7 @@
 //! contract: preview, local key and CSR, sealed key stored as a pending peer *before*
 //! the single-use token is spent, enrollment, every certificate check, then activation.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -18,6 +18,7 @@ use crate::crypto::seal::SealingSecret;
 use crate::crypto::verify::{self, Expected};
 use crate::error::{Error, Result};
 use crate::output::{self, Render};
+use crate::private_files;
 
 /// Path segment that precedes the token in an enrollment URL.
 const ENROLLMENT_PATH: &str = "/api/federation/enrollment/";
@@ -360,9 +361,9 @@ impl PendingCertificate {
                 path.display()
             ))
         };
-        create_private_dir(&Self::dir()?).map_err(cant)?;
+        private_files::create_dir(&Self::dir()?).map_err(cant)?;
         let json = serde_json::to_vec_pretty(self).expect("plain strings serialize");
-        write_private_file(&path, &json).map_err(cant)?;
+        private_files::write_file(&path, &json).map_err(cant)?;
         Ok(path)
     }
 
@@ -392,25 +393,6 @@ pub fn state_dir() -> Result<PathBuf> {
         .ok_or_else(|| {
             Error::Internal("no home directory to keep state in: set MOSAIC_STATE_DIR".into())
         })
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 impl Render for Peer {

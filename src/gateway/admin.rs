@@ -12,8 +12,9 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::AppState;
-use super::data_dir::{DataDir, write_private_file};
+use super::data_dir::DataDir;
 use super::error::ApiError;
+use crate::private_files::write_file as write_private_file;
 
 pub const ADMIN_TOKEN_ENV: &str = "MOSAIC_ADMIN_TOKEN";
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";

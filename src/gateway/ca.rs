@@ -6,9 +6,10 @@ use std::path::Path;
 
 use time::Duration;
 
-use super::data_dir::{DataDir, write_private_file};
+use super::data_dir::DataDir;
 use crate::crypto::ca::{CaError, CertificateAuthority, ClientCert, ClientCertProfile};
 use crate::crypto::seal::SealingSecret;
+use crate::private_files::write_file as write_private_file;
 
 pub const CA_CERT_FILE: &str = "ca.pem";
 pub const CA_KEY_FILE: &str = "ca-key.sealed";

@@ -1,8 +1,7 @@
 //! The data directory: where it is, creating it private (0700), and writing the files in
 //! it privately (0600) and atomically.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The directory holding the database, the CA and the generated admin token.
@@ -18,7 +17,7 @@ impl DataDir {
             None => default_path()?,
         };
         if !path.exists() {
-            create_private_dir(&path)
+            crate::private_files::create_dir(&path)
                 .map_err(|e| format!("cannot create the data directory {}: {e}", path.display()))?;
         } else if !path.is_dir() {
             return Err(format!("{} is not a directory", path.display()));
@@ -48,20 +47,6 @@ fn default_path() -> Result<PathBuf, String> {
 }
 
 #[cfg(unix)]
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(path)
-}
-
-#[cfg(unix)]
 fn warn_if_shared(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = fs::metadata(path)
@@ -78,28 +63,3 @@ fn warn_if_shared(path: &Path) {
 
 #[cfg(not(unix))]
 fn warn_if_shared(_path: &Path) {}
-
-/// Writes `bytes` to `path` readable by the owner only, atomically: a temporary file is
-/// written and synced, then renamed over `path`, and the directory is synced.
-pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    // A leftover from a crash could carry other permissions: start from nothing.
-    let _ = fs::remove_file(&tmp);
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        // Makes the rename itself durable.
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
