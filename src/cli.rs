@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand};
 
 use crate::api::types::{GrantStatus, TOKEN_TTL_RANGE};
-
-pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:14242";
-pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+use crate::config::{Given, Source};
+use crate::output::OutputFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,10 +70,38 @@ pub struct GlobalArgs {
     pub verbose: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
+impl GlobalArgs {
+    /// What the command line and the environment said, each with its source, for
+    /// `crate::config` to resolve against the profiles.
+    pub fn given(&self, matches: &ArgMatches) -> Given {
+        let source = |id: &str, env: &str| match matches.value_source(id) {
+            Some(ValueSource::EnvVariable) => Source::Env(env.to_string()),
+            _ => Source::Flag,
+        };
+        Given {
+            profile: self
+                .profile
+                .clone()
+                .map(|p| (p, source("profile", "MOSAIC_PROFILE"))),
+            gateway: self
+                .gateway
+                .clone()
+                .map(|g| (g, source("gateway", "MOSAIC_GATEWAY_URL"))),
+            output: self.output.map(|o| (o, source("output", "MOSAIC_OUTPUT"))),
+            cacert: self
+                .cacert
+                .clone()
+                .map(|c| (c, source("cacert", "MOSAIC_CACERT"))),
+            token_file: self
+                .token_file
+                .clone()
+                .map(|t| (t, source("token_file", "MOSAIC_ADMIN_TOKEN_FILE"))),
+            admin_token: None,
+            timeout: self.timeout,
+            verbose: self.verbose,
+            allow_insecure_http: self.allow_insecure_http,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,14 @@ use time::OffsetDateTime;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 
-use crate::cli::OutputFormat;
 use crate::error::{Error, Result};
+
+/// `--output`: a table for people, or exactly one JSON document for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
 
 /// A value a command shows: as itself in JSON, as [`Render::table`] for people.
 pub trait Render: Serialize {

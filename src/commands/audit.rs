@@ -2,9 +2,9 @@
 
 use crate::api::client::{AuditFilter, Client};
 use crate::api::types::AuditEntry;
-use crate::cli::{AuditCommand, OutputFormat};
+use crate::cli::AuditCommand;
 use crate::error::Result;
-use crate::output::{self, Render};
+use crate::output::{self, OutputFormat, Render};
 
 pub async fn run(client: &Client, format: OutputFormat, cmd: AuditCommand) -> Result<()> {
     match cmd {
