@@ -29,11 +29,13 @@ trap cleanup EXIT
 # One sealing secret per gateway, 32 random bytes as hex; never printed.
 secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
-# start NAME: runs a gateway on a free port; sets NAME_URL and NAME_DIR.
+# start NAME: runs a gateway on a free port; sets NAME_URL, NAME_DIR and NAME_SECRET.
 start() {
-  local name=$1 dir="$work/$1" url=""
+  local name=$1 dir="$work/$1" url="" key
+  key=$(secret)
+  printf -v "${name}_SECRET" '%s' "$key"
   : >"$work/$name.log" # exists before the first poll below
-  BETTER_AUTH_SECRET=$(secret) "$bin" gateway serve --listen 127.0.0.1:0 --data-dir "$dir" \
+  BETTER_AUTH_SECRET=$key "$bin" gateway serve --listen 127.0.0.1:0 --data-dir "$dir" \
     >"$work/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 200); do
@@ -73,10 +75,10 @@ run mosaic federation grant token "$grant_id" --ttl 600 -o json | tee "$work/tok
 url=$(field enrollment_url <"$work/token.json")
 fp=$(field ca_fingerprint <"$work/token.json")
 
-# On B: the enrolling admin, with B's own sealing secret.
+# On B: the enrolling admin, with B's own sealing secret (B refuses a key it cannot open).
 export MOSAIC_GATEWAY_URL=$B_URL MOSAIC_ADMIN_TOKEN_FILE=$B_DIR/admin-token
 export MOSAIC_STATE_DIR=$work/state
-BETTER_AUTH_SECRET=$(secret) run mosaic federation peer add "$url" --ca-fingerprint "$fp" --name gateway-a
+BETTER_AUTH_SECRET=$B_SECRET run mosaic federation peer add "$url" --ca-fingerprint "$fp" --name gateway-a
 run mosaic federation peer list
 
 # Back on A: the grant is active, then revoked.

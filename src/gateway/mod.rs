@@ -39,6 +39,8 @@ pub struct AppState {
     /// Base of the enrollment URLs handed out, without a trailing slash.
     public_url: Arc<str>,
     cert_validity: time::Duration,
+    /// `BETTER_AUTH_SECRET`: opens the CA key at start-up and the peers' sealed keys.
+    secret: Arc<SealingSecret>,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
@@ -65,7 +67,6 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let (admin, admin_source) = AdminToken::resolve(&dir).map_err(startup)?;
     let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
     let ca = Ca::load_or_create(&dir, &secret).map_err(startup)?;
-    drop(secret);
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -83,6 +84,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         admin: Arc::new(admin),
         public_url: public_url.clone().into(),
         cert_validity: time::Duration::days(args.cert_validity_days.into()),
+        secret: Arc::new(secret),
     };
     let admin_note = match admin_source {
         AdminTokenSource::Env => "from MOSAIC_ADMIN_TOKEN".to_string(),

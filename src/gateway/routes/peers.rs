@@ -15,7 +15,8 @@ use crate::api::types::{
     AuditAction, CreatePeerRequest, ErrorBody, Page, Peer, PeerStatus, StoreCertRequest,
 };
 use crate::crypto::csr::parse_p256_csr;
-use crate::crypto::seal::SEALED_PREFIX;
+use crate::crypto::keys::PeerKey;
+use crate::crypto::seal::{SEALED_PREFIX, SealingSecret};
 use crate::crypto::verify::{Expected, verify_issued_cert};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
@@ -72,6 +73,33 @@ fn check_sealed_key(sealed: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A sealed key this gateway cannot open would be lost the first time it is needed, with
+/// the single-use token long spent: it must open with this gateway's own secret, bound to
+/// this peer ID, and hold the private half of the CSR's key.
+fn check_key_opens(
+    secret: &SealingSecret,
+    peer_id: &str,
+    sealed: &str,
+    csr_spki: &[u8],
+) -> Result<(), ApiError> {
+    let pkcs8 = secret.open_peer_key(peer_id, sealed).map_err(|_| {
+        ApiError::invalid(
+            "sealed_private_key does not open with this gateway's BETTER_AUTH_SECRET: \
+             the secret used to seal it differs from the gateway's; run `peer add` with the \
+             gateway's own BETTER_AUTH_SECRET (nothing was stored, the token is unspent)",
+        )
+    })?;
+    let key = PeerKey::from_pkcs8_der(&pkcs8).map_err(|_| {
+        ApiError::invalid("sealed_private_key does not hold a P-256 PKCS#8 private key")
+    })?;
+    if key.spki_der() != csr_spki {
+        return Err(ApiError::invalid(
+            "sealed_private_key is not the private key of csr_pem's public key",
+        ));
+    }
+    Ok(())
+}
+
 #[utoipa::path(
     post,
     path = "/api/admin/federation/peers/keypair",
@@ -79,7 +107,7 @@ fn check_sealed_key(sealed: &str) -> Result<(), ApiError> {
     request_body = CreatePeerRequest,
     responses(
         (status = 201, description = "The peer, `pending`", body = Peer),
-        (status = 400, description = "Invalid ID, URL, CSR or sealed key", body = ErrorBody),
+        (status = 400, description = "Invalid ID, URL, CSR or sealed key; a sealed key that does not open with this gateway's secret, or is not the CSR's key", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
         (status = 409, description = "A peer with this ID exists", body = ErrorBody),
         (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
@@ -95,6 +123,12 @@ pub async fn create(
     check_remote_url(&req.remote_url)?;
     check_sealed_key(&req.sealed_private_key)?;
     let key = parse_p256_csr(&req.csr_pem).map_err(ApiError::InvalidRequest)?;
+    check_key_opens(
+        &state.secret,
+        &req.id,
+        &req.sealed_private_key,
+        key.spki_der(),
+    )?;
     let peer = state
         .store
         .run(move |conn| {
