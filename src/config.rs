@@ -105,7 +105,7 @@ pub fn load() -> Result<Option<(PathBuf, ConfigFile)>> {
     match std::fs::read_to_string(&path) {
         Ok(text) => parse(&text, &path).map(|c| Some((path, c))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(None),
-        Err(e) => Err(Error::InvalidInput(format!(
+        Err(e) => Err(Error::invalid_input(format!(
             "cannot read the config file {} ({e}) named by {CONFIG_ENV}",
             path.display()
         ))),
@@ -122,12 +122,12 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
                 format!(" at line {line}")
             })
             .unwrap_or_default();
-        Error::InvalidInput(format!("invalid config file {}{at}: {msg}", path.display()))
+        Error::invalid_input(format!("invalid config file {}{at}: {msg}", path.display()))
     })?;
     if let Some(name) = &file.default_profile
         && !file.profiles.contains_key(name)
     {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::invalid_input(format!(
             "invalid config file {}: default_profile \"{name}\" has no [profiles.{name}] table",
             path.display()
         )));
@@ -235,7 +235,7 @@ pub fn resolve(
             p.value.clone(),
             file.profiles.get(&p.value).cloned().ok_or_else(|| {
                 let known: Vec<&str> = file.profiles.keys().map(String::as_str).collect();
-                Error::InvalidInput(format!(
+                Error::invalid_input(format!(
                     "unknown profile \"{}\" (from {}); known profiles: {}",
                     p.value,
                     p.source,

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         Err(e) => {
             mosaic::output::print_error(
                 format,
-                &mosaic::error::Error::Internal(format!("cannot start the async runtime: {e}")),
+                &mosaic::error::Error::internal(format!("cannot start the async runtime: {e}")),
             );
             return ExitCode::from(exit::INTERNAL);
         }

@@ -44,7 +44,7 @@ pub struct AppState {
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
-    let startup = |e: String| Error::InvalidInput(format!("cannot start the gateway: {e}"));
+    let startup = |e: String| Error::invalid_input(format!("cannot start the gateway: {e}"));
     // Everything that can be wrong with the configuration is checked before anything is
     // written to disk.
     let secret = SealingSecret::from_env().map_err(|e| startup(e.to_string()))?;
@@ -118,7 +118,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     axum::serve(listener, routes::router(state))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| Error::Internal(format!("the gateway stopped: {e}")))?;
+        .map_err(|e| Error::internal(format!("the gateway stopped: {e}")))?;
     eprintln!("mosaic gateway: stopped");
     Ok(())
 }

@@ -49,20 +49,21 @@ pub fn read_token_file(path: &Path) -> Result<AdminToken> {
     use std::io::Read;
     let shown = path.display();
     let file = std::fs::File::open(path)
-        .map_err(|e| Error::InvalidInput(format!("cannot read token file {shown}: {e}")))?;
+        .map_err(|e| Error::invalid_input(format!("cannot read token file {shown}: {e}")))?;
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(MAX_TOKEN_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Error::InvalidInput(format!("cannot read token file {shown}: {e}")))?;
+        .map_err(|e| Error::invalid_input(format!("cannot read token file {shown}: {e}")))?;
     if bytes.len() as u64 > MAX_TOKEN_FILE_BYTES {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::invalid_input(format!(
             "token file {shown} is larger than {} KiB; it should hold just the admin token",
             MAX_TOKEN_FILE_BYTES / 1024
         )));
     }
     let text = std::str::from_utf8(&bytes)
-        .map_err(|_| Error::InvalidInput(format!("token file {shown} is not UTF-8 text")))?;
-    AdminToken::new(text).ok_or_else(|| Error::InvalidInput(format!("token file {shown} is empty")))
+        .map_err(|_| Error::invalid_input(format!("token file {shown} is not UTF-8 text")))?;
+    AdminToken::new(text)
+        .ok_or_else(|| Error::invalid_input(format!("token file {shown} is empty")))
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ impl Client {
             if let Some(since) = filter.since {
                 let since = since
                     .format(&time::format_description::well_known::Rfc3339)
-                    .map_err(|e| Error::InvalidInput(format!("--since: {e}")))?;
+                    .map_err(|e| Error::invalid_input(format!("--since: {e}")))?;
                 q.append_pair("since", &since);
             }
             q.append_pair("limit", &PAGE_LIMIT_MAX.to_string());

@@ -77,9 +77,7 @@ impl Client {
     pub fn new(cfg: ClientConfig) -> Result<Client> {
         let base = parse_http_url("--gateway", &cfg.base_url)?;
         if cfg.timeout.is_zero() {
-            return Err(Error::InvalidInput(
-                "--timeout: must be at least 1 second".into(),
-            ));
+            return Err(Error::invalid_input("--timeout: must be at least 1 second"));
         }
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
@@ -91,12 +89,12 @@ impl Client {
             builder = builder.tls_certs_merge(read_cacert(path)?);
         }
         let http = builder.build().map_err(|e| match &cfg.cacert {
-            Some(path) => Error::InvalidInput(format!(
+            Some(path) => Error::invalid_input(format!(
                 "--cacert {}: cannot use these certificates: {}",
                 path.display(),
                 error_chain(&e)
             )),
-            None => Error::Internal(format!(
+            None => Error::internal(format!(
                 "cannot set up the HTTP client: {}",
                 error_chain(&e)
             )),

@@ -27,7 +27,7 @@ impl Client {
     pub(super) fn admin_url(&self, segments: &[&str]) -> Result<Url> {
         let mut url = (*self.base).clone();
         url.path_segments_mut()
-            .map_err(|_| Error::InvalidInput("--gateway: not a base URL".into()))?
+            .map_err(|_| Error::invalid_input("--gateway: not a base URL"))?
             .pop_if_empty()
             .extend(["api", "admin", "federation"])
             .extend(segments);
@@ -49,7 +49,7 @@ impl Client {
                 None => return Ok(all),
                 Some(next) => {
                     if !seen.insert(next.clone()) {
-                        return Err(Error::Unreachable(format!(
+                        return Err(Error::unreachable(format!(
                             "the gateway at {} handed out the same list cursor twice; \
                              stopping instead of looping forever",
                             redact_url(self.base.as_str())
@@ -78,7 +78,7 @@ impl Client {
         let shown = redact_url(url.as_str());
         let (status, bytes) = self.call(method, url, auth, body).await?;
         serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Unreachable(format!(
+            Error::unreachable(format!(
                 "{shown} answered HTTP {} with a body that is not a {what}: {}",
                 status.as_u16(),
                 describe_body_error(&bytes, &e)
@@ -109,8 +109,8 @@ impl Client {
             };
             let mut value =
                 HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
-                    Error::InvalidInput(
-                        "the admin token holds characters an HTTP header cannot carry".into(),
+                    Error::invalid_input(
+                        "the admin token holds characters an HTTP header cannot carry",
                     )
                 })?;
             value.set_sensitive(true);
@@ -165,14 +165,14 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(redact_url)
                 .unwrap_or_else(|| "nowhere".into());
-            return Err(Error::Unreachable(format!(
+            return Err(Error::unreachable(format!(
                 "{shown} answered with a redirect ({}) to {to}; mosaic does not follow \
                  redirects: use the final address",
                 status_text(status)
             )));
         }
         let too_large = || {
-            Error::Unreachable(format!(
+            Error::unreachable(format!(
                 "{shown} answered with more than {} MiB; refusing to read it",
                 MAX_RESPONSE_BYTES / (1024 * 1024)
             ))
@@ -215,7 +215,7 @@ impl Client {
     /// Plain http:// is allowed only to loopback, unless the operator said otherwise.
     fn check_transport(&self, url: &Url, shown: &str) -> Result<()> {
         if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(url) {
-            return Err(Error::InvalidInput(format!(
+            return Err(Error::invalid_input(format!(
                 "refusing plain http:// to {shown}: tokens and certificates would cross the \
                  network unencrypted; use https://, or pass --allow-insecure-http if you \
                  accept that"
@@ -226,7 +226,7 @@ impl Client {
 
     fn transport_error(&self, e: &reqwest::Error, shown: &str) -> Error {
         if e.is_timeout() {
-            return Error::Unreachable(format!(
+            return Error::unreachable(format!(
                 "{shown}: no answer within {} s (--timeout)",
                 self.timeout.as_secs()
             ));
@@ -242,7 +242,7 @@ impl Client {
         } else {
             "request failed:"
         };
-        Error::Unreachable(format!("{verb} {shown}: {cause}{hint}"))
+        Error::unreachable(format!("{verb} {shown}: {cause}{hint}"))
     }
 
     /// Maps an error status to the CLI's error, with the gateway's own message verbatim.
@@ -256,14 +256,13 @@ impl Client {
             Auth::Public => "is the enrollment URL right?",
         };
         match (status.as_u16(), gateway_msg) {
-            (410, _) => Error::TokenInvalid(
+            (410, _) => Error::token_invalid(
                 "enrollment token used, unknown or expired: ask the granting admin for a new \
-                 one with `mosaic federation grant token <grant-id>`"
-                    .into(),
+                 one with `mosaic federation grant token <grant-id>`",
             ),
             (401 | 403, msg) => {
                 let msg = msg.unwrap_or_else(|| format!("{shown} answered {http}"));
-                Error::Unauthorized(match auth {
+                Error::unauthorized(match auth {
                     Auth::Admin => format!(
                         "{msg} (the gateway refused the admin token: check \
                          {ADMIN_TOKEN_ENV} or --token-file)"
@@ -272,19 +271,19 @@ impl Client {
                 })
             }
             (413, msg) => {
-                Error::InvalidInput(msg.unwrap_or_else(|| {
+                Error::invalid_input(msg.unwrap_or_else(|| {
                     format!("{shown} answered {http}: the request is too large")
                 }))
             }
-            (400, Some(msg)) => Error::InvalidInput(msg),
-            (404, Some(msg)) => Error::NotFound(msg),
-            (409, Some(msg)) => Error::Conflict(msg),
-            (500..=599, Some(msg)) => Error::Unreachable(format!("{shown} answered {http}: {msg}")),
-            (400..=499, None) => Error::Unreachable(format!(
+            (400, Some(msg)) => Error::invalid_input(msg),
+            (404, Some(msg)) => Error::not_found(msg),
+            (409, Some(msg)) => Error::conflict(msg),
+            (500..=599, Some(msg)) => Error::unreachable(format!("{shown} answered {http}: {msg}")),
+            (400..=499, None) => Error::unreachable(format!(
                 "{shown} answered {http} without a Mosaic error body; {check}"
             )),
-            (_, Some(msg)) => Error::Unreachable(format!("{shown} answered {http}: {msg}")),
-            (_, None) => Error::Unreachable(format!("{shown} answered {http}")),
+            (_, Some(msg)) => Error::unreachable(format!("{shown} answered {http}: {msg}")),
+            (_, None) => Error::unreachable(format!("{shown} answered {http}")),
         }
     }
 
@@ -297,7 +296,7 @@ impl Client {
 }
 
 fn no_admin_token() -> Error {
-    Error::Unauthorized(format!(
+    Error::unauthorized(format!(
         "no admin token: set {ADMIN_TOKEN_ENV} or pass --token-file FILE \
          (or set MOSAIC_ADMIN_TOKEN_FILE)"
     ))
@@ -306,7 +305,7 @@ fn no_admin_token() -> Error {
 /// Rejects IDs that cannot name one path segment (`""`, `.`, `..` would change the path).
 pub(super) fn id_segment<'a>(kind: &str, id: &'a str) -> Result<&'a str> {
     if id.is_empty() || id == "." || id == ".." {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::invalid_input(format!(
             "\"{id}\" is not a valid {kind} ID"
         )));
     }
@@ -317,14 +316,14 @@ pub(super) fn id_segment<'a>(kind: &str, id: &'a str) -> Result<&'a str> {
 pub(super) fn parse_http_url(what: &str, raw: &str) -> Result<Url> {
     let shown = redact_url(raw);
     let url = Url::parse(raw.trim())
-        .map_err(|e| Error::InvalidInput(format!("{what}: \"{shown}\" is not a URL ({e})")))?;
+        .map_err(|e| Error::invalid_input(format!("{what}: \"{shown}\" is not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::invalid_input(format!(
             "{what}: \"{shown}\" is not an http:// or https:// URL"
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::invalid_input(format!(
             "{what}: the URL must not carry a user name or password"
         )));
     }
@@ -335,24 +334,24 @@ pub(super) fn read_cacert(path: &Path) -> Result<Vec<reqwest::Certificate>> {
     use std::io::Read;
     let shown = path.display();
     let file = std::fs::File::open(path)
-        .map_err(|e| Error::InvalidInput(format!("--cacert {shown}: {e}")))?;
+        .map_err(|e| Error::invalid_input(format!("--cacert {shown}: {e}")))?;
     let mut pem = Vec::new();
     file.take(MAX_CACERT_BYTES + 1)
         .read_to_end(&mut pem)
-        .map_err(|e| Error::InvalidInput(format!("--cacert {shown}: {e}")))?;
+        .map_err(|e| Error::invalid_input(format!("--cacert {shown}: {e}")))?;
     if pem.len() as u64 > MAX_CACERT_BYTES {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::invalid_input(format!(
             "--cacert {shown}: larger than {} MiB",
             MAX_CACERT_BYTES / (1024 * 1024)
         )));
     }
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-        Error::InvalidInput(format!(
+        Error::invalid_input(format!(
             "--cacert {shown}: not a PEM certificate bundle: {e}"
         ))
     })?;
     if certs.is_empty() {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::invalid_input(format!(
             "--cacert {shown}: no PEM certificate (-----BEGIN CERTIFICATE-----) found"
         )));
     }
@@ -429,6 +428,7 @@ mod tests {
 
     use super::*;
     use crate::api::client::{AdminToken, ClientConfig, GrantFilter};
+    use crate::error::ErrorKind;
 
     fn client(base: &str, insecure: bool) -> Client {
         crate::install_crypto_provider();
@@ -490,7 +490,7 @@ mod tests {
             "",
         ] {
             let e = parse_http_url("--gateway", bad).unwrap_err();
-            assert!(matches!(e, Error::InvalidInput(_)), "{bad}: {e:?}");
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad}: {e:?}");
         }
     }
 
@@ -518,7 +518,7 @@ mod tests {
             .list_grants(&GrantFilter::default(), None)
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Unreachable(_)), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::Unreachable, "{err:?}");
         assert!(err.to_string().contains("more than 8 MiB"), "{err}");
         let total = sent.await.unwrap();
         assert!(

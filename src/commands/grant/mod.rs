@@ -39,7 +39,7 @@ async fn create(client: &Client, format: OutputFormat, args: GrantCreateArgs) ->
         Some(d) => Some(
             time::OffsetDateTime::now_utc()
                 + time::Duration::try_from(d)
-                    .map_err(|_| Error::InvalidInput("--expires-in is too long".into()))?,
+                    .map_err(|_| Error::invalid_input("--expires-in is too long"))?,
         ),
         None => args.expires_at,
     };
@@ -135,7 +135,7 @@ async fn token(client: &Client, format: OutputFormat, args: GrantTokenArgs) -> R
 fn required(flag: &str, value: &str) -> Result<String> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(Error::InvalidInput(format!("{flag}: must not be empty")));
+        return Err(Error::invalid_input(format!("{flag}: must not be empty")));
     }
     Ok(v.to_string())
 }

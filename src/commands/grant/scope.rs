@@ -21,7 +21,7 @@ pub fn read_scope(path: &Path) -> Result<Scope> {
     } else {
         path.display().to_string()
     };
-    let fail = |e: std::io::Error| Error::InvalidInput(format!("scope file {name}: {e}"));
+    let fail = |e: std::io::Error| Error::invalid_input(format!("scope file {name}: {e}"));
     let mut bytes = Vec::new();
     let limit = MAX_SCOPE_BYTES as u64 + 1;
     if from_stdin {
@@ -31,11 +31,11 @@ pub fn read_scope(path: &Path) -> Result<Scope> {
     }
     .map_err(fail)?;
     if bytes.len() > MAX_SCOPE_BYTES {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::invalid_input(format!(
             "scope file {name}: larger than 1 MiB; a scope is a small JSON object"
         )));
     }
-    parse_scope(&bytes).map_err(|msg| Error::InvalidInput(format!("scope file {name}: {msg}")))
+    parse_scope(&bytes).map_err(|msg| Error::invalid_input(format!("scope file {name}: {msg}")))
 }
 
 const SCOPE_FIELDS: [&str; 3] = ["resources", "excluded_resources", "max_rows_per_query"];

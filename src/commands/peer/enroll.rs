@@ -14,7 +14,7 @@ use crate::crypto::fingerprint;
 use crate::crypto::keys::PeerKey;
 use crate::crypto::seal::SealingSecret;
 use crate::crypto::verify::{self, Expected, IssuedCert};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, OutputFormat};
 
 /// Path segment that precedes the token in an enrollment URL.
@@ -65,7 +65,7 @@ impl<'a> Enrollment<'a> {
             .as_deref()
             .map(parse_fingerprint)
             .transpose()?;
-        let secret = SealingSecret::from_env().map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let secret = SealingSecret::from_env().map_err(|e| Error::invalid_input(e.to_string()))?;
         client.require_admin_token()?;
         Ok(Enrollment {
             client,
@@ -103,12 +103,12 @@ impl<'a> Enrollment<'a> {
         if let Some(pin) = &self.pin
             && *pin != ca_fp
         {
-            return Err(Error::Verification(format!(
+            return Err(Error::verification(format!(
                 "CA fingerprint mismatch: expected {pin}, the granting gateway presented {ca_fp}; nothing was sent and the token is unspent"
             )));
         }
         check_expectations(self.args, &preview.grant_id, &preview.subject_user_id).map_err(
-            |e| Error::Verification(format!("{e}; nothing was sent and the token is unspent")),
+            |e| Error::verification(format!("{e}; nothing was sent and the token is unspent")),
         )?;
         self.progress(&describe_preview(&preview, &ca_fp, self.pin.is_some()));
         Ok(Previewed {
@@ -120,15 +120,15 @@ impl<'a> Enrollment<'a> {
     /// 2 and 3. Key and CSR, made here; the private key leaves this process only sealed,
     /// and is stored as a pending peer before the single-use token is spent.
     async fn store_key(&mut self) -> Result<Pending> {
-        let key = PeerKey::generate().map_err(|e| Error::Internal(e.to_string()))?;
+        let key = PeerKey::generate().map_err(|e| Error::internal(e.to_string()))?;
         let peer_id = uuid::Uuid::new_v4().to_string();
         let csr_pem = key
             .csr_pem(&format!("mosaic peer {peer_id}"))
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|e| Error::internal(e.to_string()))?;
         let secret = self
             .secret
             .take()
-            .ok_or_else(|| Error::Internal("the sealing secret was already used".into()))?;
+            .ok_or_else(|| Error::internal("the sealing secret was already used"))?;
         let sealed_private_key = secret.seal_peer_key(&peer_id, key.pkcs8_der());
         drop(secret);
         self.progress("key: generated a P-256 key and CSR, sealed the key");
@@ -178,17 +178,17 @@ impl<'a> Enrollment<'a> {
     /// record and say what to do.
     async fn enrollment_failed(&self, peer_id: &str, err: Error) -> Error {
         let refused = matches!(
-            err,
-            Error::InvalidInput(_)
-                | Error::NotFound(_)
-                | Error::Conflict(_)
-                | Error::TokenInvalid(_)
-                | Error::Unauthorized(_)
+            err.kind(),
+            ErrorKind::InvalidInput
+                | ErrorKind::NotFound
+                | ErrorKind::Conflict
+                | ErrorKind::TokenInvalid
+                | ErrorKind::Unauthorized
         );
         if refused && self.client.delete_peer(peer_id).await.is_ok() {
             return err;
         }
-        let cause = err.message();
+        let cause = err.message().to_string();
         err.with_message(format!(
             "{cause}; the pending peer {peer_id} holds an unused key: remove it with `mosaic federation peer remove {peer_id}`, and if the token may have been spent ask the granting admin to revoke the grant and issue a new one"
         ))
@@ -202,7 +202,7 @@ impl<'a> Enrollment<'a> {
         pending: &Pending,
     ) -> Result<IssuedCert> {
         check_issued(issued, previewed, &pending.key, self.args).map_err(|e| {
-            Error::Verification(format!(
+            Error::verification(format!(
                 "{e}; the peer stays pending and unusable: remove it with `mosaic federation peer remove {}` and ask the granting admin to revoke grant {}",
                 pending.peer_id, issued.grant_id
             ))
@@ -221,7 +221,7 @@ impl<'a> Enrollment<'a> {
         };
         let saved = pending.save()?;
         let peer = pending.activate(self.client).await.map_err(|e| {
-            let cause = e.message();
+            let cause = e.message().to_string();
             e.with_message(format!(
                 "the certificate was issued and verified but the local gateway did not store it ({cause}); it is kept in {}: finish with `mosaic federation peer finish {peer_id}`",
                 saved.display()
@@ -311,7 +311,7 @@ fn describe_preview(p: &EnrollmentPreview, ca_fp: &str, pinned: bool) -> String 
 fn ca_fingerprint(ca_pem: &str) -> Result<String> {
     verify::single_pem_der(ca_pem, "CA certificate")
         .map(|der| fingerprint(&der))
-        .map_err(|e| Error::Unreachable(format!("the granting gateway's preview is unusable: {e}")))
+        .map_err(|e| Error::unreachable(format!("the granting gateway's preview is unusable: {e}")))
 }
 
 /// `sha256:` and 64 hex digits, normalised to lowercase.
@@ -319,7 +319,7 @@ fn parse_fingerprint(s: &str) -> Result<String> {
     let lower = s.trim().to_ascii_lowercase();
     match lower.strip_prefix("sha256:") {
         Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(lower),
-        _ => Err(Error::InvalidInput(format!(
+        _ => Err(Error::invalid_input(format!(
             "--ca-fingerprint must be sha256: followed by 64 hex digits (as printed by `mosaic federation grant token`), got \"{s}\""
         ))),
     }
@@ -335,7 +335,7 @@ struct EnrollmentTarget {
 
 impl EnrollmentTarget {
     fn parse(raw: &str) -> Result<EnrollmentTarget> {
-        let bad = |why: &str| Error::InvalidInput(format!("invalid enrollment URL: {why}"));
+        let bad = |why: &str| Error::invalid_input(format!("invalid enrollment URL: {why}"));
         let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(bad(

@@ -32,7 +32,7 @@ impl PendingCertificate {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
-            return Err(Error::InvalidInput(format!(
+            return Err(Error::invalid_input(format!(
                 "invalid peer ID \"{peer_id}\""
             )));
         }
@@ -42,14 +42,14 @@ impl PendingCertificate {
     pub(super) fn save(&self) -> Result<PathBuf> {
         let path = Self::path(&self.peer_id)?;
         let cant = |e: std::io::Error| {
-            Error::Internal(format!(
+            Error::internal(format!(
                 "cannot keep the issued certificate in {} ({e}); the local gateway was not changed",
                 path.display()
             ))
         };
         private_files::create_dir(&Self::dir()?).map_err(cant)?;
         let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::Internal(format!("cannot encode the issued certificate: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot encode the issued certificate: {e}")))?;
         private_files::write_file(&path, &json).map_err(cant)?;
         Ok(path)
     }
@@ -72,14 +72,14 @@ impl PendingCertificate {
     pub(super) fn load(peer_id: &str) -> Result<PendingCertificate> {
         let path = Self::path(peer_id)?;
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound(format!(
+            std::io::ErrorKind::NotFound => Error::not_found(format!(
                 "no kept certificate for peer {peer_id} in {}: nothing to finish",
                 path.display()
             )),
-            _ => Error::Internal(format!("cannot read {}: {e}", path.display())),
+            _ => Error::internal(format!("cannot read {}: {e}", path.display())),
         })?;
         serde_json::from_slice(&bytes)
-            .map_err(|e| Error::InvalidInput(format!("{} is damaged: {e}", path.display())))
+            .map_err(|e| Error::invalid_input(format!("{} is damaged: {e}", path.display())))
     }
 }
 
@@ -92,7 +92,5 @@ pub fn state_dir() -> Result<PathBuf> {
     dirs::state_dir()
         .or_else(dirs::data_local_dir)
         .map(|d| d.join("mosaic"))
-        .ok_or_else(|| {
-            Error::Internal("no home directory to keep state in: set MOSAIC_STATE_DIR".into())
-        })
+        .ok_or_else(|| Error::internal("no home directory to keep state in: set MOSAIC_STATE_DIR"))
 }
