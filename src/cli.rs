@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Parser, Subcommand};
 
+use crate::api::env;
 use crate::api::types::{GrantStatus, TOKEN_TTL_RANGE};
 use crate::config::{Given, Source};
 use crate::output::OutputFormat;
@@ -33,19 +34,19 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Named gateway from the config file (`mosaic config list`)
-    #[arg(long, global = true, env = "MOSAIC_PROFILE", value_name = "NAME")]
+    #[arg(long, global = true, env = env::PROFILE, value_name = "NAME")]
     pub profile: Option<String>,
 
     /// Base URL of the gateway's admin API
-    #[arg(long, global = true, env = "MOSAIC_GATEWAY_URL", value_name = "URL")]
+    #[arg(long, global = true, env = env::GATEWAY_URL, value_name = "URL")]
     pub gateway: Option<String>,
 
     /// Output format: a table for people, or exactly one JSON document for scripts
-    #[arg(short, long, global = true, env = "MOSAIC_OUTPUT", value_enum)]
+    #[arg(short, long, global = true, env = env::OUTPUT, value_enum)]
     pub output: Option<OutputFormat>,
 
     /// PEM file of a private CA to trust, in addition to the system's roots
-    #[arg(long, global = true, env = "MOSAIC_CACERT", value_name = "FILE")]
+    #[arg(long, global = true, env = env::CACERT, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
     /// Seconds to wait for each request before giving up [default: 30]
@@ -56,7 +57,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        env = "MOSAIC_ADMIN_TOKEN_FILE",
+        env = env::ADMIN_TOKEN_FILE,
         value_name = "FILE"
     )]
     pub token_file: Option<PathBuf>,
@@ -82,20 +83,20 @@ impl GlobalArgs {
             profile: self
                 .profile
                 .clone()
-                .map(|p| (p, source("profile", "MOSAIC_PROFILE"))),
+                .map(|p| (p, source("profile", env::PROFILE))),
             gateway: self
                 .gateway
                 .clone()
-                .map(|g| (g, source("gateway", "MOSAIC_GATEWAY_URL"))),
-            output: self.output.map(|o| (o, source("output", "MOSAIC_OUTPUT"))),
+                .map(|g| (g, source("gateway", env::GATEWAY_URL))),
+            output: self.output.map(|o| (o, source("output", env::OUTPUT))),
             cacert: self
                 .cacert
                 .clone()
-                .map(|c| (c, source("cacert", "MOSAIC_CACERT"))),
+                .map(|c| (c, source("cacert", env::CACERT))),
             token_file: self
                 .token_file
                 .clone()
-                .map(|t| (t, source("token_file", "MOSAIC_ADMIN_TOKEN_FILE"))),
+                .map(|t| (t, source("token_file", env::ADMIN_TOKEN_FILE))),
             admin_token: None,
             timeout: self.timeout,
             verbose: self.verbose,
@@ -404,7 +405,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:14242", value_name = "ADDR")]
     pub listen: String,
     /// Directory for the database, the CA and the admin token
-    #[arg(long, env = "MOSAIC_DATA_DIR", value_name = "DIR")]
+    #[arg(long, env = env::DATA_DIR, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Base URL of enrollment URLs handed out [default: http://<listen address>]
     #[arg(long, value_name = "URL")]

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::client::{ADMIN_TOKEN_ENV, AdminToken, ClientConfig, REDACTED, read_token_file};
+use crate::api::client::{AdminToken, ClientConfig, REDACTED, read_token_file};
+use crate::api::env;
 use crate::error::{Error, Result};
 use crate::output::OutputFormat;
 
@@ -27,9 +28,6 @@ pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:14242";
 
 /// Seconds each request may take when `--timeout` is not given.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
-
-/// Environment variable naming the config file.
-pub const CONFIG_ENV: &str = "MOSAIC_CONFIG";
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,7 +89,7 @@ impl std::fmt::Display for Source {
 /// Where the config file is: `MOSAIC_CONFIG`, else `<config dir>/mosaic/config.toml`.
 /// The second item says whether the operator named it (then it must exist).
 pub fn config_path() -> Option<(PathBuf, bool)> {
-    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+    if let Some(p) = std::env::var_os(env::CONFIG).filter(|p| !p.is_empty()) {
         return Some((PathBuf::from(p), true));
     }
     dirs::config_dir().map(|d| (d.join("mosaic").join("config.toml"), false))
@@ -106,8 +104,9 @@ pub fn load() -> Result<Option<(PathBuf, ConfigFile)>> {
         Ok(text) => parse(&text, &path).map(|c| Some((path, c))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(None),
         Err(e) => Err(Error::invalid_input(format!(
-            "cannot read the config file {} ({e}) named by {CONFIG_ENV}",
-            path.display()
+            "cannot read the config file {} ({e}) named by {}",
+            path.display(),
+            env::CONFIG
         ))),
     }
 }
@@ -203,7 +202,7 @@ impl Settings {
 
 /// Resolves what the command line and environment said against the config file.
 pub fn settings(mut given: Given) -> Result<Settings> {
-    given.admin_token = std::env::var(ADMIN_TOKEN_ENV)
+    given.admin_token = std::env::var(env::ADMIN_TOKEN)
         .ok()
         .and_then(AdminToken::new);
     resolve(given, load()?, DEFAULT_GATEWAY)
@@ -309,7 +308,7 @@ pub fn resolve(
         },
         (None, Some(_)) => Setting {
             value: Some(REDACTED.into()),
-            source: Source::Env(ADMIN_TOKEN_ENV.into()),
+            source: Source::Env(env::ADMIN_TOKEN.into()),
         },
         (None, None) => Setting {
             value: None,

@@ -85,7 +85,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
 
 /// The output format the raw arguments ask for, for when clap itself refused them.
 fn requested_format(args: impl Iterator<Item = OsString>) -> OutputFormat {
-    let mut format = match std::env::var("MOSAIC_OUTPUT").as_deref() {
+    let mut format = match std::env::var(mosaic::api::env::OUTPUT).as_deref() {
         Ok("json") => OutputFormat::Json,
         _ => OutputFormat::Table,
     };

@@ -2,4 +2,7 @@
 //! client the commands use. Nothing here prints.
 
 pub mod client;
+pub mod env;
+pub mod paths;
+pub mod query;
 pub mod types;

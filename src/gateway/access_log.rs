@@ -31,8 +31,7 @@ pub async fn log_request(req: Request, next: Next) -> Response {
 /// token in the path, so it is cut off; also for paths that match no route, which may
 /// be a mistyped enrollment URL.
 pub fn loggable_path(path: &str) -> String {
-    const ENROLLMENT: &str = "/api/federation/enrollment/";
-    const PUBLIC: &str = "/api/federation/";
+    use crate::api::paths::{ENROLLMENT, PUBLIC};
     if path.starts_with(ENROLLMENT) {
         format!("{ENROLLMENT}[REDACTED]")
     } else if path.starts_with(PUBLIC) {

@@ -8,9 +8,6 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-/// Environment variable holding the admin token itself.
-pub const ADMIN_TOKEN_ENV: &str = "MOSAIC_ADMIN_TOKEN";
-
 /// The largest admin token file read; a token is a short line, not a document.
 const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
 

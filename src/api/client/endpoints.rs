@@ -6,27 +6,13 @@ use reqwest::Method;
 
 use super::transport::{id_segment, parse_http_url};
 use super::{Auth, Client};
+use crate::api::query::{AuditListQuery, GrantListQuery, PeerListQuery};
 use crate::api::types::{
-    AuditAction, AuditEntry, CreateGrantRequest, CreatePeerRequest, CreateTokenRequest,
-    EnrollRequest, EnrollResponse, EnrollmentPreview, EnrollmentToken, Grant, GrantStatus,
-    PAGE_LIMIT_MAX, Page, Peer, RevokeGrantRequest, StoreCertRequest,
+    AuditEntry, CreateGrantRequest, CreatePeerRequest, CreateTokenRequest, EnrollRequest,
+    EnrollResponse, EnrollmentPreview, EnrollmentToken, Grant, Peer, RevokeGrantRequest,
+    StoreCertRequest,
 };
-use crate::error::{Error, Result};
-
-/// Filters of `audit list`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditFilter {
-    pub grant_id: Option<String>,
-    pub action: Option<AuditAction>,
-    pub since: Option<time::OffsetDateTime>,
-}
-
-/// Filters of `grant list`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GrantFilter {
-    pub peer_id: Option<String>,
-    pub status: Option<GrantStatus>,
-}
+use crate::error::Result;
 
 impl Client {
     // ----- grants -----
@@ -37,78 +23,16 @@ impl Client {
             .await
     }
 
-    /// One page of grants.
-    pub async fn list_grants(
-        &self,
-        filter: &GrantFilter,
-        cursor: Option<&str>,
-    ) -> Result<Page<Grant>> {
-        let mut url = self.admin_url(&["grants"])?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(peer) = &filter.peer_id {
-                q.append_pair("peer_id", peer);
-            }
-            if let Some(status) = filter.status {
-                q.append_pair("status", status.as_str());
-            }
-            q.append_pair("limit", &PAGE_LIMIT_MAX.to_string());
-            if let Some(cursor) = cursor {
-                q.append_pair("cursor", cursor);
-            }
-        }
-        self.request(Method::GET, url, Auth::Admin, None::<&()>, "page of grants")
-            .await
-    }
-
-    /// One page of the audit log, oldest first.
-    pub async fn list_audit(
-        &self,
-        filter: &AuditFilter,
-        cursor: Option<&str>,
-    ) -> Result<Page<AuditEntry>> {
-        let mut url = self.admin_url(&["audit"])?;
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(grant) = &filter.grant_id {
-                q.append_pair("grant_id", grant);
-            }
-            if let Some(action) = filter.action {
-                q.append_pair("action", action.as_str());
-            }
-            if let Some(since) = filter.since {
-                let since = since
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .map_err(|e| Error::invalid_input(format!("--since: {e}")))?;
-                q.append_pair("since", &since);
-            }
-            q.append_pair("limit", &PAGE_LIMIT_MAX.to_string());
-            if let Some(cursor) = cursor {
-                q.append_pair("cursor", cursor);
-            }
-        }
-        self.request(
-            Method::GET,
-            url,
-            Auth::Admin,
-            None::<&()>,
-            "page of audit entries",
-        )
-        .await
-    }
-
-    /// Every audit entry that matches, following `next_cursor` through all pages.
-    pub async fn list_all_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        self.collect_pages(|cursor| async move { self.list_audit(filter, cursor.as_deref()).await })
-            .await
-    }
-
     /// Every grant that matches, following `next_cursor` through all pages.
-    pub async fn list_all_grants(&self, filter: &GrantFilter) -> Result<Vec<Grant>> {
-        self.collect_pages(
-            |cursor| async move { self.list_grants(filter, cursor.as_deref()).await },
-        )
-        .await
+    pub async fn list_all_grants(&self, query: &GrantListQuery) -> Result<Vec<Grant>> {
+        self.collect_pages(&["grants"], query, "page of grants")
+            .await
+    }
+
+    /// Every audit entry that matches, oldest first, following `next_cursor`.
+    pub async fn list_all_audit(&self, query: &AuditListQuery) -> Result<Vec<AuditEntry>> {
+        self.collect_pages(&["audit"], query, "page of audit entries")
+            .await
     }
 
     pub async fn get_grant(&self, id: &str) -> Result<Grant> {
@@ -141,23 +65,9 @@ impl Client {
 
     // ----- peers -----
 
-    /// One page of peers.
-    pub async fn list_peers(&self, cursor: Option<&str>) -> Result<Page<Peer>> {
-        let mut url = self.admin_url(&["peers"])?;
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("limit", &PAGE_LIMIT_MAX.to_string());
-            if let Some(cursor) = cursor {
-                q.append_pair("cursor", cursor);
-            }
-        }
-        self.request(Method::GET, url, Auth::Admin, None::<&()>, "page of peers")
-            .await
-    }
-
     /// Every peer, following `next_cursor` through all pages.
     pub async fn list_all_peers(&self) -> Result<Vec<Peer>> {
-        self.collect_pages(|cursor| async move { self.list_peers(cursor.as_deref()).await })
+        self.collect_pages(&["peers"], &PeerListQuery::default(), "page of peers")
             .await
     }
 

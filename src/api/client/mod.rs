@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use url::Url;
 
-pub use credentials::{ADMIN_TOKEN_ENV, AdminToken, read_token_file};
-pub use endpoints::{AuditFilter, GrantFilter};
+pub use credentials::{AdminToken, read_token_file};
 pub use redact::{REDACTED, redact_url};
 
 use crate::error::{Error, Result};

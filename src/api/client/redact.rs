@@ -4,11 +4,7 @@
 
 use url::{Position, Url};
 
-/// The path segments that precede the secret token in an enrollment URL.
-const ENROLLMENT_SEGMENTS: [&str; 3] = ["api", "federation", "enrollment"];
-
-/// The same, as text, for input that is not a URL at all.
-const ENROLLMENT_PATH_MARKER: &str = "/api/federation/enrollment/";
+use crate::api::paths::{ENROLLMENT as ENROLLMENT_PATH_MARKER, ENROLLMENT_SEGMENTS};
 
 /// What replaces an enrollment token in every message and log line.
 pub const REDACTED: &str = "<redacted>";

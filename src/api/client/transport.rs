@@ -13,10 +13,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::{Host, Url};
 
-use super::credentials::ADMIN_TOKEN_ENV;
 use super::redact::{REDACTED, enrollment_token, redact_url};
 use super::{Auth, Client, MAX_RESPONSE_BYTES};
-use crate::api::types::{ErrorBody, Page};
+use crate::api::env;
+use crate::api::paths;
+use crate::api::query::Paged;
+use crate::api::types::{ErrorBody, PAGE_LIMIT_MAX, Page};
 use crate::error::{Error, Result};
 
 /// The largest `--cacert` bundle read (the whole Mozilla bundle is about 200 KiB).
@@ -29,23 +31,36 @@ impl Client {
         url.path_segments_mut()
             .map_err(|_| Error::invalid_input("--gateway: not a base URL"))?
             .pop_if_empty()
-            .extend(["api", "admin", "federation"])
+            .extend(paths::ADMIN_SEGMENTS)
             .extend(segments);
         Ok(url)
     }
 
-    pub(super) async fn collect_pages<T, F, Fut>(&self, mut page: F) -> Result<Vec<T>>
+    /// Every item of a list endpoint: the query with the largest page, then each
+    /// `next_cursor` in turn, until the last page. A cursor handed out twice is a broken
+    /// gateway, not a reason to loop forever.
+    pub(super) async fn collect_pages<Q, T>(
+        &self,
+        segments: &[&str],
+        query: &Q,
+        what: &str,
+    ) -> Result<Vec<T>>
     where
-        F: FnMut(Option<String>) -> Fut,
-        Fut: std::future::Future<Output = Result<Page<T>>>,
+        Q: Paged + Serialize + Clone,
+        T: DeserializeOwned,
     {
         let mut all = Vec::new();
+        let mut query = query.clone();
         let mut cursor: Option<String> = None;
         let mut seen = std::collections::HashSet::new();
         loop {
-            let p = page(cursor.take()).await?;
-            all.extend(p.items);
-            match p.next_cursor {
+            query.set_page(PAGE_LIMIT_MAX, cursor.take());
+            let url = with_query(self.admin_url(segments)?, &query)?;
+            let page: Page<T> = self
+                .request(Method::GET, url, Auth::Admin, None::<&()>, what)
+                .await?;
+            all.extend(page.items);
+            match page.next_cursor {
                 None => return Ok(all),
                 Some(next) => {
                     if !seen.insert(next.clone()) {
@@ -265,7 +280,8 @@ impl Client {
                 Error::unauthorized(match auth {
                     Auth::Admin => format!(
                         "{msg} (the gateway refused the admin token: check \
-                         {ADMIN_TOKEN_ENV} or --token-file)"
+                         {} or --token-file)",
+                        env::ADMIN_TOKEN
                     ),
                     Auth::Public => msg,
                 })
@@ -297,9 +313,19 @@ impl Client {
 
 fn no_admin_token() -> Error {
     Error::unauthorized(format!(
-        "no admin token: set {ADMIN_TOKEN_ENV} or pass --token-file FILE \
-         (or set MOSAIC_ADMIN_TOKEN_FILE)"
+        "no admin token: set {} or pass --token-file FILE \
+         (or set {})",
+        env::ADMIN_TOKEN,
+        env::ADMIN_TOKEN_FILE
     ))
+}
+
+/// `url` with `query` as its query string, encoded as reqwest's `.query()` would.
+fn with_query<Q: Serialize>(mut url: Url, query: &Q) -> Result<Url> {
+    let text = serde_urlencoded::to_string(query)
+        .map_err(|e| Error::internal(format!("cannot encode the query string: {e}")))?;
+    url.set_query((!text.is_empty()).then_some(text.as_str()));
+    Ok(url)
 }
 
 /// Rejects IDs that cannot name one path segment (`""`, `.`, `..` would change the path).
@@ -427,7 +453,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::api::client::{AdminToken, ClientConfig, GrantFilter};
+    use crate::api::client::{AdminToken, ClientConfig};
+    use crate::api::query::GrantListQuery;
     use crate::error::ErrorKind;
 
     fn client(base: &str, insecure: bool) -> Client {
@@ -515,7 +542,7 @@ mod tests {
             total
         });
         let err = client(&url, false)
-            .list_grants(&GrantFilter::default(), None)
+            .list_all_grants(&GrantListQuery::default())
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unreachable, "{err:?}");

@@ -6,7 +6,8 @@ mod scope;
 
 use serde::Serialize;
 
-use crate::api::client::{Client, GrantFilter};
+use crate::api::client::Client;
+use crate::api::query::GrantListQuery;
 use crate::api::types::{
     CreateGrantRequest, CreateTokenRequest, EnrollmentToken, Grant, GrantStatus,
     RevokeGrantRequest, Scope, TokenRecord,
@@ -106,11 +107,12 @@ impl Render for DryRun {
 }
 
 async fn list(client: &Client, format: OutputFormat, args: GrantListArgs) -> Result<()> {
-    let filter = GrantFilter {
+    let query = GrantListQuery {
         peer_id: args.peer,
-        status: args.status,
+        status: args.status.map(|s| s.as_str().to_string()),
+        ..GrantListQuery::default()
     };
-    let grants = client.list_all_grants(&filter).await?;
+    let grants = client.list_all_grants(&query).await?;
     emit(format, grants.as_slice())
 }
 

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use super::pending::PendingCertificate;
 use crate::api::client::Client;
+use crate::api::paths::ENROLLMENT as ENROLLMENT_PATH;
 use crate::api::types::{
     CreatePeerRequest, EnrollRequest, EnrollResponse, EnrollmentPreview, Peer,
 };
@@ -16,9 +17,6 @@ use crate::crypto::seal::SealingSecret;
 use crate::crypto::verify::{self, Expected, IssuedCert};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, OutputFormat};
-
-/// Path segment that precedes the token in an enrollment URL.
-const ENROLLMENT_PATH: &str = "/api/federation/enrollment/";
 
 /// One enrollment of this gateway (B) with the remote one (A) behind an enrollment URL.
 /// Built by [`Enrollment::new`] from what can be checked locally; [`Enrollment::run`]

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::api::client::Client;
+use crate::api::env;
 use crate::api::types::{Peer, StoreCertRequest};
 use crate::error::{Error, Result};
 use crate::private_files;
@@ -86,7 +87,7 @@ impl PendingCertificate {
 /// Where `mosaic` keeps local state: `MOSAIC_STATE_DIR`, else the platform's state (or
 /// local data) directory + `mosaic`.
 pub fn state_dir() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("MOSAIC_STATE_DIR") {
+    if let Some(dir) = std::env::var_os(env::STATE_DIR) {
         return Ok(PathBuf::from(dir));
     }
     dirs::state_dir()

@@ -3,10 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use super::check_text;
+use crate::api::query::GrantListQuery;
 use crate::api::types::{
     AuditAction, CreateGrantRequest, ErrorBody, Grant, GrantStatus, Page, RevokeGrantRequest,
 };
@@ -88,26 +87,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(grant)))
 }
 
-/// Query of `GET /grants`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListGrantsQuery {
-    /// Only grants for this peer.
-    pub peer_id: Option<String>,
-    /// Only grants in this status: `pending`, `active`, `revoked` or `expired`.
-    pub status: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
 #[utoipa::path(
     get,
     path = "/api/admin/federation/grants",
     tag = "grants",
-    params(ListGrantsQuery),
+    params(GrantListQuery),
     responses(
         (status = 200, description = "One page of grants, in (created_at, id) order", body = Page<Grant>),
         (status = 400, description = "Bad status, limit or cursor", body = ErrorBody),
@@ -117,7 +101,7 @@ pub struct ListGrantsQuery {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    QueryParams(q): QueryParams<ListGrantsQuery>,
+    QueryParams(q): QueryParams<GrantListQuery>,
 ) -> ApiResult<Json<Page<Grant>>> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let filter = GrantFilter {

@@ -15,6 +15,7 @@ use axum::routing::{delete, get, patch, post};
 
 use super::error::ApiError;
 use super::{AppState, BODY_LIMIT, access_log, admin};
+use crate::api::paths;
 
 pub fn router(state: AppState) -> Router {
     let admin_routes = Router::new()
@@ -33,13 +34,13 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), admin::require_admin));
 
     Router::new()
-        .route("/api/health", get(system::health))
-        .route("/api/openapi.json", get(system::openapi_json))
+        .route(paths::HEALTH, get(system::health))
+        .route(paths::OPENAPI, get(system::openapi_json))
         .route(
-            "/api/federation/enrollment/{token}",
+            paths::ENROLLMENT_ROUTE,
             get(enrollment::preview).post(enrollment::enroll),
         )
-        .nest("/api/admin/federation", admin_routes)
+        .nest(paths::ADMIN, admin_routes)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -5,18 +5,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use super::check_text;
+use crate::api::query::PeerListQuery;
 use crate::api::types::{
     AuditAction, CreatePeerRequest, ErrorBody, Page, Peer, PeerStatus, StoreCertRequest,
 };
 use crate::crypto::csr::parse_p256_csr;
 use crate::crypto::keys::PeerKey;
-use crate::crypto::seal::{SEALED_PREFIX, SealingSecret};
+use crate::crypto::seal::{self, SealError, SealingSecret};
 use crate::crypto::verify::{Expected, verify_issued_cert};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
@@ -56,20 +53,12 @@ fn check_remote_url(remote_url: &str) -> Result<(), ApiError> {
 /// The sealed key must have the documented layout; it is stored as given and only ever
 /// opened by whoever holds `BETTER_AUTH_SECRET`.
 fn check_sealed_key(sealed: &str) -> Result<(), ApiError> {
-    const MIN_BLOB: usize = 16 + 12 + 16 + 1; // salt, nonce, tag, at least one byte
-    let blob = sealed.strip_prefix(SEALED_PREFIX).ok_or_else(|| {
-        ApiError::invalid(format!(
-            "sealed_private_key must start with {SEALED_PREFIX}"
-        ))
-    })?;
-    match URL_SAFE_NO_PAD.decode(blob) {
-        Ok(bytes) if bytes.len() >= MIN_BLOB => Ok(()),
-        Ok(_) => Err(ApiError::invalid(
-            "sealed_private_key is too short to hold a sealed key",
-        )),
-        Err(_) => Err(ApiError::invalid(
-            "sealed_private_key is not unpadded base64url after its prefix",
-        )),
+    match seal::decode_sealed(sealed) {
+        Ok(_) => Ok(()),
+        Err(SealError::Malformed(why)) => {
+            Err(ApiError::invalid(format!("sealed_private_key {why}")))
+        }
+        Err(e) => Err(ApiError::invalid(format!("sealed_private_key: {e}"))),
     }
 }
 
@@ -176,22 +165,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(peer)))
 }
 
-/// Query of `GET /peers`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListPeersQuery {
-    /// Page size, 1 to 1000 (default 100).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
 #[utoipa::path(
     get,
     path = "/api/admin/federation/peers",
     tag = "peers",
-    params(ListPeersQuery),
+    params(PeerListQuery),
     responses(
         (status = 200, description = "One page of peers, in (created_at, id) order", body = Page<Peer>),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
@@ -201,7 +179,7 @@ pub struct ListPeersQuery {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    QueryParams(q): QueryParams<ListPeersQuery>,
+    QueryParams(q): QueryParams<PeerListQuery>,
 ) -> ApiResult<Json<Page<Peer>>> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let page = state

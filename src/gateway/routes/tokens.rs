@@ -11,6 +11,7 @@ use time::Duration;
 use zeroize::Zeroizing;
 
 use super::grants::no_such_grant;
+use crate::api::paths;
 use crate::api::types::{
     AuditAction, CreateTokenRequest, EnrollmentToken, ErrorBody, GrantStatus, TOKEN_TTL_DEFAULT,
     TOKEN_TTL_RANGE,
@@ -20,9 +21,6 @@ use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{OptionalJsonBody, PathParam};
 use crate::gateway::store::audit::{self, Actor, Record};
 use crate::gateway::store::{from_ms, grants, tokens};
-
-/// Path of the enrollment endpoint below the public URL; the token follows it.
-pub const ENROLLMENT_PATH: &str = "/api/federation/enrollment/";
 
 /// The SHA-256 of a token, the only form in which it is stored or looked up.
 pub fn token_hash(token: &str) -> [u8; 32] {
@@ -100,7 +98,7 @@ pub async fn create(
         })
         .await?;
 
-    let enrollment_url = format!("{}{ENROLLMENT_PATH}{token}", state.public_url);
+    let enrollment_url = format!("{}{}{token}", state.public_url, paths::ENROLLMENT);
     Ok((
         StatusCode::CREATED,
         Json(EnrollmentToken {

@@ -1,0 +1,32 @@
+//! The contract's paths, named once: the client builds its URLs from them, the gateway
+//! routes and logs by them, and `peer add` and the redaction find the token by them.
+
+/// Prefix of the admin API (bearer admin token).
+pub const ADMIN: &str = "/api/admin/federation";
+/// [`ADMIN`] as path segments, to append to a gateway's base URL.
+pub const ADMIN_SEGMENTS: [&str; 3] = ["api", "admin", "federation"];
+/// Prefix of the public endpoints, keyed by a secret in the path.
+pub const PUBLIC: &str = "/api/federation/";
+/// What precedes the secret token in an enrollment URL.
+pub const ENROLLMENT: &str = "/api/federation/enrollment/";
+/// [`ENROLLMENT`] as path segments; the token is the segment after them.
+pub const ENROLLMENT_SEGMENTS: [&str; 3] = ["api", "federation", "enrollment"];
+/// The enrollment endpoint as the gateway's router spells it.
+pub const ENROLLMENT_ROUTE: &str = "/api/federation/enrollment/{token}";
+/// Liveness.
+pub const HEALTH: &str = "/api/health";
+/// The gateway's OpenAPI document.
+pub const OPENAPI: &str = "/api/openapi.json";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_spelling_agrees_with_the_others() {
+        assert_eq!(ADMIN, format!("/{}", ADMIN_SEGMENTS.join("/")));
+        assert_eq!(ENROLLMENT, format!("/{}/", ENROLLMENT_SEGMENTS.join("/")));
+        assert_eq!(ENROLLMENT_ROUTE, format!("{ENROLLMENT}{{token}}"));
+        assert!(ENROLLMENT.starts_with(PUBLIC));
+    }
+}
