@@ -414,3 +414,15 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 7, value_name = "DAYS")]
     pub cert_validity_days: u32,
 }
+
+#[cfg(feature = "gateway")]
+impl From<ServeArgs> for crate::gateway::Config {
+    fn from(a: ServeArgs) -> Self {
+        crate::gateway::Config {
+            listen: a.listen,
+            data_dir: a.data_dir,
+            public_url: a.public_url,
+            cert_validity_days: a.cert_validity_days,
+        }
+    }
+}
