@@ -11,6 +11,7 @@ use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::QueryParams;
 use crate::gateway::store::audit::{self, AuditFilter};
+use crate::gateway::store::grants;
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::to_ms;
 
@@ -49,8 +50,13 @@ pub async fn list(
     };
     let page = state
         .store
-        // Expiring first makes due `grant.expired` entries part of the answer.
-        .read(move |tx, _now| Ok::<_, ApiError>(audit::list(tx, &filter, &page)?))
+        .run(move |conn| {
+            // Expiring first makes due `grant.expired` entries part of the answer.
+            let (tx, _now) = grants::begin(conn)?;
+            let page = audit::list(&tx, &filter, &page)?;
+            tx.commit()?;
+            Ok(page)
+        })
         .await?;
     Ok(Json(page))
 }

@@ -18,10 +18,10 @@ use crate::crypto::verify::{Expected, verify_issued_cert};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{JsonBody, PathParam, QueryParams};
-use crate::gateway::store::audit::{Actor, Event};
+use crate::gateway::store::audit::{self, Actor, Record};
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::peers::{self, NewPeer, PeerCert};
-use crate::gateway::store::{from_ms, is_unique_violation};
+use crate::gateway::store::{from_ms, immediate, is_unique_violation, now_ms};
 
 /// Peer IDs appear in URL paths, so they are limited to unreserved URL characters.
 fn check_peer_id(id: &str) -> Result<(), ApiError> {
@@ -120,9 +120,11 @@ pub async fn create(
     )?;
     let peer = state
         .store
-        .write(move |tx, now| {
+        .run(move |conn| {
+            let now = now_ms();
+            let tx = immediate(conn)?;
             let inserted = peers::insert(
-                tx,
+                &tx,
                 &NewPeer {
                     id: &req.id,
                     name: &req.name,
@@ -142,12 +144,22 @@ pub async fn create(
                 }
                 other => other?,
             }
-            let peer = peers::get(tx, &req.id)?
+            let detail = format!("{} at {}", req.name, req.remote_url);
+            audit::record(
+                &tx,
+                now,
+                &Record {
+                    action: AuditAction::PeerAdded,
+                    actor: Actor::Admin,
+                    grant_id: None,
+                    peer_id: Some(&req.id),
+                    detail: Some(&detail),
+                },
+            )?;
+            let peer = peers::get(&tx, &req.id)?
                 .ok_or_else(|| ApiError::internal("peer vanished inside its own transaction"))?;
-            let event = Event::new(AuditAction::PeerAdded, Actor::Admin)
-                .peer(&req.id)
-                .detail(format!("{} at {}", req.name, req.remote_url));
-            Ok((peer, event))
+            tx.commit()?;
+            Ok(peer)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(peer)))
@@ -172,7 +184,7 @@ pub async fn list(
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let page = state
         .store
-        .read(move |tx, _now| Ok::<_, ApiError>(peers::list(tx, &page)?))
+        .run(move |conn| Ok(peers::list(conn, &page)?))
         .await?;
     Ok(Json(page))
 }
@@ -202,14 +214,16 @@ pub async fn store_cert(
     check_text("subject_user_id", &req.subject_user_id)?;
     let peer = state
         .store
-        .write(move |tx, now| {
-            let peer = peers::get(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+        .run(move |conn| {
+            let now = now_ms();
+            let tx = immediate(conn)?;
+            let peer = peers::get(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
             if peer.status == PeerStatus::Active {
                 return Err(ApiError::conflict(format!(
                     "peer {id} is already active; remove it and enroll again to replace its certificate"
                 )));
             }
-            let spki = peers::public_key(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+            let spki = peers::public_key(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
             let verified = verify_issued_cert(
                 &req.certificate_pem,
                 &req.ca_certificate_pem,
@@ -223,7 +237,7 @@ pub async fn store_cert(
             )
             .map_err(|e| ApiError::invalid(format!("certificate check failed: {e}")))?;
             let activated = peers::activate(
-                tx,
+                &tx,
                 &id,
                 now,
                 &PeerCert {
@@ -239,14 +253,24 @@ pub async fn store_cert(
             if !activated {
                 return Err(ApiError::internal("peer changed inside its own transaction"));
             }
-            let peer = peers::get(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
-            let event = Event::new(AuditAction::PeerActivated, Actor::Admin)
-                .peer(&id)
-                .detail(format!(
-                    "remote grant {}, certificate {}",
-                    req.grant_id, verified.fingerprint
-                ));
-            Ok((peer, event))
+            let detail = format!(
+                "remote grant {}, certificate {}",
+                req.grant_id, verified.fingerprint
+            );
+            audit::record(
+                &tx,
+                now,
+                &Record {
+                    action: AuditAction::PeerActivated,
+                    actor: Actor::Admin,
+                    grant_id: None,
+                    peer_id: Some(&id),
+                    detail: Some(&detail),
+                },
+            )?;
+            let peer = peers::get(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+            tx.commit()?;
+            Ok(peer)
         })
         .await?;
     Ok(Json(peer))
@@ -268,18 +292,31 @@ pub async fn remove(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> ApiResult<StatusCode> {
+    let peer_id = id.clone();
     state
         .store
-        .write(move |tx, _now| {
-            if !peers::delete(tx, &id)? {
+        .run(move |conn| {
+            let now = now_ms();
+            let tx = immediate(conn)?;
+            if !peers::delete(&tx, &id)? {
                 return Err(no_such_peer(&id));
             }
-            Ok((
-                (),
-                Event::new(AuditAction::PeerRemoved, Actor::Admin).peer(&id),
-            ))
+            audit::record(
+                &tx,
+                now,
+                &Record {
+                    action: AuditAction::PeerRemoved,
+                    actor: Actor::Admin,
+                    grant_id: None,
+                    peer_id: Some(&id),
+                    detail: None,
+                },
+            )?;
+            tx.commit()?;
+            Ok(())
         })
         .await?;
+    state.peer_clients.forget(&peer_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
