@@ -400,6 +400,11 @@ pub enum PeerCommand {
         mosaic federation peer query 5c1d… notes --all -o json"
     )]
     Query(PeerQueryArgs),
+
+    /// Renew the peer's client certificate now: a new key, renewed over mutual TLS with the
+    /// current certificate (the gateway also does this by itself before expiry)
+    #[command(after_help = "Example:\n  mosaic federation peer renew 5c1d…")]
+    Renew(PeerIdArg),
 }
 
 #[derive(Debug, Args)]
@@ -469,6 +474,15 @@ pub struct ServeArgs {
     /// Validity of issued client certificates, in days
     #[arg(long, default_value_t = 7, value_name = "DAYS")]
     pub cert_validity_days: u32,
+    /// Validity of issued client certificates as a duration (30s to 365d, e.g. 2m or 12h),
+    /// instead of --cert-validity-days: short-lived certificates for tests and demos
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "cert_validity_days")]
+    pub cert_validity: Option<std::time::Duration>,
+    /// Renew each active peer's certificate once PERCENT (50 to 90) of its lifetime has
+    /// passed, plus up to 5% jitter, retrying with backoff; `off` leaves renewal to
+    /// `mosaic federation peer renew`
+    #[arg(long, env = env::AUTO_RENEW, default_value = "67", value_name = "PERCENT|off", value_parser = parse_auto_renew)]
+    pub auto_renew: AutoRenew,
     /// Serve HTTPS with a certificate issued by the gateway's own CA (SANs: the host of
     /// --public-url and the listen address); client certificates are requested and, when
     /// presented, must chain to this CA
@@ -480,4 +494,44 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// `--auto-renew`: the share of a certificate's lifetime after which it is renewed, or off.
+#[cfg(feature = "gateway")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoRenew(Option<u8>);
+
+#[cfg(feature = "gateway")]
+impl AutoRenew {
+    /// Renewal is due at this percent of the lifetime (also when off: `peer list` shows it).
+    pub fn percent(self) -> u8 {
+        self.0.unwrap_or(67)
+    }
+
+    pub fn is_on(self) -> bool {
+        self.0.is_some()
+    }
+}
+
+#[cfg(feature = "gateway")]
+impl std::fmt::Display for AutoRenew {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(p) => write!(f, "at {p}% of their lifetime"),
+            None => f.write_str("off (--auto-renew off)"),
+        }
+    }
+}
+
+#[cfg(feature = "gateway")]
+fn parse_auto_renew(s: &str) -> Result<AutoRenew, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(AutoRenew(None));
+    }
+    match s.trim_end_matches('%').parse::<u8>() {
+        Ok(p) if (50..=90).contains(&p) => Ok(AutoRenew(Some(p))),
+        _ => Err(format!(
+            "must be a percentage from 50 to 90, or off; got {s:?}"
+        )),
+    }
 }

@@ -19,5 +19,7 @@ pub const PROFILE: &str = "MOSAIC_PROFILE";
 pub const CONFIG: &str = "MOSAIC_CONFIG";
 /// Where the CLI keeps local state (certificates `peer add` could not hand over).
 pub const STATE_DIR: &str = "MOSAIC_STATE_DIR";
+/// When the gateway renews its peers' certificates, or `off` (`gateway serve --auto-renew`).
+pub const AUTO_RENEW: &str = "MOSAIC_AUTO_RENEW";
 /// The gateway's data directory (`mosaic gateway serve --data-dir`).
 pub const DATA_DIR: &str = "MOSAIC_DATA_DIR";

@@ -15,6 +15,9 @@ pub mod codes {
     pub const CERTIFICATE_REQUIRED: &str = "certificate_required";
     /// 403 on A: no grant holds this certificate with these OIDs.
     pub const UNKNOWN_CERTIFICATE: &str = "unknown_certificate";
+    /// 403 on A: the presented certificate has expired, so it cannot renew itself; a new
+    /// grant and enrollment token are needed.
+    pub const CERTIFICATE_EXPIRED: &str = "certificate_expired";
     /// 403 on A: the grant is revoked or expired.
     pub const GRANT_INACTIVE: &str = "grant_inactive";
     /// 403 on A: the resource is not granted, or is excluded.
@@ -41,6 +44,12 @@ pub struct WhoAmI {
     #[serde(with = "time::serde::rfc3339")]
     pub cert_not_after: OffsetDateTime,
 }
+
+/// Body of `POST /api/federation/v1/renew` on A: a CSR for a new P-256 key, checked as
+/// at enrollment. The answer has the enrollment's shape ([`EnrollResponse`]).
+///
+/// [`EnrollResponse`]: super::types::EnrollResponse
+pub type RenewRequest = super::types::EnrollRequest;
 
 /// Query of `GET .../resources/{resource}` on A and on B.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -18,6 +18,8 @@ pub const ENROLLMENT_ROUTE: &str = "/api/federation/enrollment/{token}";
 pub const DATA_PLANE: &str = "/api/federation/v1/";
 /// Who the presented certificate is to the granting gateway.
 pub const WHOAMI: &str = "/api/federation/v1/whoami";
+/// Renewal of the presented client certificate: `POST`, body `{csr_pem}`.
+pub const RENEW: &str = "/api/federation/v1/renew";
 /// Rows of one resource, as the router spells it.
 pub const RESOURCES_ROUTE: &str = "/api/federation/v1/resources/{resource}";
 /// [`DATA_PLANE`] as path segments.
@@ -39,6 +41,7 @@ mod tests {
         assert!(ENROLLMENT.starts_with(PUBLIC));
         assert_eq!(DATA_PLANE, format!("/{}/", DATA_PLANE_SEGMENTS.join("/")));
         assert_eq!(WHOAMI, format!("{DATA_PLANE}whoami"));
+        assert_eq!(RENEW, format!("{DATA_PLANE}renew"));
         assert_eq!(
             RESOURCES_ROUTE,
             format!("{DATA_PLANE}resources/{{resource}}")

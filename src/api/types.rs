@@ -172,6 +172,9 @@ pub struct Grant {
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
     pub peer_cert_fingerprint: Option<String>,
+    /// When the current peer certificate expires (it is renewed before then).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub peer_cert_not_after: Option<OffsetDateTime>,
     /// Every enrollment token ever issued for the grant, oldest first. Only
     /// `GET /api/admin/federation/grants/:id` fills it; lists leave it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -298,6 +301,10 @@ pub struct Peer {
     pub cert_serial: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub cert_not_after: Option<OffsetDateTime>,
+    /// When this gateway renews the certificate (a share of its lifetime, plus jitter);
+    /// null for a pending peer.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub renewal_due_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -396,10 +403,17 @@ pub enum AuditAction {
     /// An admin imported rows; the detail names the resource, the user and the count.
     #[serde(rename = "data.imported")]
     DataImported,
+    /// A granting gateway renewed a peer's certificate; the detail holds the presented
+    /// and the new certificate's fingerprints.
+    #[serde(rename = "certificate.renewed")]
+    CertificateRenewed,
+    /// An enrolling gateway swapped a peer's key and certificate for renewed ones.
+    #[serde(rename = "peer.renewed")]
+    PeerRenewed,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 12] = [
+    pub const ALL: [AuditAction; 14] = [
         AuditAction::GrantCreated,
         AuditAction::TokenIssued,
         AuditAction::GrantActivated,
@@ -412,6 +426,8 @@ impl AuditAction {
         AuditAction::FederationRead,
         AuditAction::FederationRefused,
         AuditAction::DataImported,
+        AuditAction::CertificateRenewed,
+        AuditAction::PeerRenewed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -428,6 +444,8 @@ impl AuditAction {
             AuditAction::FederationRead => "federation.read",
             AuditAction::FederationRefused => "federation.refused",
             AuditAction::DataImported => "data.imported",
+            AuditAction::CertificateRenewed => "certificate.renewed",
+            AuditAction::PeerRenewed => "peer.renewed",
         }
     }
 }

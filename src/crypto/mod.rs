@@ -15,3 +15,10 @@ use sha2::{Digest, Sha256};
 pub fn fingerprint(der: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(der)))
 }
+
+/// The PEM text of a certificate's DER (64-character lines, LF endings).
+pub fn certificate_pem(der: &[u8]) -> String {
+    use p256::pkcs8::der::pem::{LineEnding, encode_string};
+    // Encoding only fails for a label that is not PEM-safe; "CERTIFICATE" is.
+    encode_string("CERTIFICATE", LineEnding::LF, der).expect("a valid PEM label")
+}

@@ -9,6 +9,7 @@ mod error;
 mod extract;
 pub mod openapi;
 mod peer_client;
+mod renewal;
 mod routes;
 mod store;
 pub mod tls;
@@ -31,6 +32,9 @@ use store::Store;
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// Bounds of `--cert-validity-days`: client certificates are meant to be short-lived.
 const CERT_VALIDITY_DAYS: std::ops::RangeInclusive<u32> = 1..=365;
+/// Bounds of `--cert-validity`, in seconds: down to half a minute for tests and demos of
+/// renewal, up to the days' bound.
+const CERT_VALIDITY_SECS: std::ops::RangeInclusive<u64> = 30..=365 * 86_400;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -45,6 +49,9 @@ pub struct AppState {
     secret: Arc<SealingSecret>,
     /// B's HTTP clients for its peers, one per peer certificate (connection reuse).
     peer_clients: peer_client::PeerClients,
+    /// When B's peers' certificates are due for renewal, and whether B renews them itself.
+    renewal: renewal::RenewalPolicy,
+    renewal_locks: renewal::RenewalLocks,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
@@ -60,6 +67,16 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             args.cert_validity_days
         )));
     }
+    let cert_validity = match args.cert_validity {
+        Some(d) if !CERT_VALIDITY_SECS.contains(&d.as_secs()) => {
+            return Err(startup(format!(
+                "--cert-validity must be from 30s to 365d, got {}",
+                humantime::format_duration(d)
+            )));
+        }
+        Some(d) => time::Duration::seconds(d.as_secs() as i64),
+        None => time::Duration::days(args.cert_validity_days.into()),
+    };
     let public_url = args
         .public_url
         .as_deref()
@@ -105,9 +122,14 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         ca,
         admin: Arc::new(admin),
         public_url: public_url.clone().into(),
-        cert_validity: time::Duration::days(args.cert_validity_days.into()),
+        cert_validity,
         secret: Arc::new(secret),
         peer_clients: peer_client::PeerClients::default(),
+        renewal: renewal::RenewalPolicy {
+            percent: args.auto_renew.percent(),
+            automatic: args.auto_renew.is_on(),
+        },
+        renewal_locks: renewal::RenewalLocks::default(),
     };
     let admin_note = match admin_source {
         AdminTokenSource::Env => "from MOSAIC_ADMIN_TOKEN".to_string(),
@@ -134,10 +156,20 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             state.ca.fingerprint()
         );
         let _ = writeln!(out, "mosaic gateway enrollment URLs under: {public_url}");
+        let _ = writeln!(
+            out,
+            "mosaic gateway renews its peers' certificates: {}",
+            args.auto_renew
+        );
         let _ = writeln!(out, "mosaic gateway listening on {scheme}://{addr}");
         let _ = out.flush();
     }
 
+    if state.renewal.automatic {
+        // Dropped with the runtime when `serve` returns; a renewal cut off midway leaves
+        // the current pair in place (nothing is stored before the final commit).
+        tokio::spawn(renewal::run_scheduler(state.clone()));
+    }
     let app = routes::router(state);
     match tls {
         Some(config) => tls::serve(listener, config, app, shutdown).await,

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::routes::{
-    audit, data, enrollment, federation, grants, peer_reads, peers, system, tokens,
+    audit, data, enrollment, federation, grants, peer_reads, peers, renew, system, tokens,
 };
 
 #[derive(OpenApi)]
@@ -34,11 +34,13 @@ use super::routes::{
         peers::list,
         peers::store_cert,
         peers::remove,
+        peers::renew,
         peer_reads::whoami,
         peer_reads::resources,
         data::import,
         federation::whoami,
         federation::resources,
+        renew::renew,
         audit::list,
     ),
     modifiers(&AdminToken),

@@ -50,6 +50,30 @@ impl PeerClients {
         creds: Credentials,
         path_and_query: &str,
     ) -> Result<serde_json::Value, ApiError> {
+        self.send(secret, peer_id, &creds, path_and_query, None)
+            .await
+    }
+
+    /// `POST <remote_url><path>` with a JSON `body` as the peer `peer_id` (the renewal).
+    pub async fn post(
+        &self,
+        secret: &SealingSecret,
+        peer_id: &str,
+        creds: &Credentials,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ApiError> {
+        self.send(secret, peer_id, creds, path, Some(body)).await
+    }
+
+    async fn send(
+        &self,
+        secret: &SealingSecret,
+        peer_id: &str,
+        creds: &Credentials,
+        path_and_query: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, ApiError> {
         if creds.status != PeerStatus::Active {
             return Err(ApiError::conflict(format!(
                 "peer {peer_id} is pending: it has no certificate yet; finish its enrollment \
@@ -59,17 +83,17 @@ impl PeerClients {
         let url = format!("{}{path_and_query}", creds.remote_url.trim_end_matches('/'));
         if !url.starts_with("https://") {
             return Err(unreachable(format!(
-                "peer {peer_id}'s remote URL {} is plain http: federation reads need the \
+                "peer {peer_id}'s remote URL {} is plain http: federation needs the \
                  granting gateway served over TLS",
                 creds.remote_url
             )));
         }
-        let client = self.client_for(secret, peer_id, &creds)?;
-        let response = client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
+        let client = self.client_for(secret, peer_id, creds)?;
+        let request = match body {
+            Some(body) => client.post(&url).json(body),
+            None => client.get(&url),
+        };
+        let response = request.send().await.map_err(|e| transport_error(&e))?;
         let status = response.status();
         let body = read_capped(response).await?;
         if status.is_success() {

@@ -114,7 +114,7 @@ impl Fed {
 }
 
 /// `n` tasks for `user`, with distinct creation times so their order is known.
-fn tasks(prefix: &str, n: usize) -> Value {
+pub(crate) fn tasks(prefix: &str, n: usize) -> Value {
     Value::Array(
         (0..n)
             .map(|i| {
@@ -140,7 +140,7 @@ fn ids(rows: &Value) -> Vec<String> {
 
 /// The certificate and private key (PEM) B holds for `peer`, the key unsealed with the
 /// test secret as the documented scheme says.
-fn peer_identity(b: &Gateway, peer: &str) -> (String, String) {
+pub(crate) fn peer_identity(b: &Gateway, peer: &str) -> (String, String) {
     let db = rusqlite::Connection::open(b.dir.join("gateway.db")).unwrap();
     let (sealed, cert): (String, String) = db
         .query_row(
@@ -154,7 +154,7 @@ fn peer_identity(b: &Gateway, peer: &str) -> (String, String) {
     (cert, pem("PRIVATE KEY", &key))
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
+pub(crate) fn pem(label: &str, der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {
@@ -167,7 +167,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 
 /// A's own CA, opened from its data dir with the test secret: to sign a certificate that
 /// A's CA issued but no grant recorded.
-fn ca_of(a: &Gateway) -> CertificateAuthority {
+pub(crate) fn ca_of(a: &Gateway) -> CertificateAuthority {
     let sealed = std::fs::read_to_string(a.dir.join("ca-key.sealed")).unwrap();
     let secret = SealingSecret::new(SECRET.as_bytes().to_vec()).unwrap();
     let key = secret
@@ -181,7 +181,11 @@ fn ca_of(a: &Gateway) -> CertificateAuthority {
 }
 
 /// A client certificate and key signed by `ca` for `grant_id` / `user`.
-fn signed_identity(ca: &CertificateAuthority, grant_id: &str, user: &str) -> (String, String) {
+pub(crate) fn signed_identity(
+    ca: &CertificateAuthority,
+    grant_id: &str,
+    user: &str,
+) -> (String, String) {
     let key = PeerKey::generate().unwrap();
     let csr = key.csr_pem("forged").unwrap();
     let cert = ca
@@ -194,7 +198,7 @@ fn signed_identity(ca: &CertificateAuthority, grant_id: &str, user: &str) -> (St
 }
 
 /// GET `path` on A over mutual TLS with `identity`.
-fn get_a(
+pub(crate) fn get_a(
     a: &Gateway,
     path: &str,
     identity: Option<&(String, String)>,
@@ -213,7 +217,7 @@ fn get_a(
 }
 
 #[track_caller]
-fn refused(answer: Result<(u16, Value), String>, status: u16, code: &str) {
+pub(crate) fn refused(answer: Result<(u16, Value), String>, status: u16, code: &str) {
     let (got, body) = answer.expect("an HTTP answer");
     assert_eq!(got, status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");

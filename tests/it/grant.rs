@@ -14,12 +14,13 @@ use crate::cli::always;
 use crate::common::{self, Gateway, Output, SEED_SCOPE, run, write_file};
 
 /// The fields of a grant, exactly (the contract's shape; nothing more, nothing less).
-const GRANT_FIELDS: [&str; 11] = [
+const GRANT_FIELDS: [&str; 12] = [
     "activated_at",
     "created_at",
     "expires_at",
     "id",
     "peer_cert_fingerprint",
+    "peer_cert_not_after",
     "peer_id",
     "revoked_at",
     "revoked_reason",

@@ -16,3 +16,4 @@ mod grant;
 mod operator;
 mod peer_add;
 mod peers;
+mod renewal;

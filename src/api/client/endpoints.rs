@@ -92,6 +92,13 @@ impl Client {
             .map(|_| ())
     }
 
+    /// `POST /peers/{id}/renew`: the local gateway renews the peer's certificate.
+    pub async fn renew_peer(&self, id: &str) -> Result<Peer> {
+        let url = self.admin_url(&["peers", id_segment("peer", id)?, "renew"])?;
+        self.request(Method::POST, url, Auth::Admin, None::<&()>, "peer")
+            .await
+    }
+
     // ----- the public enrollment endpoint of another gateway -----
 
     /// `GET <enrollment-url>`: what the token would grant, without spending it.

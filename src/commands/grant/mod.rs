@@ -177,6 +177,10 @@ impl Render for Grant {
             ("revoked", timestamp_or_dash(self.revoked_at)),
             ("revoked_reason", dash(&self.revoked_reason)),
             ("peer_cert_fingerprint", dash(&self.peer_cert_fingerprint)),
+            (
+                "peer_cert_not_after",
+                timestamp_or_dash(self.peer_cert_not_after),
+            ),
         ]);
         let mut text = detail_table(&rows);
         if let Some(tokens) = &self.tokens {

@@ -1,4 +1,4 @@
-//! `mosaic federation peer add|list|remove|finish`. `add` is a sequence of its own
+//! `mosaic federation peer add|list|remove|finish|test|query|renew`. `add` is a sequence of its own
 //! (`enroll`); certificates it could not hand to the local gateway wait in `pending`.
 
 mod enroll;
@@ -28,6 +28,7 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: PeerCommand) -> Res
         PeerCommand::Query(args) => {
             output::emit(format, &reads::query(client, format, &args).await?)
         }
+        PeerCommand::Renew(PeerIdArg { id }) => output::emit(format, &renew(client, &id).await?),
     }
 }
 
@@ -44,6 +45,27 @@ pub async fn finish(client: &Client, peer_id: &str) -> Result<Peer> {
     let peer = pending.activate(client).await?;
     let _ = std::fs::remove_file(PendingCertificate::path(peer_id)?);
     Ok(peer)
+}
+
+/// What `peer renew` shows: the peer with its new certificate, and the round trip (B's
+/// renewal with A included).
+#[derive(Debug, Serialize)]
+pub struct Renewed {
+    #[serde(flatten)]
+    pub peer: Peer,
+    /// Milliseconds from the request to B until its answer.
+    pub round_trip_ms: f64,
+}
+
+/// `peer renew`: the local gateway renews the peer's certificate now.
+pub async fn renew(client: &Client, peer_id: &str) -> Result<Renewed> {
+    client.require_admin_token()?;
+    let started = std::time::Instant::now();
+    let peer = client.renew_peer(peer_id).await?;
+    Ok(Renewed {
+        peer,
+        round_trip_ms: (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+    })
 }
 
 pub async fn list(client: &Client) -> Result<Vec<Peer>> {
@@ -67,21 +89,26 @@ pub struct Removed {
 
 impl Render for Peer {
     fn table(&self) -> String {
-        let rows = [
-            ("id", self.id.clone()),
-            ("name", self.name.clone()),
-            ("remote", self.remote_url.clone()),
-            ("status", self.status.as_str().to_string()),
-            ("grant", opt(&self.grant_id)),
-            ("subject user", opt(&self.subject_user_id)),
-            ("fingerprint", opt(&self.cert_fingerprint)),
-            ("serial", opt(&self.cert_serial)),
-            ("not after", output::timestamp_or_dash(self.cert_not_after)),
-            ("created", output::timestamp(self.created_at)),
-            ("activated", output::timestamp_or_dash(self.activated_at)),
-        ];
-        output::detail_table(&rows)
+        output::detail_table(&peer_rows(self))
     }
+}
+
+fn peer_rows(peer: &Peer) -> Vec<(&'static str, String)> {
+    let p = peer;
+    vec![
+        ("id", p.id.clone()),
+        ("name", p.name.clone()),
+        ("remote", p.remote_url.clone()),
+        ("status", p.status.as_str().to_string()),
+        ("grant", opt(&p.grant_id)),
+        ("subject user", opt(&p.subject_user_id)),
+        ("fingerprint", opt(&p.cert_fingerprint)),
+        ("serial", opt(&p.cert_serial)),
+        ("not after", output::timestamp_or_dash(p.cert_not_after)),
+        ("renewal due", output::timestamp_or_dash(p.renewal_due_at)),
+        ("created", output::timestamp(p.created_at)),
+        ("activated", output::timestamp_or_dash(p.activated_at)),
+    ]
 }
 
 impl Render for Vec<Peer> {
@@ -93,6 +120,7 @@ impl Render for Vec<Peer> {
             "STATUS",
             "FINGERPRINT",
             "NOT AFTER",
+            "RENEWAL DUE",
             "GRANT",
         ];
         let rows: Vec<Vec<String>> = self
@@ -105,11 +133,20 @@ impl Render for Vec<Peer> {
                     p.status.as_str().to_string(),
                     opt(&p.cert_fingerprint),
                     output::timestamp_or_dash(p.cert_not_after),
+                    output::timestamp_or_dash(p.renewal_due_at),
                     opt(&p.grant_id),
                 ]
             })
             .collect();
         output::list_table(&header, rows)
+    }
+}
+
+impl Render for Renewed {
+    fn table(&self) -> String {
+        let mut rows = peer_rows(&self.peer);
+        rows.push(("round trip", format!("{:.1} ms", self.round_trip_ms)));
+        output::detail_table(&rows)
     }
 }
 

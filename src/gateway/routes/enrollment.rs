@@ -16,7 +16,7 @@ use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{JsonBody, PathParam};
 use crate::gateway::store::audit::{self, Actor, Record};
 use crate::gateway::store::tokens::{self, StoredToken};
-use crate::gateway::store::{certificates, from_ms, grants};
+use crate::gateway::store::{certificates, from_ms, grants, to_ms};
 
 /// Why an enrollment was refused: what goes in the audit log, and what the caller sees.
 struct Refusal {
@@ -217,8 +217,22 @@ fn redeem(
             "token was spent inside its own transaction",
         ));
     }
-    certificates::insert(conn, &cert, &grant.id, &token.handle, now)?;
-    if !grants::activate(conn, &grant.id, now, &cert.fingerprint)? {
+    certificates::insert(
+        conn,
+        &cert,
+        &grant.id,
+        certificates::Origin::Enrollment {
+            token_handle: &token.handle,
+        },
+        now,
+    )?;
+    if !grants::activate(
+        conn,
+        &grant.id,
+        now,
+        &cert.fingerprint,
+        to_ms(cert.not_after),
+    )? {
         return Err(ApiError::internal(
             "grant changed inside its own transaction",
         ));

@@ -14,12 +14,13 @@ use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{PathParam, QueryParams};
 use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::grants::CertRole;
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::{from_ms, grants, rows};
 use crate::gateway::tls::ClientChain;
 
 /// The client certificate of the request's connection, if TLS verified one.
-type Presented = Option<axum::Extension<ClientChain>>;
+pub(super) type Presented = Option<axum::Extension<ClientChain>>;
 
 #[utoipa::path(
     get,
@@ -43,7 +44,7 @@ pub async fn whoami(
             let (tx, now) = grants::begin(conn)?;
             let checked = authorize(&tx, leaf.as_deref(), now, None);
             let answer = match checked {
-                Ok((grant, identity)) => {
+                Ok((grant, identity, _)) => {
                     audit::record(
                         &tx,
                         now,
@@ -101,7 +102,7 @@ pub async fn resources(
         .run(move |conn| {
             let (tx, now) = grants::begin(conn)?;
             let answer = match authorize(&tx, leaf.as_deref(), now, Some((&resource, &query))) {
-                Ok((grant, _)) => {
+                Ok((grant, _, _)) => {
                     let limit = query.limit.unwrap_or(grant.scope.max_rows_per_query);
                     let page = PageRequest::with_limit(limit, query.cursor.as_deref())?;
                     let resource = parse_resource(&resource).ok_or_else(|| {
@@ -131,14 +132,14 @@ pub async fn resources(
 }
 
 /// Why a federation request was refused, for the answer and the audit log.
-struct Refusal {
+pub(super) struct Refusal {
     error: ApiError,
     fingerprint: Option<String>,
     grant: Option<(String, String)>,
 }
 
 impl Refusal {
-    fn new(status: StatusCode, code: &'static str, message: String) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: String) -> Self {
         Refusal {
             error: ApiError::coded(status, code, message),
             fingerprint: None,
@@ -146,7 +147,7 @@ impl Refusal {
         }
     }
 
-    fn of(mut self, identity: &GrantIdentity, grant: Option<&Grant>) -> Self {
+    pub(super) fn of(mut self, identity: &GrantIdentity, grant: Option<&Grant>) -> Self {
         self.fingerprint = Some(identity.fingerprint.clone());
         self.grant = grant.map(|g| (g.id.clone(), g.peer_id.clone()));
         self
@@ -154,7 +155,11 @@ impl Refusal {
 
     /// Audits the refusal (`federation.refused`: why, and the certificate's fingerprint)
     /// and returns the answer.
-    fn record(self, conn: &rusqlite::Connection, now: i64) -> rusqlite::Result<ApiError> {
+    pub(super) fn record(
+        self,
+        conn: &rusqlite::Connection,
+        now: i64,
+    ) -> rusqlite::Result<ApiError> {
         let detail = format!(
             "{}: {}; certificate {}",
             self.error.code(),
@@ -177,13 +182,15 @@ impl Refusal {
 }
 
 /// The contract's checks, in its order; the first failure is the answer. `read` is the
-/// resource and query of a resource read (none for whoami).
-fn authorize(
+/// resource and query of a resource read (none for whoami and renew). A grant's previous
+/// certificate (the one its current one renewed) passes too, until the current one is
+/// first presented: from then on, only the current one does.
+pub(super) fn authorize(
     conn: &rusqlite::Connection,
     leaf: Option<&[u8]>,
     now: i64,
     read: Option<(&str, &RowsQuery)>,
-) -> Result<(Grant, GrantIdentity), Refusal> {
+) -> Result<(Grant, GrantIdentity, CertRole), Refusal> {
     let refuse = |status, code, message: String| Refusal::new(status, code, message);
     // 1. A client certificate, verified by the TLS layer against this gateway's CA.
     let Some(leaf) = leaf else {
@@ -209,14 +216,15 @@ fn authorize(
         .of(&identity, None));
     }
     // 2. A grant records this certificate, and its IDs are the certificate's OIDs.
-    let grant = grants::by_cert_fingerprint(conn, &identity.fingerprint)
-        .map_err(|e| Refusal {
-            error: e.into(),
-            fingerprint: None,
-            grant: None,
-        })?
-        .filter(|g| g.id == identity.grant_id && g.user_id == identity.subject_user_id);
-    let Some(grant) = grant else {
+    let db_error = |e: rusqlite::Error| Refusal {
+        error: e.into(),
+        fingerprint: None,
+        grant: None,
+    };
+    let found = grants::by_cert_fingerprint(conn, &identity.fingerprint)
+        .map_err(db_error)?
+        .filter(|(g, _)| g.id == identity.grant_id && g.user_id == identity.subject_user_id);
+    let Some((grant, role)) = found else {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             codes::UNKNOWN_CERTIFICATE,
@@ -233,8 +241,11 @@ fn authorize(
         )
         .of(&identity, Some(&grant)));
     }
+    if role == CertRole::Current {
+        grants::retire_previous_cert(conn, &grant.id).map_err(db_error)?;
+    }
     let Some((resource, query)) = read else {
-        return Ok((grant, identity));
+        return Ok((grant, identity, role));
     };
     // 4. The resource is granted and not excluded.
     let scope = &grant.scope;
@@ -264,5 +275,5 @@ fn authorize(
         )
         .of(&identity, Some(&grant)));
     }
-    Ok((grant, identity))
+    Ok((grant, identity, role))
 }

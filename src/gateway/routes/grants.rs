@@ -61,6 +61,7 @@ pub async fn create(
         // Stored with millisecond precision; answer with what a read will return.
         expires_at: req.expires_at.map(|t| from_ms(to_ms(t))),
         peer_cert_fingerprint: None,
+        peer_cert_not_after: None,
         tokens: None,
     };
     let grant = state

@@ -8,6 +8,7 @@ pub mod federation;
 pub mod grants;
 pub mod peer_reads;
 pub mod peers;
+pub mod renew;
 pub mod system;
 pub mod tokens;
 
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/peers/keypair", post(peers::create))
         .route("/peers/{id}/cert", patch(peers::store_cert))
         .route("/peers/{id}", delete(peers::remove))
+        .route("/peers/{id}/renew", post(peers::renew))
         .route("/peers/{id}/whoami", get(peer_reads::whoami))
         .route(
             "/peers/{id}/resources/{resource}",
@@ -50,6 +52,7 @@ pub fn router(state: AppState) -> Router {
             get(enrollment::preview).post(enrollment::enroll),
         )
         .route(paths::WHOAMI, get(federation::whoami))
+        .route(paths::RENEW, post(renew::renew))
         .route(paths::RESOURCES_ROUTE, get(federation::resources))
         .nest(paths::ADMIN, admin_routes)
         .fallback(system::not_found)

@@ -21,7 +21,7 @@ use crate::gateway::extract::{JsonBody, PathParam, QueryParams};
 use crate::gateway::store::audit::{self, Actor, Record};
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::peers::{self, NewPeer, PeerCert};
-use crate::gateway::store::{from_ms, immediate, is_unique_violation, now_ms};
+use crate::gateway::store::{from_ms, immediate, is_unique_violation, now_ms, to_ms};
 
 /// Peer IDs appear in URL paths, so they are limited to unreserved URL characters.
 fn check_peer_id(id: &str) -> Result<(), ApiError> {
@@ -212,6 +212,7 @@ pub async fn store_cert(
 ) -> ApiResult<Json<Peer>> {
     check_text("grant_id", &req.grant_id)?;
     check_text("subject_user_id", &req.subject_user_id)?;
+    let renewal = state.renewal;
     let peer = state
         .store
         .run(move |conn| {
@@ -247,7 +248,8 @@ pub async fn store_cert(
                     ca_certificate_pem: &req.ca_certificate_pem,
                     fingerprint: &verified.fingerprint,
                     serial: &verified.serial,
-                    not_after: crate::gateway::store::to_ms(verified.not_after),
+                    not_after: to_ms(verified.not_after),
+                    renew_after: renewal.due_at(now, to_ms(verified.not_after)),
                 },
             )?;
             if !activated {
@@ -318,6 +320,30 @@ pub async fn remove(
         .await?;
     state.peer_clients.forget(&peer_id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/admin/federation/peers/{id}/renew",
+    tag = "peers",
+    params(("id" = String, Path, description = "The peer's ID")),
+    responses(
+        (status = 200, description = "The peer with its new certificate: a new key, sealed like the first, renewed over mutual TLS with the current certificate, checked as `peer add` checks, and swapped in with the certificate in one transaction", body = Peer),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 403, description = "`peer_refused`: the peer refused the renewal (for example its grant was revoked); the message carries its code and message. The current key and certificate are kept", body = ErrorBody),
+        (status = 404, description = "No such peer", body = ErrorBody),
+        (status = 409, description = "The peer is pending, or its certificate has expired (a new grant and token are needed)", body = ErrorBody),
+        (status = 502, description = "`peer_unreachable`, or `peer_untrusted`: the peer's server certificate or the renewed certificate failed a check; the current key and certificate are kept", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn renew(
+    State(state): State<AppState>,
+    PathParam(id): PathParam,
+) -> ApiResult<Json<Peer>> {
+    Ok(Json(
+        crate::gateway::renewal::renew_peer(&state, &id).await?,
+    ))
 }
 
 fn no_such_peer(id: &str) -> ApiError {

@@ -1,25 +1,41 @@
 //! The `issued_certificates` table: every client certificate the CA signed, kept so that
-//! an activated grant can always be traced to the exact certificate and token.
+//! an activated grant can always be traced to the exact certificate and the token or the
+//! renewal it came from.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::crypto::ca::ClientCert;
+
+/// What a certificate was issued for.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// An enrollment that spent this token (by handle).
+    Enrollment { token_handle: &'a str },
+    /// A renewal authenticated by the certificate with this fingerprint.
+    Renewal { renewed_from: &'a str },
+}
 
 pub fn insert(
     conn: &Connection,
     cert: &ClientCert,
     grant_id: &str,
-    token_handle: &str,
+    origin: Origin<'_>,
     issued_at: i64,
 ) -> rusqlite::Result<()> {
+    let (token_handle, renewed_from) = match origin {
+        Origin::Enrollment { token_handle } => (Some(token_handle), None),
+        Origin::Renewal { renewed_from } => (None, Some(renewed_from)),
+    };
     conn.execute(
         "INSERT INTO issued_certificates
-             (serial, grant_id, token_handle, fingerprint, der, not_before, not_after, issued_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             (serial, grant_id, token_handle, renewed_from, fingerprint, der, not_before,
+              not_after, issued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             cert.serial,
             grant_id,
             token_handle,
+            renewed_from,
             cert.fingerprint,
             cert.der,
             super::to_ms(cert.not_before),
@@ -28,4 +44,14 @@ pub fn insert(
         ],
     )?;
     Ok(())
+}
+
+/// The DER of the issued certificate with `fingerprint`, if this CA issued it.
+pub fn der(conn: &Connection, fingerprint: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row(
+        "SELECT der FROM issued_certificates WHERE fingerprint = ?1",
+        [fingerprint],
+        |r| r.get(0),
+    )
+    .optional()
 }

@@ -9,7 +9,8 @@ use super::{audit, from_ms, from_ms_opt, immediate, now_ms, to_ms};
 use crate::api::types::{AuditAction, Grant, GrantStatus, Page};
 
 const COLUMNS: &str = "id, user_id, peer_id, scope, status, created_at, activated_at, \
-                       revoked_at, revoked_reason, expires_at, peer_cert_fingerprint";
+                       revoked_at, revoked_reason, expires_at, peer_cert_fingerprint, \
+                       peer_cert_not_after";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Grant> {
     let conversion = |i: usize, e: String| {
@@ -29,6 +30,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Grant> {
         revoked_reason: row.get(8)?,
         expires_at: from_ms_opt(row.get(9)?),
         peer_cert_fingerprint: row.get(10)?,
+        peer_cert_not_after: from_ms_opt(row.get(11)?),
         tokens: None,
     })
 }
@@ -38,7 +40,7 @@ pub fn insert(conn: &Connection, grant: &Grant) -> rusqlite::Result<()> {
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
     conn.execute(
         &format!(
-            "INSERT INTO grants ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            "INSERT INTO grants ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
         ),
         params![
             grant.id,
@@ -52,6 +54,7 @@ pub fn insert(conn: &Connection, grant: &Grant) -> rusqlite::Result<()> {
             grant.revoked_reason,
             grant.expires_at.map(to_ms),
             grant.peer_cert_fingerprint,
+            grant.peer_cert_not_after.map(to_ms),
         ],
     )?;
     Ok(())
@@ -66,17 +69,68 @@ pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Grant>> {
     .optional()
 }
 
-/// The grant whose recorded peer certificate has `fingerprint`, if any.
+/// Which of a grant's certificates was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertRole {
+    /// The one issued last.
+    Current,
+    /// The one the current one renewed, still accepted until the current one is first
+    /// presented (or it expires).
+    Previous,
+}
+
+/// The grant whose current or previous peer certificate has `fingerprint`, if any.
 pub fn by_cert_fingerprint(
     conn: &Connection,
     fingerprint: &str,
-) -> rusqlite::Result<Option<Grant>> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM grants WHERE peer_cert_fingerprint = ?1"),
-        [fingerprint],
-        from_row,
-    )
-    .optional()
+) -> rusqlite::Result<Option<(Grant, CertRole)>> {
+    let current = conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM grants WHERE peer_cert_fingerprint = ?1"),
+            [fingerprint],
+            from_row,
+        )
+        .optional()?;
+    if let Some(grant) = current {
+        return Ok(Some((grant, CertRole::Current)));
+    }
+    let previous = conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM grants WHERE previous_cert_fingerprint = ?1"),
+            [fingerprint],
+            from_row,
+        )
+        .optional()?;
+    Ok(previous.map(|g| (g, CertRole::Previous)))
+}
+
+/// The current certificate was presented: the previous one is no longer accepted.
+pub fn retire_previous_cert(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE grants SET previous_cert_fingerprint = NULL
+         WHERE id = ?1 AND previous_cert_fingerprint IS NOT NULL",
+    )?
+    .execute([id])?;
+    Ok(())
+}
+
+/// Records a renewal: `fingerprint` becomes the current certificate and `previous` the
+/// one still accepted until it is first presented. Returns false unless the grant is
+/// active.
+pub fn renew_cert(
+    conn: &Connection,
+    id: &str,
+    fingerprint: &str,
+    not_after: i64,
+    previous: &str,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE grants SET peer_cert_fingerprint = ?2, peer_cert_not_after = ?3,
+                           previous_cert_fingerprint = ?4
+         WHERE id = ?1 AND status = 'active'",
+        params![id, fingerprint, not_after, previous],
+    )?;
+    Ok(n == 1)
 }
 
 /// Filters of `GET /grants`.
@@ -158,11 +212,13 @@ pub fn activate(
     id: &str,
     now: i64,
     fingerprint: &str,
+    not_after: i64,
 ) -> rusqlite::Result<bool> {
     let n = conn.execute(
-        "UPDATE grants SET status = 'active', activated_at = ?2, peer_cert_fingerprint = ?3
+        "UPDATE grants SET status = 'active', activated_at = ?2, peer_cert_fingerprint = ?3,
+                           peer_cert_not_after = ?4
          WHERE id = ?1 AND status = 'pending'",
-        params![id, now, fingerprint],
+        params![id, now, fingerprint, not_after],
     )?;
     Ok(n == 1)
 }

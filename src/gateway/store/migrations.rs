@@ -118,6 +118,48 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX grants_by_cert ON grants (peer_cert_fingerprint)
         WHERE peer_cert_fingerprint IS NOT NULL;
     "#,
+    // 3: certificate renewal. On the granting side, a grant records its current
+    // certificate's expiry and the previous certificate (accepted until the current one is
+    // first presented); an issued certificate comes from a token or renews another one.
+    // On the enrolling side, a peer records when its certificate is due for renewal.
+    r#"
+    ALTER TABLE grants ADD COLUMN peer_cert_not_after INTEGER;
+    ALTER TABLE grants ADD COLUMN previous_cert_fingerprint TEXT;
+    UPDATE grants SET peer_cert_not_after =
+        (SELECT c.not_after FROM issued_certificates c
+         WHERE c.fingerprint = grants.peer_cert_fingerprint)
+    WHERE peer_cert_fingerprint IS NOT NULL;
+    CREATE INDEX grants_by_previous_cert ON grants (previous_cert_fingerprint)
+        WHERE previous_cert_fingerprint IS NOT NULL;
+
+    CREATE TABLE issued_certificates_v3 (
+        serial       TEXT PRIMARY KEY,
+        grant_id     TEXT NOT NULL REFERENCES grants (id),
+        -- The token an enrollment spent, or the fingerprint of the certificate that
+        -- authenticated a renewal: exactly one of the two.
+        token_handle TEXT UNIQUE REFERENCES enrollment_tokens (handle),
+        renewed_from TEXT,
+        fingerprint  TEXT NOT NULL UNIQUE,
+        der          BLOB NOT NULL,
+        not_before   INTEGER NOT NULL,
+        not_after    INTEGER NOT NULL,
+        issued_at    INTEGER NOT NULL,
+        CHECK ((token_handle IS NULL) <> (renewed_from IS NULL))
+    ) STRICT;
+    INSERT INTO issued_certificates_v3
+        (serial, grant_id, token_handle, renewed_from, fingerprint, der, not_before,
+         not_after, issued_at)
+    SELECT serial, grant_id, token_handle, NULL, fingerprint, der, not_before, not_after,
+           issued_at
+    FROM issued_certificates;
+    DROP TABLE issued_certificates;
+    ALTER TABLE issued_certificates_v3 RENAME TO issued_certificates;
+
+    ALTER TABLE peers ADD COLUMN renew_after INTEGER;
+    -- Peers enrolled before: due at two thirds of what was left at activation.
+    UPDATE peers SET renew_after = cert_not_after - (cert_not_after - activated_at) / 3
+    WHERE status = 'active';
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer `mosaic`.

@@ -9,7 +9,8 @@ use super::{from_ms, from_ms_opt, to_ms};
 use crate::api::types::{Page, Peer, PeerStatus};
 
 const COLUMNS: &str = "id, name, remote_url, grant_id, subject_user_id, status, \
-                       cert_fingerprint, cert_serial, cert_not_after, created_at, activated_at";
+                       cert_fingerprint, cert_serial, cert_not_after, created_at, activated_at, \
+                       renew_after";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Peer> {
     let status: String = row.get(5)?;
@@ -28,6 +29,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Peer> {
         cert_not_after: from_ms_opt(row.get(8)?),
         created_at: from_ms(row.get(9)?),
         activated_at: from_ms_opt(row.get(10)?),
+        renewal_due_at: from_ms_opt(row.get(11)?),
     })
 }
 
@@ -102,6 +104,8 @@ pub struct PeerCert<'a> {
     pub fingerprint: &'a str,
     pub serial: &'a str,
     pub not_after: i64,
+    /// When it is due for renewal.
+    pub renew_after: i64,
 }
 
 /// pending → active. Returns false if the peer was not pending.
@@ -109,7 +113,8 @@ pub fn activate(conn: &Connection, id: &str, now: i64, c: &PeerCert<'_>) -> rusq
     let n = conn.execute(
         "UPDATE peers SET status = 'active', grant_id = ?2, subject_user_id = ?3,
                           certificate_pem = ?4, ca_certificate_pem = ?5, cert_fingerprint = ?6,
-                          cert_serial = ?7, cert_not_after = ?8, activated_at = ?9
+                          cert_serial = ?7, cert_not_after = ?8, activated_at = ?9,
+                          renew_after = ?10
          WHERE id = ?1 AND status = 'pending'",
         params![
             id,
@@ -120,10 +125,64 @@ pub fn activate(conn: &Connection, id: &str, now: i64, c: &PeerCert<'_>) -> rusq
             c.fingerprint,
             c.serial,
             c.not_after,
-            now
+            now,
+            c.renew_after
         ],
     )?;
     Ok(n == 1)
+}
+
+/// A renewed key and certificate, verified, to replace the current pair.
+pub struct RenewedPair<'a> {
+    pub csr_pem: &'a str,
+    pub public_key: &'a [u8],
+    pub sealed_private_key: &'a str,
+    pub certificate_pem: &'a str,
+    pub fingerprint: &'a str,
+    pub serial: &'a str,
+    pub not_after: i64,
+    pub renew_after: i64,
+}
+
+/// Swaps the key and certificate of an active peer in one statement, only if its
+/// certificate is still `replaced` (the one the renewal authenticated with). Returns
+/// false otherwise.
+pub fn renew(
+    conn: &Connection,
+    id: &str,
+    replaced: &str,
+    p: &RenewedPair<'_>,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE peers SET csr_pem = ?3, public_key = ?4, sealed_private_key = ?5,
+                          certificate_pem = ?6, cert_fingerprint = ?7, cert_serial = ?8,
+                          cert_not_after = ?9, renew_after = ?10
+         WHERE id = ?1 AND status = 'active' AND cert_fingerprint = ?2",
+        params![
+            id,
+            replaced,
+            p.csr_pem,
+            p.public_key,
+            p.sealed_private_key,
+            p.certificate_pem,
+            p.fingerprint,
+            p.serial,
+            p.not_after,
+            p.renew_after
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// Active peers whose renewal is due at `now`, with their certificate's fingerprint.
+pub fn due_for_renewal(conn: &Connection, now: i64) -> rusqlite::Result<Vec<(String, String)>> {
+    conn.prepare_cached(
+        "SELECT id, cert_fingerprint FROM peers
+         WHERE status = 'active' AND renew_after IS NOT NULL AND renew_after <= ?1
+         ORDER BY renew_after, id",
+    )?
+    .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
 }
 
 /// Returns false if there was no such peer.
@@ -138,6 +197,9 @@ pub struct Credentials {
     pub certificate_pem: Option<String>,
     pub ca_certificate_pem: Option<String>,
     pub cert_fingerprint: Option<String>,
+    pub cert_not_after: Option<i64>,
+    pub grant_id: Option<String>,
+    pub subject_user_id: Option<String>,
     pub sealed_private_key: String,
 }
 
@@ -153,7 +215,7 @@ impl std::fmt::Debug for Credentials {
 pub fn credentials(conn: &Connection, id: &str) -> rusqlite::Result<Option<Credentials>> {
     conn.query_row(
         "SELECT status, remote_url, certificate_pem, ca_certificate_pem, cert_fingerprint,
-                sealed_private_key
+                sealed_private_key, cert_not_after, grant_id, subject_user_id
          FROM peers WHERE id = ?1",
         [id],
         |row| {
@@ -169,6 +231,9 @@ pub fn credentials(conn: &Connection, id: &str) -> rusqlite::Result<Option<Crede
                 ca_certificate_pem: row.get(3)?,
                 cert_fingerprint: row.get(4)?,
                 sealed_private_key: row.get(5)?,
+                cert_not_after: row.get(6)?,
+                grant_id: row.get(7)?,
+                subject_user_id: row.get(8)?,
             })
         },
     )
