@@ -11,7 +11,7 @@ pub mod peer;
 use crate::api::client::Client;
 use crate::cli::{Command, FederationCommand};
 use crate::config::Settings;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub async fn run(command: Command, settings: &Settings) -> Result<()> {
     let format = settings.format();
@@ -31,12 +31,13 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Man(args) => docs::man(&args),
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {
-            crate::gateway::serve(args.into())
-                .await
-                .map_err(|e| match e {
+            crate::gateway::serve(args.into()).await.map_err(|e| {
+                use crate::error::Error;
+                match e {
                     crate::gateway::ServeError::Start(_) => Error::invalid_input(e.to_string()),
                     crate::gateway::ServeError::Stopped(_) => Error::internal(e.to_string()),
-                })
+                }
+            })
         }
     }
 }
