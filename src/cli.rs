@@ -490,6 +490,9 @@ impl From<ServeArgs> for crate::gateway::Config {
             data_dir: a.data_dir,
             public_url: a.public_url,
             cert_validity_days: a.cert_validity_days,
+            tls: a.tls,
+            tls_cert: a.tls_cert,
+            tls_key: a.tls_key,
         }
     }
 }

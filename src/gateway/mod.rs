@@ -41,6 +41,11 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Validity of issued client certificates, in days.
     pub cert_validity_days: u32,
+    /// Serve HTTPS with a certificate from the gateway's own CA.
+    pub tls: bool,
+    /// Serve HTTPS with this PEM chain and key instead (both or neither).
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Why the gateway did not start (bad configuration or environment: nothing was

@@ -31,7 +31,7 @@ impl PageRequest {
     }
 
     /// A page of `limit` rows (already checked by the caller) after `cursor`.
-    pub fn with_limit(limit: u32, cursor: Option<&str>) -> Result<Self, ApiError> {
+    pub fn with_limit(limit: u32, cursor: Option<&str>) -> Result<Self, StoreError> {
         let after = cursor.map(decode_cursor).transpose()?;
         Ok(PageRequest { limit, after })
     }
