@@ -169,6 +169,35 @@ pub enum FederationCommand {
     /// Read the gateway's audit log: who did what to which grant, and when
     #[command(subcommand)]
     Audit(AuditCommand),
+
+    /// Load the rows that peers read through grants (granting gateway)
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+/// The five resource names a grant can expose.
+pub const RESOURCE_NAMES: [&str; 5] = ["tasks", "notes", "credentials", "teams", "users"];
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Import rows of one resource for one user from a JSON array (idempotent by row id)
+    #[command(
+        after_help = "Example:\n  echo '[{\"id\": \"t1\", \"title\": \"Ship\", \"status\": \"open\", \"due_at\": null}]' |\n    mosaic federation data import tasks --user user-42 -"
+    )]
+    Import(DataImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataImportArgs {
+    /// The resource the rows belong to
+    #[arg(value_name = "RESOURCE", value_parser = RESOURCE_NAMES)]
+    pub resource: String,
+    /// The user who owns the rows
+    #[arg(long, value_name = "USER_ID")]
+    pub user: String,
+    /// A JSON array of rows (`-` reads standard input)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -360,6 +389,33 @@ pub enum PeerCommand {
     /// Remove a peer record (for example a pending one left by a failed enrollment)
     #[command(after_help = "Example:\n  mosaic federation peer remove 5c1d…")]
     Remove(PeerIdArg),
+
+    /// Ask the peer, over mutual TLS through this gateway, which grant its certificate holds
+    #[command(after_help = "Example:\n  mosaic federation peer test 5c1d…")]
+    Test(PeerIdArg),
+
+    /// Read rows of one resource from the peer, over mutual TLS through this gateway
+    #[command(
+        after_help = "Examples:\n  mosaic federation peer query 5c1d… tasks\n  \
+        mosaic federation peer query 5c1d… notes --all -o json"
+    )]
+    Query(PeerQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PeerQueryArgs {
+    /// The peer's ID
+    #[arg(value_name = "PEER_ID")]
+    pub id: String,
+    /// The resource to read
+    #[arg(value_name = "RESOURCE", value_parser = RESOURCE_NAMES)]
+    pub resource: String,
+    /// Rows per page [default: the grant's max_rows_per_query]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// Read every page, not only the first
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -413,6 +469,17 @@ pub struct ServeArgs {
     /// Validity of issued client certificates, in days
     #[arg(long, default_value_t = 7, value_name = "DAYS")]
     pub cert_validity_days: u32,
+    /// Serve HTTPS with a certificate issued by the gateway's own CA (SANs: the host of
+    /// --public-url and the listen address); client certificates are requested and, when
+    /// presented, must chain to this CA
+    #[arg(long)]
+    pub tls: bool,
+    /// Serve HTTPS with this PEM certificate chain (leaf first) instead; needs --tls-key
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[cfg(feature = "gateway")]
@@ -423,6 +490,9 @@ impl From<ServeArgs> for crate::gateway::Config {
             data_dir: a.data_dir,
             public_url: a.public_url,
             cert_validity_days: a.cert_validity_days,
+            tls: a.tls,
+            tls_cert: a.tls_cert,
+            tls_key: a.tls_key,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod env;
+pub mod federation;
 pub mod paths;
 pub mod query;
 pub mod types;

@@ -13,6 +13,15 @@ pub const ENROLLMENT: &str = "/api/federation/enrollment/";
 pub const ENROLLMENT_SEGMENTS: [&str; 3] = ["api", "federation", "enrollment"];
 /// The enrollment endpoint as the gateway's router spells it.
 pub const ENROLLMENT_ROUTE: &str = "/api/federation/enrollment/{token}";
+/// Prefix of the data plane on the granting gateway (mutual TLS; the client certificate
+/// is the credential, nothing secret is in these paths).
+pub const DATA_PLANE: &str = "/api/federation/v1/";
+/// Who the presented certificate is to the granting gateway.
+pub const WHOAMI: &str = "/api/federation/v1/whoami";
+/// Rows of one resource, as the router spells it.
+pub const RESOURCES_ROUTE: &str = "/api/federation/v1/resources/{resource}";
+/// [`DATA_PLANE`] as path segments.
+pub const DATA_PLANE_SEGMENTS: [&str; 3] = ["api", "federation", "v1"];
 /// Liveness.
 pub const HEALTH: &str = "/api/health";
 /// The gateway's OpenAPI document.
@@ -28,5 +37,11 @@ mod tests {
         assert_eq!(ENROLLMENT, format!("/{}/", ENROLLMENT_SEGMENTS.join("/")));
         assert_eq!(ENROLLMENT_ROUTE, format!("{ENROLLMENT}{{token}}"));
         assert!(ENROLLMENT.starts_with(PUBLIC));
+        assert_eq!(DATA_PLANE, format!("/{}/", DATA_PLANE_SEGMENTS.join("/")));
+        assert_eq!(WHOAMI, format!("{DATA_PLANE}whoami"));
+        assert_eq!(
+            RESOURCES_ROUTE,
+            format!("{DATA_PLANE}resources/{{resource}}")
+        );
     }
 }

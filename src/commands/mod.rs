@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod data;
 pub mod docs;
 pub mod grant;
 pub mod peer;
@@ -22,6 +23,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 FederationCommand::Grant(cmd) => grant::run(&client, format, cmd).await,
                 FederationCommand::Peer(cmd) => peer::run(&client, format, cmd).await,
                 FederationCommand::Audit(cmd) => audit::run(&client, format, cmd).await,
+                FederationCommand::Data(cmd) => data::run(&client, format, cmd).await,
             }
         }
         Command::Config(cmd) => config::run(format, cmd, settings),

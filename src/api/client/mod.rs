@@ -5,6 +5,8 @@
 
 mod credentials;
 mod endpoints;
+mod federation;
+mod pinned;
 mod redact;
 mod transport;
 
@@ -16,6 +18,8 @@ use std::time::Duration;
 use url::Url;
 
 pub use credentials::{AdminToken, read_token_file};
+pub use federation::Row;
+pub use pinned::tls_error_in;
 pub use redact::{REDACTED, redact_url};
 
 use crate::error::{Error, Result};
@@ -47,6 +51,9 @@ pub struct ClientConfig {
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// For requests to another gateway's enrollment URL when the operator pinned its CA
+    /// (`peer add --ca-fingerprint`): trusts exactly that CA. See [`Client::pin_ca`].
+    pinned: Option<(String, reqwest::Client)>,
     base: Arc<Url>,
     token: Option<AdminToken>,
     timeout: Duration,
@@ -100,11 +107,34 @@ impl Client {
         })?;
         Ok(Client {
             http,
+            pinned: None,
             base: Arc::new(base),
             token: cfg.admin_token,
             timeout: cfg.timeout,
             verbose: cfg.verbose,
             allow_insecure_http: cfg.allow_insecure_http,
+        })
+    }
+
+    /// A client whose requests to another gateway's public endpoints trust exactly the
+    /// CA with `fingerprint` (the chain must end there), instead of the system roots and
+    /// `--cacert`; requests to this gateway's admin API are unchanged.
+    pub fn pin_ca(&self, fingerprint: &str) -> Result<Client> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_backend_preconfigured(pinned::PinnedCa::new(fingerprint).client_config())
+            .build()
+            .map_err(|e| {
+                Error::internal(format!(
+                    "cannot set up the pinned HTTP client: {}",
+                    error_chain(&e)
+                ))
+            })?;
+        Ok(Client {
+            pinned: Some((fingerprint.to_string(), http)),
+            ..self.clone()
         })
     }
 

@@ -16,6 +16,7 @@ use url::{Host, Url};
 use super::redact::{REDACTED, enrollment_token, redact_url};
 use super::{Auth, Client, MAX_RESPONSE_BYTES};
 use crate::api::env;
+use crate::api::federation::codes;
 use crate::api::paths;
 use crate::api::query::Paged;
 use crate::api::types::{ErrorBody, PAGE_LIMIT_MAX, Page};
@@ -117,7 +118,11 @@ impl Client {
         let shown = redact_url(url.as_str());
         let url_token = enrollment_token(&url).map(str::to_string);
         self.check_transport(&url, &shown)?;
-        let mut req = self.http.request(method.clone(), url);
+        let http = match (&self.pinned, auth) {
+            (Some((_, pinned)), Auth::Public) => pinned,
+            _ => &self.http,
+        };
+        let mut req = http.request(method.clone(), url);
         if auth == Auth::Admin {
             let Some(token) = &self.token else {
                 return Err(no_admin_token());
@@ -136,7 +141,7 @@ impl Client {
         }
 
         let started = Instant::now();
-        let result = self.send_and_read(req, &shown).await;
+        let result = self.send_and_read(req, &shown, auth).await;
         let ms = started.elapsed().as_millis();
         match &result {
             Ok((status, bytes)) => self.log(format_args!(
@@ -167,11 +172,12 @@ impl Client {
         &self,
         req: reqwest::RequestBuilder,
         shown: &str,
+        auth: Auth,
     ) -> Result<(StatusCode, Vec<u8>)> {
         let mut resp = req
             .send()
             .await
-            .map_err(|e| self.transport_error(&e, shown))?;
+            .map_err(|e| self.transport_error(&e, shown, auth))?;
         let status = resp.status();
         if status.is_redirection() {
             let to = resp
@@ -202,7 +208,7 @@ impl Client {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| self.transport_error(&e, shown))?
+            .map_err(|e| self.transport_error(&e, shown, auth))?
         {
             if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(too_large());
@@ -239,7 +245,15 @@ impl Client {
         Ok(())
     }
 
-    fn transport_error(&self, e: &reqwest::Error, shown: &str) -> Error {
+    fn transport_error(&self, e: &reqwest::Error, shown: &str, auth: Auth) -> Error {
+        if let (Some((pin, _)), Auth::Public) = (&self.pinned, auth)
+            && let Some(rustls::Error::InvalidCertificate(why)) = super::tls_error_in(e)
+        {
+            return Error::verification(format!(
+                "{shown}: the server's TLS certificate does not chain to the pinned CA {pin} \
+                 ({why}); nothing was sent and the token is unspent"
+            ));
+        }
         if e.is_timeout() {
             return Error::unreachable(format!(
                 "{shown}: no answer within {} s (--timeout)",
@@ -262,9 +276,23 @@ impl Client {
 
     /// Maps an error status to the CLI's error, with the gateway's own message verbatim.
     fn status_error(&self, status: StatusCode, bytes: &[u8], auth: Auth, shown: &str) -> Error {
-        let gateway_msg = serde_json::from_slice::<ErrorBody>(bytes)
+        let detail = serde_json::from_slice::<ErrorBody>(bytes)
             .ok()
-            .map(|b| b.error.message);
+            .map(|b| b.error);
+        // What the local gateway relays from a peer (`peer test`, `peer query`).
+        match detail.as_ref().map(|d| d.code.as_str()) {
+            Some(codes::PEER_REFUSED) => {
+                return Error::unauthorized(detail.map(|d| d.message).unwrap_or_default());
+            }
+            Some(codes::PEER_UNTRUSTED) => {
+                return Error::verification(detail.map(|d| d.message).unwrap_or_default());
+            }
+            Some(codes::PEER_UNREACHABLE) => {
+                return Error::unreachable(detail.map(|d| d.message).unwrap_or_default());
+            }
+            _ => {}
+        }
+        let gateway_msg = detail.map(|d| d.message);
         let http = status_text(status);
         let check = match auth {
             Auth::Admin => "is --gateway right?",
@@ -321,7 +349,7 @@ fn no_admin_token() -> Error {
 }
 
 /// `url` with `query` as its query string, encoded as reqwest's `.query()` would.
-fn with_query<Q: Serialize>(mut url: Url, query: &Q) -> Result<Url> {
+pub(super) fn with_query<Q: Serialize>(mut url: Url, query: &Q) -> Result<Url> {
     let text = serde_urlencoded::to_string(query)
         .map_err(|e| Error::internal(format!("cannot encode the query string: {e}")))?;
     url.set_query((!text.is_empty()).then_some(text.as_str()));

@@ -23,6 +23,8 @@ use crate::output::{self, OutputFormat};
 /// takes the steps in the contract's order and reports each on standard error.
 pub struct Enrollment<'a> {
     client: &'a Client,
+    /// The client for the enrollment URL: with a pin, its TLS trusts exactly that CA.
+    remote: Client,
     format: OutputFormat,
     args: &'a PeerAddArgs,
     /// The CA fingerprint the operator pinned, normalised.
@@ -65,8 +67,13 @@ impl<'a> Enrollment<'a> {
             .transpose()?;
         let secret = SealingSecret::from_env().map_err(|e| Error::invalid_input(e.to_string()))?;
         client.require_admin_token()?;
+        let remote = match &pin {
+            Some(pin) => client.pin_ca(pin)?,
+            None => client.clone(),
+        };
         Ok(Enrollment {
             client,
+            remote,
             format,
             args,
             pin,
@@ -94,7 +101,7 @@ impl<'a> Enrollment<'a> {
     /// 1. See what the token grants, and check the CA pin before sending a CSR.
     async fn preview(&self) -> Result<Previewed> {
         let preview = self
-            .client
+            .remote
             .preview_enrollment(&self.args.enrollment_url)
             .await?;
         let ca_fp = ca_fingerprint(&preview.ca_certificate_pem)?;
@@ -155,7 +162,7 @@ impl<'a> Enrollment<'a> {
             csr_pem: pending.csr_pem.clone(),
         };
         match self
-            .client
+            .remote
             .enroll(&self.args.enrollment_url, &request)
             .await
         {

@@ -3,6 +3,7 @@
 
 mod enroll;
 mod pending;
+mod reads;
 
 use serde::Serialize;
 
@@ -21,6 +22,12 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: PeerCommand) -> Res
         PeerCommand::List => output::emit(format, &list(client).await?),
         PeerCommand::Remove(PeerIdArg { id }) => output::emit(format, &remove(client, &id).await?),
         PeerCommand::Finish(PeerIdArg { id }) => output::emit(format, &finish(client, &id).await?),
+        PeerCommand::Test(PeerIdArg { id }) => {
+            output::emit(format, &reads::test(client, &id).await?)
+        }
+        PeerCommand::Query(args) => {
+            output::emit(format, &reads::query(client, format, &args).await?)
+        }
     }
 }
 

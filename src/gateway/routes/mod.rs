@@ -2,8 +2,11 @@
 //! `router` puts them together with the admin check, the body limit and the access log.
 
 pub mod audit;
+pub mod data;
 pub mod enrollment;
+pub mod federation;
 pub mod grants;
+pub mod peer_reads;
 pub mod peers;
 pub mod system;
 pub mod tokens;
@@ -27,6 +30,12 @@ pub fn router(state: AppState) -> Router {
         .route("/peers/keypair", post(peers::create))
         .route("/peers/{id}/cert", patch(peers::store_cert))
         .route("/peers/{id}", delete(peers::remove))
+        .route("/peers/{id}/whoami", get(peer_reads::whoami))
+        .route(
+            "/peers/{id}/resources/{resource}",
+            get(peer_reads::resources),
+        )
+        .route("/data/{resource}", post(data::import))
         .route("/audit", get(audit::list))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
@@ -40,6 +49,8 @@ pub fn router(state: AppState) -> Router {
             paths::ENROLLMENT_ROUTE,
             get(enrollment::preview).post(enrollment::enroll),
         )
+        .route(paths::WHOAMI, get(federation::whoami))
+        .route(paths::RESOURCES_ROUTE, get(federation::resources))
         .nest(paths::ADMIN, admin_routes)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)

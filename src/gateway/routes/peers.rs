@@ -268,6 +268,7 @@ pub async fn remove(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> ApiResult<StatusCode> {
+    let peer_id = id.clone();
     state
         .store
         .write(move |tx, _now| {
@@ -280,6 +281,7 @@ pub async fn remove(
             ))
         })
         .await?;
+    state.peer_clients.forget(&peer_id);
     Ok(StatusCode::NO_CONTENT)
 }
 

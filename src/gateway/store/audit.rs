@@ -17,6 +17,8 @@ pub enum Actor {
     Enrollment,
     /// The gateway itself, e.g. expiring a grant.
     Gateway,
+    /// An enrolled peer, by its client certificate (the federation routes).
+    Peer,
 }
 
 impl Actor {
@@ -25,6 +27,7 @@ impl Actor {
             Actor::Admin => "admin",
             Actor::Enrollment => "enrollment",
             Actor::Gateway => "gateway",
+            Actor::Peer => "peer",
         }
     }
 }

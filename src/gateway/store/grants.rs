@@ -66,6 +66,19 @@ pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Grant>> {
     .optional()
 }
 
+/// The grant whose recorded peer certificate has `fingerprint`, if any.
+pub fn by_cert_fingerprint(
+    conn: &Connection,
+    fingerprint: &str,
+) -> rusqlite::Result<Option<Grant>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM grants WHERE peer_cert_fingerprint = ?1"),
+        [fingerprint],
+        from_row,
+    )
+    .optional()
+}
+
 /// Filters of `GET /grants`.
 #[derive(Debug, Default)]
 pub struct GrantFilter {

@@ -9,6 +9,7 @@ pub mod grants;
 pub mod migrations;
 pub mod page;
 pub mod peers;
+pub mod rows;
 pub mod tokens;
 
 use std::path::Path;

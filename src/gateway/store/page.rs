@@ -30,6 +30,12 @@ impl PageRequest {
         Ok(PageRequest { limit, after })
     }
 
+    /// A page of `limit` rows (already checked by the caller) after `cursor`.
+    pub fn with_limit(limit: u32, cursor: Option<&str>) -> Result<Self, StoreError> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        Ok(PageRequest { limit, after })
+    }
+
     /// How many rows to fetch: one more than a page, to learn whether another follows.
     pub fn fetch(&self) -> i64 {
         self.limit as i64 + 1
