@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand};
 
+use crate::api::env;
 use crate::api::types::{GrantStatus, TOKEN_TTL_RANGE};
-
-pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:14242";
-pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+use crate::config::{Given, Source};
+use crate::output::OutputFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,19 +34,19 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Named gateway from the config file (`mosaic config list`)
-    #[arg(long, global = true, env = "MOSAIC_PROFILE", value_name = "NAME")]
+    #[arg(long, global = true, env = env::PROFILE, value_name = "NAME")]
     pub profile: Option<String>,
 
     /// Base URL of the gateway's admin API
-    #[arg(long, global = true, env = "MOSAIC_GATEWAY_URL", value_name = "URL")]
+    #[arg(long, global = true, env = env::GATEWAY_URL, value_name = "URL")]
     pub gateway: Option<String>,
 
     /// Output format: a table for people, or exactly one JSON document for scripts
-    #[arg(short, long, global = true, env = "MOSAIC_OUTPUT", value_enum)]
+    #[arg(short, long, global = true, env = env::OUTPUT, value_enum)]
     pub output: Option<OutputFormat>,
 
     /// PEM file of a private CA to trust, in addition to the system's roots
-    #[arg(long, global = true, env = "MOSAIC_CACERT", value_name = "FILE")]
+    #[arg(long, global = true, env = env::CACERT, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
     /// Seconds to wait for each request before giving up [default: 30]
@@ -56,7 +57,7 @@ pub struct GlobalArgs {
     #[arg(
         long,
         global = true,
-        env = "MOSAIC_ADMIN_TOKEN_FILE",
+        env = env::ADMIN_TOKEN_FILE,
         value_name = "FILE"
     )]
     pub token_file: Option<PathBuf>,
@@ -70,10 +71,38 @@ pub struct GlobalArgs {
     pub verbose: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
+impl GlobalArgs {
+    /// What the command line and the environment said, each with its source, for
+    /// `crate::config` to resolve against the profiles.
+    pub fn given(&self, matches: &ArgMatches) -> Given {
+        let source = |id: &str, env: &str| match matches.value_source(id) {
+            Some(ValueSource::EnvVariable) => Source::Env(env.to_string()),
+            _ => Source::Flag,
+        };
+        Given {
+            profile: self
+                .profile
+                .clone()
+                .map(|p| (p, source("profile", env::PROFILE))),
+            gateway: self
+                .gateway
+                .clone()
+                .map(|g| (g, source("gateway", env::GATEWAY_URL))),
+            output: self.output.map(|o| (o, source("output", env::OUTPUT))),
+            cacert: self
+                .cacert
+                .clone()
+                .map(|c| (c, source("cacert", env::CACERT))),
+            token_file: self
+                .token_file
+                .clone()
+                .map(|t| (t, source("token_file", env::ADMIN_TOKEN_FILE))),
+            admin_token: None,
+            timeout: self.timeout,
+            verbose: self.verbose,
+            allow_insecure_http: self.allow_insecure_http,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +169,35 @@ pub enum FederationCommand {
     /// Read the gateway's audit log: who did what to which grant, and when
     #[command(subcommand)]
     Audit(AuditCommand),
+
+    /// Load the rows that peers read through grants (granting gateway)
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+/// The five resource names a grant can expose.
+pub const RESOURCE_NAMES: [&str; 5] = ["tasks", "notes", "credentials", "teams", "users"];
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Import rows of one resource for one user from a JSON array (idempotent by row id)
+    #[command(
+        after_help = "Example:\n  echo '[{\"id\": \"t1\", \"title\": \"Ship\", \"status\": \"open\", \"due_at\": null}]' |\n    mosaic federation data import tasks --user user-42 -"
+    )]
+    Import(DataImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataImportArgs {
+    /// The resource the rows belong to
+    #[arg(value_name = "RESOURCE", value_parser = RESOURCE_NAMES)]
+    pub resource: String,
+    /// The user who owns the rows
+    #[arg(long, value_name = "USER_ID")]
+    pub user: String,
+    /// A JSON array of rows (`-` reads standard input)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -331,6 +389,33 @@ pub enum PeerCommand {
     /// Remove a peer record (for example a pending one left by a failed enrollment)
     #[command(after_help = "Example:\n  mosaic federation peer remove 5c1d…")]
     Remove(PeerIdArg),
+
+    /// Ask the peer, over mutual TLS through this gateway, which grant its certificate holds
+    #[command(after_help = "Example:\n  mosaic federation peer test 5c1d…")]
+    Test(PeerIdArg),
+
+    /// Read rows of one resource from the peer, over mutual TLS through this gateway
+    #[command(
+        after_help = "Examples:\n  mosaic federation peer query 5c1d… tasks\n  \
+        mosaic federation peer query 5c1d… notes --all -o json"
+    )]
+    Query(PeerQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PeerQueryArgs {
+    /// The peer's ID
+    #[arg(value_name = "PEER_ID")]
+    pub id: String,
+    /// The resource to read
+    #[arg(value_name = "RESOURCE", value_parser = RESOURCE_NAMES)]
+    pub resource: String,
+    /// Rows per page [default: the grant's max_rows_per_query]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+    /// Read every page, not only the first
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -376,7 +461,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:14242", value_name = "ADDR")]
     pub listen: String,
     /// Directory for the database, the CA and the admin token
-    #[arg(long, env = "MOSAIC_DATA_DIR", value_name = "DIR")]
+    #[arg(long, env = env::DATA_DIR, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Base URL of enrollment URLs handed out [default: http://<listen address>]
     #[arg(long, value_name = "URL")]
@@ -384,4 +469,30 @@ pub struct ServeArgs {
     /// Validity of issued client certificates, in days
     #[arg(long, default_value_t = 7, value_name = "DAYS")]
     pub cert_validity_days: u32,
+    /// Serve HTTPS with a certificate issued by the gateway's own CA (SANs: the host of
+    /// --public-url and the listen address); client certificates are requested and, when
+    /// presented, must chain to this CA
+    #[arg(long)]
+    pub tls: bool,
+    /// Serve HTTPS with this PEM certificate chain (leaf first) instead; needs --tls-key
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[cfg(feature = "gateway")]
+impl From<ServeArgs> for crate::gateway::Config {
+    fn from(a: ServeArgs) -> Self {
+        crate::gateway::Config {
+            listen: a.listen,
+            data_dir: a.data_dir,
+            public_url: a.public_url,
+            cert_validity_days: a.cert_validity_days,
+            tls: a.tls,
+            tls_cert: a.tls_cert,
+            tls_key: a.tls_key,
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! Profiles: named gateways in a TOML file, and the resolution of every connection setting
-//! by precedence flag > environment > profile > built-in default.
+//! Settings, resolved once: named gateways (profiles) in a TOML file, and every connection
+//! setting by precedence flag > environment > profile > built-in default, into one
+//! [`Settings`] value that the client, the commands and the output take.
 //!
 //! ```toml
 //! default_profile = "a"
@@ -13,17 +14,20 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
-use clap::ArgMatches;
-use clap::parser::ValueSource;
-
-use crate::api::client::ADMIN_TOKEN_ENV;
-use crate::cli::{DEFAULT_GATEWAY, GlobalArgs, OutputFormat};
+use crate::api::client::{AdminToken, ClientConfig, REDACTED, read_token_file};
+use crate::api::env;
 use crate::error::{Error, Result};
+use crate::output::OutputFormat;
 
-/// Environment variable naming the config file.
-pub const CONFIG_ENV: &str = "MOSAIC_CONFIG";
+/// The gateway used when neither a flag, the environment nor a profile names one.
+pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:14242";
+
+/// Seconds each request may take when `--timeout` is not given.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +89,7 @@ impl std::fmt::Display for Source {
 /// Where the config file is: `MOSAIC_CONFIG`, else `<config dir>/mosaic/config.toml`.
 /// The second item says whether the operator named it (then it must exist).
 pub fn config_path() -> Option<(PathBuf, bool)> {
-    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+    if let Some(p) = std::env::var_os(env::CONFIG).filter(|p| !p.is_empty()) {
         return Some((PathBuf::from(p), true));
     }
     dirs::config_dir().map(|d| (d.join("mosaic").join("config.toml"), false))
@@ -99,9 +103,10 @@ pub fn load() -> Result<Option<(PathBuf, ConfigFile)>> {
     match std::fs::read_to_string(&path) {
         Ok(text) => parse(&text, &path).map(|c| Some((path, c))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(None),
-        Err(e) => Err(Error::InvalidInput(format!(
-            "cannot read the config file {} ({e}) named by {CONFIG_ENV}",
-            path.display()
+        Err(e) => Err(Error::invalid_input(format!(
+            "cannot read the config file {} ({e}) named by {}",
+            path.display(),
+            env::CONFIG
         ))),
     }
 }
@@ -116,12 +121,12 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
                 format!(" at line {line}")
             })
             .unwrap_or_default();
-        Error::InvalidInput(format!("invalid config file {}{at}: {msg}", path.display()))
+        Error::invalid_input(format!("invalid config file {}{at}: {msg}", path.display()))
     })?;
     if let Some(name) = &file.default_profile
         && !file.profiles.contains_key(name)
     {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::invalid_input(format!(
             "invalid config file {}: default_profile \"{name}\" has no [profiles.{name}] table",
             path.display()
         )));
@@ -145,13 +150,17 @@ pub struct Given {
     pub output: Option<(OutputFormat, Source)>,
     pub cacert: Option<(PathBuf, Source)>,
     pub token_file: Option<(PathBuf, Source)>,
-    /// `MOSAIC_ADMIN_TOKEN` is set: it beats a profile's `token_file`.
-    pub admin_token_env: bool,
+    /// The value of `MOSAIC_ADMIN_TOKEN`, if set: it beats a profile's `token_file`.
+    pub admin_token: Option<AdminToken>,
+    /// `--timeout` in seconds.
+    pub timeout: Option<u64>,
+    pub verbose: bool,
+    pub allow_insecure_http: bool,
 }
 
-/// Every connection setting, resolved.
+/// Every setting, resolved once: what the client, the commands and the output take.
 #[derive(Debug, Clone)]
-pub struct Resolved {
+pub struct Settings {
     pub profile: Option<Setting<String>>,
     pub gateway: Setting<String>,
     pub output: Setting<OutputFormat>,
@@ -160,6 +169,43 @@ pub struct Resolved {
     /// Whether an admin token is in effect and whence; never the token itself.
     pub admin_token: Setting<Option<String>>,
     pub config_path: Option<PathBuf>,
+    pub timeout: Duration,
+    pub verbose: bool,
+    pub allow_insecure_http: bool,
+    /// `MOSAIC_ADMIN_TOKEN`, used when no token file is in effect.
+    env_admin_token: Option<AdminToken>,
+}
+
+impl Settings {
+    /// The output format in effect.
+    pub fn format(&self) -> OutputFormat {
+        self.output.value
+    }
+
+    /// What the HTTP client needs. Reads the token file when one is in effect; a missing
+    /// token is not an error here: only admin endpoints need one, and they say so.
+    pub fn client_config(&self) -> Result<ClientConfig> {
+        let admin_token = match &self.token_file.value {
+            Some(path) => Some(read_token_file(path)?),
+            None => self.env_admin_token.clone(),
+        };
+        Ok(ClientConfig {
+            base_url: self.gateway.value.clone(),
+            admin_token,
+            cacert: self.cacert.value.clone(),
+            timeout: self.timeout,
+            verbose: self.verbose,
+            allow_insecure_http: self.allow_insecure_http,
+        })
+    }
+}
+
+/// Resolves what the command line and environment said against the config file.
+pub fn settings(mut given: Given) -> Result<Settings> {
+    given.admin_token = std::env::var(env::ADMIN_TOKEN)
+        .ok()
+        .and_then(AdminToken::new);
+    resolve(given, load()?, DEFAULT_GATEWAY)
 }
 
 /// Applies flag > env > profile > default.
@@ -167,7 +213,7 @@ pub fn resolve(
     given: Given,
     file: Option<(PathBuf, ConfigFile)>,
     default_gateway: &str,
-) -> Result<Resolved> {
+) -> Result<Settings> {
     let (config_path, file) = match file {
         Some((p, f)) => (Some(p), f),
         None => (None, ConfigFile::default()),
@@ -188,7 +234,7 @@ pub fn resolve(
             p.value.clone(),
             file.profiles.get(&p.value).cloned().ok_or_else(|| {
                 let known: Vec<&str> = file.profiles.keys().map(String::as_str).collect();
-                Error::InvalidInput(format!(
+                Error::invalid_input(format!(
                     "unknown profile \"{}\" (from {}); known profiles: {}",
                     p.value,
                     p.source,
@@ -249,76 +295,39 @@ pub fn resolve(
             },
         };
     let cacert = path_setting(given.cacert, &prof.cacert);
-    let profile_token_file = if given.admin_token_env {
+    let profile_token_file = if given.admin_token.is_some() {
         None
     } else {
         prof.token_file.clone()
     };
     let token_file = path_setting(given.token_file, &profile_token_file);
-    Ok(Resolved {
+    let admin_token = match (&token_file.value, &given.admin_token) {
+        (Some(path), _) => Setting {
+            value: Some(format!("{REDACTED} (from file {})", path.display())),
+            source: token_file.source.clone(),
+        },
+        (None, Some(_)) => Setting {
+            value: Some(REDACTED.into()),
+            source: Source::Env(env::ADMIN_TOKEN.into()),
+        },
+        (None, None) => Setting {
+            value: None,
+            source: Source::Unset,
+        },
+    };
+    Ok(Settings {
         profile,
         gateway,
         output,
         cacert,
         token_file,
-        admin_token: Setting {
-            value: None,
-            source: Source::Unset,
-        },
+        admin_token,
         config_path,
+        timeout: Duration::from_secs(given.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS)),
+        verbose: given.verbose,
+        allow_insecure_http: given.allow_insecure_http,
+        env_admin_token: given.admin_token,
     })
-}
-
-/// Resolves the global flags against the config file and writes the result back into
-/// `global`, so everything downstream reads one set of values.
-pub fn apply(global: &mut GlobalArgs, matches: &ArgMatches) -> Result<Resolved> {
-    let source = |id: &str, env: &str| match matches.value_source(id) {
-        Some(ValueSource::EnvVariable) => Source::Env(env.to_string()),
-        _ => Source::Flag,
-    };
-    let given = Given {
-        profile: global
-            .profile
-            .clone()
-            .map(|p| (p, source("profile", "MOSAIC_PROFILE"))),
-        gateway: global
-            .gateway
-            .clone()
-            .map(|g| (g, source("gateway", "MOSAIC_GATEWAY_URL"))),
-        output: global
-            .output
-            .map(|o| (o, source("output", "MOSAIC_OUTPUT"))),
-        cacert: global
-            .cacert
-            .clone()
-            .map(|c| (c, source("cacert", "MOSAIC_CACERT"))),
-        token_file: global
-            .token_file
-            .clone()
-            .map(|t| (t, source("token_file", "MOSAIC_ADMIN_TOKEN_FILE"))),
-        admin_token_env: std::env::var_os(ADMIN_TOKEN_ENV).is_some_and(|v| !v.is_empty()),
-    };
-    let admin_token_env = given.admin_token_env;
-    let mut resolved = resolve(given, load()?, DEFAULT_GATEWAY)?;
-    resolved.admin_token = match (&resolved.token_file.value, admin_token_env) {
-        (Some(path), _) => Setting {
-            value: Some(format!("<redacted> (from file {})", path.display())),
-            source: resolved.token_file.source.clone(),
-        },
-        (None, true) => Setting {
-            value: Some("<redacted>".into()),
-            source: Source::Env(ADMIN_TOKEN_ENV.into()),
-        },
-        (None, false) => Setting {
-            value: None,
-            source: Source::Unset,
-        },
-    };
-    global.gateway = Some(resolved.gateway.value.clone());
-    global.output = Some(resolved.output.value);
-    global.cacert = resolved.cacert.value.clone();
-    global.token_file = resolved.token_file.value.clone();
-    Ok(resolved)
 }
 
 /// A warning when a token file can be read by group or others; `None` when it is private

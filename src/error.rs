@@ -1,5 +1,6 @@
-//! The CLI's one error type. Each variant has a meaning, a machine code for JSON output,
-//! and the documented exit code; `main` is the only place that turns it into an exit.
+//! The CLI's one error type: a kind and a message. The kind decides the documented exit
+//! code and the machine code of the JSON error; `main` is the only place that turns an
+//! error into an exit.
 
 /// Exit codes, as documented in the README ("Exit codes").
 pub mod exit {
@@ -13,78 +14,139 @@ pub mod exit {
     pub const VERIFICATION: u8 = 7;
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
+/// What went wrong, as far as a script needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
     /// Usage, a bad flag value, a bad scope file, or the gateway's 400/413.
-    #[error("{0}")]
-    InvalidInput(String),
+    InvalidInput,
     /// The gateway's 404.
-    #[error("{0}")]
-    NotFound(String),
+    NotFound,
     /// The state forbids it (409).
-    #[error("{0}")]
-    Conflict(String),
+    Conflict,
     /// The enrollment token is unknown, used or expired (410).
-    #[error("{0}")]
-    TokenInvalid(String),
+    TokenInvalid,
     /// No admin token, or the gateway's 401/403.
-    #[error("{0}")]
-    Unauthorized(String),
+    Unauthorized,
     /// Connection, TLS, timeout, 5xx or a malformed body.
-    #[error("{0}")]
-    Unreachable(String),
+    Unreachable,
     /// The issued certificate failed one of `peer add`'s checks.
-    #[error("{0}")]
-    Verification(String),
+    Verification,
     /// A bug or an environment fault nobody could foresee.
-    #[error("{0}")]
-    Internal(String),
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::InvalidInput => exit::INVALID_INPUT,
+            ErrorKind::NotFound => exit::NOT_FOUND,
+            ErrorKind::Conflict | ErrorKind::TokenInvalid => exit::CONFLICT,
+            ErrorKind::Unauthorized => exit::AUTH,
+            ErrorKind::Unreachable => exit::UNREACHABLE,
+            ErrorKind::Verification => exit::VERIFICATION,
+            ErrorKind::Internal => exit::INTERNAL,
+        }
+    }
+
+    /// The `code` of the JSON error written to standard error with `-o json`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::TokenInvalid => "token_invalid",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::Verification => "verification_failed",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// An error: its kind and the one line shown to the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::InvalidInput(_) => exit::INVALID_INPUT,
-            Error::NotFound(_) => exit::NOT_FOUND,
-            Error::Conflict(_) | Error::TokenInvalid(_) => exit::CONFLICT,
-            Error::Unauthorized(_) => exit::AUTH,
-            Error::Unreachable(_) => exit::UNREACHABLE,
-            Error::Verification(_) => exit::VERIFICATION,
-            Error::Internal(_) => exit::INTERNAL,
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
         }
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidInput, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::NotFound, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Conflict, message)
+    }
+
+    pub fn token_invalid(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::TokenInvalid, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Unauthorized, message)
+    }
+
+    pub fn unreachable(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Unreachable, message)
+    }
+
+    pub fn verification(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Verification, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Internal, message)
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.kind.exit_code()
     }
 
     /// The `code` of the JSON error written to standard error with `-o json`.
     pub fn code(&self) -> &'static str {
-        match self {
-            Error::InvalidInput(_) => "invalid_input",
-            Error::NotFound(_) => "not_found",
-            Error::Conflict(_) => "conflict",
-            Error::TokenInvalid(_) => "token_invalid",
-            Error::Unauthorized(_) => "unauthorized",
-            Error::Unreachable(_) => "unreachable",
-            Error::Verification(_) => "verification_failed",
-            Error::Internal(_) => "internal",
-        }
+        self.kind.code()
     }
 
-    pub fn message(&self) -> String {
-        self.to_string()
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     /// The same kind of error (and so the same exit code) with another message.
-    pub fn with_message(self, message: String) -> Error {
-        match self {
-            Error::InvalidInput(_) => Error::InvalidInput(message),
-            Error::NotFound(_) => Error::NotFound(message),
-            Error::Conflict(_) => Error::Conflict(message),
-            Error::TokenInvalid(_) => Error::TokenInvalid(message),
-            Error::Unauthorized(_) => Error::Unauthorized(message),
-            Error::Unreachable(_) => Error::Unreachable(message),
-            Error::Verification(_) => Error::Verification(message),
-            Error::Internal(_) => Error::Internal(message),
-        }
+    pub fn with_message(self, message: impl Into<String>) -> Error {
+        Error::new(self.kind, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_decides_exit_code_and_json_code() {
+        let e = Error::token_invalid("gone");
+        assert_eq!((e.exit_code(), e.code()), (exit::CONFLICT, "token_invalid"));
+        let e = e.with_message("still gone");
+        assert_eq!(e.kind(), ErrorKind::TokenInvalid);
+        assert_eq!(e.to_string(), "still gone");
+        assert_eq!(Error::verification("x").exit_code(), exit::VERIFICATION);
     }
 }

@@ -4,37 +4,38 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
-use mosaic::cli::{Cli, OutputFormat};
+use mosaic::cli::Cli;
 use mosaic::error::exit;
+use mosaic::output::OutputFormat;
 
 fn main() -> ExitCode {
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(&e),
     };
-    let mut cli = match Cli::from_arg_matches(&matches) {
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
-    // Profiles fill in what neither the command line nor the environment said.
-    let resolved = match mosaic::config::apply(&mut cli.global, &matches) {
-        Ok(r) => r,
+    // Resolved once: flags and environment, then the profile, then the defaults.
+    let settings = match mosaic::config::settings(cli.global.given(&matches)) {
+        Ok(s) => s,
         Err(e) => {
             let format = cli.global.output.unwrap_or(OutputFormat::Table);
             mosaic::output::print_error(format, &e);
             return ExitCode::from(e.exit_code());
         }
     };
-    if let Some(warning) = cli
-        .global
+    let format = settings.format();
+    if let Some(warning) = settings
         .token_file
+        .value
         .as_deref()
         .and_then(mosaic::config::token_file_warning)
     {
-        mosaic::output::warn(cli.global.output.unwrap_or(OutputFormat::Table), &warning);
+        mosaic::output::warn(format, &warning);
     }
     mosaic::install_crypto_provider();
-    let format = cli.global.output.unwrap_or(OutputFormat::Table);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -44,12 +45,12 @@ fn main() -> ExitCode {
         Err(e) => {
             mosaic::output::print_error(
                 format,
-                &mosaic::error::Error::Internal(format!("cannot start the async runtime: {e}")),
+                &mosaic::error::Error::internal(format!("cannot start the async runtime: {e}")),
             );
             return ExitCode::from(exit::INTERNAL);
         }
     };
-    match runtime.block_on(mosaic::commands::run(cli, &resolved)) {
+    match runtime.block_on(mosaic::commands::run(cli.command, &settings)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             mosaic::output::print_error(format, &e);
@@ -84,7 +85,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
 
 /// The output format the raw arguments ask for, for when clap itself refused them.
 fn requested_format(args: impl Iterator<Item = OsString>) -> OutputFormat {
-    let mut format = match std::env::var("MOSAIC_OUTPUT").as_deref() {
+    let mut format = match std::env::var(mosaic::api::env::OUTPUT).as_deref() {
         Ok("json") => OutputFormat::Json,
         _ => OutputFormat::Table,
     };

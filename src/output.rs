@@ -8,8 +8,14 @@ use time::OffsetDateTime;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 
-use crate::cli::OutputFormat;
 use crate::error::{Error, Result};
+
+/// `--output`: a table for people, or exactly one JSON document for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
 
 /// A value a command shows: as itself in JSON, as [`Render::table`] for people.
 pub trait Render: Serialize {
@@ -23,7 +29,7 @@ pub fn emit<T: Render + ?Sized>(format: OutputFormat, value: &T) -> Result<()> {
     let text = match format {
         OutputFormat::Json => {
             let mut s = serde_json::to_string_pretty(value)
-                .map_err(|e| Error::Internal(format!("cannot encode the output as JSON: {e}")))?;
+                .map_err(|e| Error::internal(format!("cannot encode the output as JSON: {e}")))?;
             s.push('\n');
             s
         }
@@ -48,7 +54,7 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
     match out.write_all(bytes).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::Internal(format!(
+        Err(e) => Err(Error::internal(format!(
             "cannot write to standard output: {e}"
         ))),
     }
@@ -64,7 +70,7 @@ pub fn progress(format: OutputFormat, line: &str) {
 
 /// Writes an error to standard error: one line of text, or `{"error": {code, message}}`.
 pub fn print_error(format: OutputFormat, err: &Error) {
-    print_error_parts(format, err.code(), &err.message());
+    print_error_parts(format, err.code(), err.message());
 }
 
 /// [`print_error`] for errors that are not an [`Error`] yet (clap's usage errors).

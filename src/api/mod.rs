@@ -2,4 +2,8 @@
 //! client the commands use. Nothing here prints.
 
 pub mod client;
+pub mod env;
+pub mod federation;
+pub mod paths;
+pub mod query;
 pub mod types;

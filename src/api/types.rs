@@ -387,10 +387,19 @@ pub enum AuditAction {
     PeerActivated,
     #[serde(rename = "peer.removed")]
     PeerRemoved,
+    /// A peer read through a grant; the detail names the resource and the row count.
+    #[serde(rename = "federation.read")]
+    FederationRead,
+    /// A federation request refused; the detail says why, with the certificate's fingerprint.
+    #[serde(rename = "federation.refused")]
+    FederationRefused,
+    /// An admin imported rows; the detail names the resource, the user and the count.
+    #[serde(rename = "data.imported")]
+    DataImported,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 9] = [
+    pub const ALL: [AuditAction; 12] = [
         AuditAction::GrantCreated,
         AuditAction::TokenIssued,
         AuditAction::GrantActivated,
@@ -400,6 +409,9 @@ impl AuditAction {
         AuditAction::PeerAdded,
         AuditAction::PeerActivated,
         AuditAction::PeerRemoved,
+        AuditAction::FederationRead,
+        AuditAction::FederationRefused,
+        AuditAction::DataImported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -413,6 +425,9 @@ impl AuditAction {
             AuditAction::PeerAdded => "peer.added",
             AuditAction::PeerActivated => "peer.activated",
             AuditAction::PeerRemoved => "peer.removed",
+            AuditAction::FederationRead => "federation.read",
+            AuditAction::FederationRefused => "federation.refused",
+            AuditAction::DataImported => "data.imported",
         }
     }
 }

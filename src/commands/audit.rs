@@ -1,20 +1,29 @@
 //! `mosaic federation audit list`: the gateway's audit log, oldest first, every page.
 
-use crate::api::client::{AuditFilter, Client};
+use time::format_description::well_known::Rfc3339;
+
+use crate::api::client::Client;
+use crate::api::query::AuditListQuery;
 use crate::api::types::AuditEntry;
-use crate::cli::{AuditCommand, OutputFormat};
-use crate::error::Result;
-use crate::output::{self, Render};
+use crate::cli::AuditCommand;
+use crate::error::{Error, Result};
+use crate::output::{self, OutputFormat, Render};
 
 pub async fn run(client: &Client, format: OutputFormat, cmd: AuditCommand) -> Result<()> {
     match cmd {
         AuditCommand::List(args) => {
-            let filter = AuditFilter {
+            let since = args
+                .since
+                .map(|t| t.format(&Rfc3339))
+                .transpose()
+                .map_err(|e| Error::invalid_input(format!("--since: {e}")))?;
+            let query = AuditListQuery {
                 grant_id: args.grant,
-                action: args.action,
-                since: args.since,
+                action: args.action.map(|a| a.as_str().to_string()),
+                since,
+                ..AuditListQuery::default()
             };
-            output::emit(format, client.list_all_audit(&filter).await?.as_slice())
+            output::emit(format, client.list_all_audit(&query).await?.as_slice())
         }
     }
 }

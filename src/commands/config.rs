@@ -3,15 +3,15 @@
 
 use serde::Serialize;
 
-use crate::cli::{ConfigCommand, OutputFormat};
-use crate::config::{self, Resolved, Setting};
+use crate::cli::ConfigCommand;
+use crate::config::{self, Setting, Settings};
 use crate::error::Result;
-use crate::output::{self, Render};
+use crate::output::{self, OutputFormat, Render};
 
-pub fn run(format: OutputFormat, cmd: ConfigCommand, resolved: &Resolved) -> Result<()> {
+pub fn run(format: OutputFormat, cmd: ConfigCommand, settings: &Settings) -> Result<()> {
     match cmd {
-        ConfigCommand::List => output::emit(format, &list(resolved)?),
-        ConfigCommand::Show => output::emit(format, &Shown::from(resolved)),
+        ConfigCommand::List => output::emit(format, &list()?),
+        ConfigCommand::Show => output::emit(format, &Shown::from(settings)),
     }
 }
 
@@ -26,11 +26,10 @@ pub struct ProfileRow {
     pub output: Option<String>,
 }
 
-fn list(resolved: &Resolved) -> Result<Vec<ProfileRow>> {
+fn list() -> Result<Vec<ProfileRow>> {
     let Some((_, file)) = config::load()? else {
         return Ok(Vec::new());
     };
-    let _ = resolved;
     Ok(file
         .profiles
         .iter()
@@ -79,8 +78,8 @@ pub struct Shown {
     pub admin_token: Setting<Option<String>>,
 }
 
-impl From<&Resolved> for Shown {
-    fn from(r: &Resolved) -> Self {
+impl From<&Settings> for Shown {
+    fn from(r: &Settings) -> Self {
         let path = |s: &Setting<Option<std::path::PathBuf>>| Setting {
             value: s.value.as_ref().map(|p| p.display().to_string()),
             source: s.source.clone(),

@@ -21,7 +21,7 @@ pub fn completion(args: &CompletionArgs) -> Result<()> {
 /// prints the paths written.
 pub fn man(args: &ManArgs) -> Result<()> {
     let cant = |path: &Path, e: std::io::Error| {
-        Error::InvalidInput(format!("cannot write {}: {e}", path.display()))
+        Error::invalid_input(format!("cannot write {}: {e}", path.display()))
     };
     std::fs::create_dir_all(&args.out).map_err(|e| cant(&args.out, e))?;
     let mut root = Cli::command();
@@ -40,10 +40,10 @@ fn write_pages(cmd: &clap::Command, name: &str, dir: &Path, out: &mut Vec<PathBu
     let mut roff = Vec::new();
     clap_mangen::Man::new(page)
         .render(&mut roff)
-        .map_err(|e| Error::Internal(format!("cannot render the man page of {name}: {e}")))?;
+        .map_err(|e| Error::internal(format!("cannot render the man page of {name}: {e}")))?;
     let path = dir.join(format!("{name}.1"));
     std::fs::write(&path, roff)
-        .map_err(|e| Error::InvalidInput(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| Error::invalid_input(format!("cannot write {}: {e}", path.display())))?;
     out.push(path);
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         if sub.get_name() == "help" {

@@ -3,33 +3,41 @@
 
 pub mod audit;
 pub mod config;
+pub mod data;
 pub mod docs;
 pub mod grant;
 pub mod peer;
 
-use crate::api::client::{Client, ClientConfig};
-use crate::cli::{Cli, Command, FederationCommand, OutputFormat};
-use crate::config::Resolved;
+use crate::api::client::Client;
+use crate::cli::{Command, FederationCommand};
+use crate::config::Settings;
 use crate::error::Result;
 
-pub async fn run(cli: Cli, resolved: &Resolved) -> Result<()> {
-    let format = cli.global.output.unwrap_or(OutputFormat::Table);
-    match cli.command {
+pub async fn run(command: Command, settings: &Settings) -> Result<()> {
+    let format = settings.format();
+    match command {
         Command::Federation(noun) => {
             // Built once, here: the commands receive a ready client and never build one.
-            let client = Client::new(ClientConfig::from_global(&cli.global)?)?;
+            let client = Client::new(settings.client_config()?)?;
             match noun {
                 FederationCommand::Grant(cmd) => grant::run(&client, format, cmd).await,
                 FederationCommand::Peer(cmd) => peer::run(&client, format, cmd).await,
                 FederationCommand::Audit(cmd) => audit::run(&client, format, cmd).await,
+                FederationCommand::Data(cmd) => data::run(&client, format, cmd).await,
             }
         }
-        Command::Config(cmd) => config::run(format, cmd, resolved),
+        Command::Config(cmd) => config::run(format, cmd, settings),
         Command::Completion(args) => docs::completion(&args),
         Command::Man(args) => docs::man(&args),
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {
-            crate::gateway::serve(args).await
+            crate::gateway::serve(args.into()).await.map_err(|e| {
+                use crate::error::Error;
+                match e {
+                    crate::gateway::ServeError::Start(_) => Error::invalid_input(e.to_string()),
+                    crate::gateway::ServeError::Stopped(_) => Error::internal(e.to_string()),
+                }
+            })
         }
     }
 }

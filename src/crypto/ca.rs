@@ -188,6 +188,55 @@ impl CertificateAuthority {
     }
 }
 
+/// A TLS server certificate the CA issued, with its freshly made key.
+pub struct ServerCert {
+    pub der: Vec<u8>,
+    pub key_pkcs8_der: Zeroizing<Vec<u8>>,
+    pub not_after: OffsetDateTime,
+}
+
+impl std::fmt::Debug for ServerCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCert")
+            .field("fingerprint", &fingerprint(&self.der))
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    /// A serverAuth certificate for a new P-256 key, naming `sans` (DNS names or IP
+    /// addresses), valid from a minute ago for `validity`.
+    pub fn issue_server(&self, sans: &[String], validity: Duration) -> Result<ServerCert, CaError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| CaError::Sign(e.to_string()))?;
+        let mut params = CertificateParams::new(sans.to_vec())
+            .map_err(|e| CaError::Sign(format!("subject alternative names: {e}")))?;
+        let mut dn = DistinguishedName::new();
+        dn.push(
+            DnType::CommonName,
+            sans.first().map(String::as_str).unwrap_or("mosaic gateway"),
+        );
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::ExplicitNoCa;
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::minutes(1);
+        params.not_after = now + validity;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.use_authority_key_identifier_extension = true;
+        params.serial_number = Some(random_serial());
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| CaError::Sign(e.to_string()))?;
+        Ok(ServerCert {
+            der: cert.der().to_vec(),
+            key_pkcs8_der: Zeroizing::new(key.serialize_der()),
+            not_after: truncate_to_seconds(params.not_after),
+        })
+    }
+}
+
 fn truncate_to_seconds(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)
 }

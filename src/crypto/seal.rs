@@ -9,12 +9,12 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::api::env::SEALING_SECRET as SECRET_ENV;
+
 /// Prefix of every sealed text; the version names the whole scheme below.
 pub const SEALED_PREFIX: &str = "mosaic-sealed-v1:";
 /// HKDF `info` for keys that seal peer private keys.
 pub const PEER_KEY_INFO: &[u8] = b"mosaic/federation/peer-key/v1";
-/// Environment variable holding the sealing secret.
-pub const SECRET_ENV: &str = "BETTER_AUTH_SECRET";
 /// Shortest secret accepted, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -119,15 +119,7 @@ impl SealingSecret {
         aad: &[u8],
         sealed: &str,
     ) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        let body = sealed
-            .strip_prefix(SEALED_PREFIX)
-            .ok_or(SealError::Malformed("missing the mosaic-sealed-v1: prefix"))?;
-        let mut blob = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| SealError::Malformed("not unpadded base64url"))?;
-        if blob.len() < SALT_LEN + NONCE_LEN + TAG_LEN {
-            return Err(SealError::Malformed("too short"));
-        }
+        let mut blob = decode_sealed(sealed)?;
         let (salt, rest) = blob.split_at(SALT_LEN);
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::try_from(nonce).map_err(|_| SealError::Malformed("bad nonce"))?;
@@ -159,6 +151,23 @@ impl SealingSecret {
     ) -> Result<Zeroizing<Vec<u8>>, SealError> {
         self.open(PEER_KEY_INFO, peer_id.as_bytes(), sealed)
     }
+}
+
+/// The sealed format's layout, checked without opening: the prefix, unpadded base64url,
+/// and room for the salt, the nonce and the tag. `open` checks it first; a gateway checks
+/// it of a sealed key it is asked to store. Each `Malformed` reason reads after the name
+/// of the field that holds the text ("sealed_private_key must start with ...").
+pub fn decode_sealed(sealed: &str) -> Result<Vec<u8>, SealError> {
+    let body = sealed
+        .strip_prefix(SEALED_PREFIX)
+        .ok_or(SealError::Malformed("must start with mosaic-sealed-v1:"))?;
+    let blob = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| SealError::Malformed("is not unpadded base64url after its prefix"))?;
+    if blob.len() < SALT_LEN + NONCE_LEN + TAG_LEN {
+        return Err(SealError::Malformed("is too short to hold a sealed key"));
+    }
+    Ok(blob)
 }
 
 #[cfg(test)]

@@ -213,6 +213,27 @@ pub fn utf8_extension(
     }
 }
 
+/// What a client certificate claims: the grant ID and subject user ID of its two custom
+/// extensions (each exactly once), and the end of its validity. Its signature and chain
+/// are the TLS layer's business; this only reads what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantIdentity {
+    pub fingerprint: String,
+    pub grant_id: String,
+    pub subject_user_id: String,
+    pub not_after: OffsetDateTime,
+}
+
+pub fn grant_identity(der: &[u8]) -> Result<GrantIdentity, VerifyError> {
+    let cert = parse_der(der, "client certificate")?;
+    Ok(GrantIdentity {
+        fingerprint: fingerprint(der),
+        grant_id: utf8_extension(&cert, oid::GRANT_ID, "grant ID")?,
+        subject_user_id: utf8_extension(&cert, oid::SUBJECT_USER_ID, "subject user ID")?,
+        not_after: cert.validity().not_after.to_datetime(),
+    })
+}
+
 /// DER of an ASN.1 UTF8String: the value of each custom extension.
 pub fn utf8_string_der(s: &str) -> Vec<u8> {
     let bytes = s.as_bytes();

@@ -31,9 +31,11 @@ pub async fn log_request(req: Request, next: Next) -> Response {
 /// token in the path, so it is cut off; also for paths that match no route, which may
 /// be a mistyped enrollment URL.
 pub fn loggable_path(path: &str) -> String {
-    const ENROLLMENT: &str = "/api/federation/enrollment/";
-    const PUBLIC: &str = "/api/federation/";
-    if path.starts_with(ENROLLMENT) {
+    use crate::api::paths::{DATA_PLANE, ENROLLMENT, PUBLIC};
+    // The data plane's paths hold no secret (the client certificate is the credential).
+    if path.starts_with(DATA_PLANE) {
+        path.to_string()
+    } else if path.starts_with(ENROLLMENT) {
         format!("{ENROLLMENT}[REDACTED]")
     } else if path.starts_with(PUBLIC) {
         format!("{PUBLIC}[REDACTED]")
@@ -55,6 +57,10 @@ mod tests {
         assert_eq!(
             loggable_path("/api/federation/enrolment/abcDEF123"),
             "/api/federation/[REDACTED]"
+        );
+        assert_eq!(
+            loggable_path("/api/federation/v1/resources/tasks"),
+            "/api/federation/v1/resources/tasks"
         );
         assert_eq!(
             loggable_path("/api/admin/federation/grants/g1"),

@@ -14,9 +14,9 @@ use zeroize::Zeroizing;
 use super::AppState;
 use super::data_dir::DataDir;
 use super::error::ApiError;
+use crate::api::env::ADMIN_TOKEN as ADMIN_TOKEN_ENV;
 use crate::private_files::write_file as write_private_file;
 
-pub const ADMIN_TOKEN_ENV: &str = "MOSAIC_ADMIN_TOKEN";
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// Shortest admin token accepted from the environment.
 const MIN_ADMIN_TOKEN_LEN: usize = 16;

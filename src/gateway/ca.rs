@@ -7,7 +7,7 @@ use std::path::Path;
 use time::Duration;
 
 use super::data_dir::DataDir;
-use crate::crypto::ca::{CaError, CertificateAuthority, ClientCert, ClientCertProfile};
+use crate::crypto::ca::{CaError, CertificateAuthority, ClientCert, ClientCertProfile, ServerCert};
 use crate::crypto::seal::SealingSecret;
 use crate::private_files::write_file as write_private_file;
 
@@ -52,6 +52,11 @@ impl Ca {
     /// `sha256:<hex>` of the CA certificate's DER, as `grant token` prints it.
     pub fn fingerprint(&self) -> &str {
         self.authority.fingerprint()
+    }
+
+    /// A TLS server certificate for `sans` (DNS names or IP addresses) with a new key.
+    pub fn issue_server(&self, sans: &[String], validity: Duration) -> Result<ServerCert, CaError> {
+        self.authority.issue_server(sans, validity)
     }
 
     /// Signs a client certificate for the key of `csr_pem` with the contract's profile:

@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::store::StoreError;
 use crate::api::types::{ErrorBody, ErrorDetail, codes};
 
 /// The one message of every 410: unknown, used and expired tokens must look the same.
@@ -33,6 +34,14 @@ pub enum ApiError {
     /// 413: the request body is larger than the gateway accepts.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// Any other status with its own machine code: the data plane's refusals (401
+    /// `certificate_required`, 403 `unknown_certificate`, ...) and B's 502s.
+    #[error("{message}")]
+    Coded {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     /// 500: a fault of the gateway; logged, answered without detail.
     #[error("internal error: {0}")]
     Internal(String),
@@ -57,8 +66,17 @@ impl ApiError {
         ApiError::Internal(message.to_string())
     }
 
+    pub fn coded(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Coded {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::Coded { status, .. } => *status,
             ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -72,6 +90,7 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
+            ApiError::Coded { code, .. } => code,
             ApiError::InvalidRequest(_) => codes::INVALID_REQUEST,
             ApiError::Unauthorized => codes::UNAUTHORIZED,
             ApiError::NotFound(_) => codes::NOT_FOUND,
@@ -84,9 +103,19 @@ impl ApiError {
     }
 }
 
+/// The store's errors as HTTP: a bad page is the caller's 400, the rest is ours.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidPage(message) => ApiError::InvalidRequest(message),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        ApiError::Internal(format!("database: {e}"))
+        StoreError::Database(e).into()
     }
 }
 

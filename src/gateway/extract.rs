@@ -134,3 +134,20 @@ where
             .map_err(|e| ApiError::invalid(format!("path: {}", e.body_text())))
     }
 }
+
+/// The two parameters of a path such as `/peers/{id}/resources/{resource}`.
+pub struct PathPair(pub String, pub String);
+
+impl<S> FromRequestParts<S> for PathPair
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map(|Path((a, b))| PathPair(a, b))
+            .map_err(|e| ApiError::invalid(format!("path: {}", e.body_text())))
+    }
+}

@@ -8,8 +8,10 @@ mod data_dir;
 mod error;
 mod extract;
 pub mod openapi;
+mod peer_client;
 mod routes;
 mod store;
+pub mod tls;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -17,9 +19,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::cli::ServeArgs;
 use crate::crypto::seal::SealingSecret;
-use crate::error::{Error, Result};
 use admin::{AdminToken, AdminTokenSource};
 use ca::Ca;
 use data_dir::DataDir;
@@ -30,6 +30,34 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Bounds of `--cert-validity-days`: client certificates are meant to be short-lived.
 const CERT_VALIDITY_DAYS: std::ops::RangeInclusive<u32> = 1..=365;
 
+/// How the gateway runs, as its operator gave it (`mosaic gateway serve`'s flags).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// Directory for the database, the CA and the admin token; `None`: the default.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Base URL of enrollment URLs handed out; `None`: `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Validity of issued client certificates, in days.
+    pub cert_validity_days: u32,
+    /// Serve HTTPS with a certificate from the gateway's own CA.
+    pub tls: bool,
+    /// Serve HTTPS with this PEM chain and key instead (both or neither).
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+/// Why the gateway did not start (bad configuration or environment: nothing was
+/// served), or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot start the gateway: {0}")]
+    Start(String),
+    #[error("the gateway stopped: {0}")]
+    Stopped(String),
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -39,10 +67,14 @@ pub struct AppState {
     /// Base of the enrollment URLs handed out, without a trailing slash.
     public_url: Arc<str>,
     cert_validity: time::Duration,
+    /// `BETTER_AUTH_SECRET`: opens the CA key at start-up and the peers' sealed keys.
+    secret: Arc<SealingSecret>,
+    /// B's HTTP clients for its peers, one per peer certificate (connection reuse).
+    peer_clients: peer_client::PeerClients,
 }
 
-pub async fn serve(args: ServeArgs) -> Result<()> {
-    let startup = |e: String| Error::InvalidInput(format!("cannot start the gateway: {e}"));
+pub async fn serve(args: Config) -> Result<(), ServeError> {
+    let startup = ServeError::Start;
     // Everything that can be wrong with the configuration is checked before anything is
     // written to disk.
     let secret = SealingSecret::from_env().map_err(|e| startup(e.to_string()))?;
@@ -65,7 +97,6 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let (admin, admin_source) = AdminToken::resolve(&dir).map_err(startup)?;
     let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
     let ca = Ca::load_or_create(&dir, &secret).map_err(startup)?;
-    drop(secret);
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -73,16 +104,36 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let addr = listener
         .local_addr()
         .map_err(|e| startup(format!("cannot read the bound address: {e}")))?;
-    let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let use_tls = args.tls || args.tls_cert.is_some();
+    let scheme = if use_tls { "https" } else { "http" };
+    let public_url = public_url.unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let ca = Arc::new(ca);
+    let tls = use_tls
+        .then(|| {
+            let identity = match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => tls::ServerIdentity::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+                _ => tls::ServerIdentity::Issued {
+                    sans: server_names(&public_url, addr),
+                },
+            };
+            tls::server_config(ca.clone(), identity)
+        })
+        .transpose()
+        .map_err(startup)?;
     // Installed before the "listening" line, so a signal sent right after it is caught.
     let shutdown = shutdown_signal().map_err(|e| startup(format!("cannot handle signals: {e}")))?;
 
     let state = AppState {
         store,
-        ca: Arc::new(ca),
+        ca,
         admin: Arc::new(admin),
         public_url: public_url.clone().into(),
         cert_validity: time::Duration::days(args.cert_validity_days.into()),
+        secret: Arc::new(secret),
+        peer_clients: peer_client::PeerClients::default(),
     };
     let admin_note = match admin_source {
         AdminTokenSource::Env => "from MOSAIC_ADMIN_TOKEN".to_string(),
@@ -109,16 +160,40 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             state.ca.fingerprint()
         );
         let _ = writeln!(out, "mosaic gateway enrollment URLs under: {public_url}");
-        let _ = writeln!(out, "mosaic gateway listening on http://{addr}");
+        let _ = writeln!(out, "mosaic gateway listening on {scheme}://{addr}");
         let _ = out.flush();
     }
 
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::Internal(format!("the gateway stopped: {e}")))?;
+    let app = routes::router(state);
+    match tls {
+        Some(config) => tls::serve(listener, config, app, shutdown).await,
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| ServeError::Stopped(e.to_string()))?,
+    }
     eprintln!("mosaic gateway: stopped");
     Ok(())
+}
+
+/// SANs of the certificate the gateway issues itself: the host of the public URL and the
+/// listen address (unless it is a wildcard address).
+fn server_names(public_url: &str, listen: std::net::SocketAddr) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(host) = url::Url::parse(public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
+    {
+        names.push(host);
+    }
+    let ip = listen.ip().to_string();
+    if !listen.ip().is_unspecified() && !names.contains(&ip) {
+        names.push(ip);
+    }
+    if names.is_empty() {
+        names.push("localhost".to_string());
+    }
+    names
 }
 
 /// `--public-url`: http(s), no query or fragment; kept without a trailing slash.
@@ -161,6 +236,6 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 }
 
 /// RFC 3339 text of a timestamp, for audit details.
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }

@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{audit, enrollment, grants, peers, system, tokens};
+use super::routes::{
+    audit, data, enrollment, federation, grants, peer_reads, peers, system, tokens,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +34,11 @@ use super::routes::{audit, enrollment, grants, peers, system, tokens};
         peers::list,
         peers::store_cert,
         peers::remove,
+        peer_reads::whoami,
+        peer_reads::resources,
+        data::import,
+        federation::whoami,
+        federation::resources,
         audit::list,
     ),
     modifiers(&AdminToken),
@@ -39,6 +46,8 @@ use super::routes::{audit, enrollment, grants, peers, system, tokens};
         (name = "grants", description = "Grants and their enrollment tokens (granting gateway)"),
         (name = "enrollment", description = "Public enrollment with a single-use token (granting gateway)"),
         (name = "peers", description = "Remote gateways this gateway enrolled with (enrolling gateway)"),
+        (name = "data", description = "Rows of the five resources that peers read (granting gateway)"),
+        (name = "federation", description = "What an enrolled peer reads over mutual TLS; the client certificate is the credential (granting gateway)"),
         (name = "audit", description = "The audit log"),
         (name = "system", description = "Health and this document"),
     )
@@ -61,6 +70,16 @@ impl Modify for AdminToken {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "client_certificate",
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "A client certificate issued by this gateway's CA at enrollment".to_string(),
+                ),
+                deprecated: None,
+                extensions: None,
+            },
         );
     }
 }

@@ -486,6 +486,38 @@ fn bad_gateway_url_and_cacert_are_2() {
     }
 }
 
+/// Regression: redaction once stepped through the URL by bytes and panicked (exit 101)
+/// on a multi-byte character after the enrollment path.
+#[test]
+fn a_gateway_url_with_multi_byte_characters_is_2_not_a_panic() {
+    for url in [
+        "nota url/api/federation/enrollment/#12345678é",
+        "nota url/api/federation/enrollment/é",
+    ] {
+        let out = run_at(url, &["federation", "grant", "list"]).code(2);
+        assert!(out.stderr.contains("--gateway"), "{out:?}");
+    }
+    // A real URL whose path holds one: nothing listens, so unreachable, token redacted.
+    let url = format!("{}/api/federation/enrollment/tökén", dead_url());
+    let out = run_at(&url, &["federation", "grant", "list"]).code(6);
+    assert!(!out.stderr.contains("tökén"), "{out:?}");
+    let out = common::run(
+        {
+            let mut cmd = common::mosaic();
+            cmd.args([
+                "federation",
+                "peer",
+                "add",
+                "nota url/api/federation/enrollment/tökén#é",
+            ]);
+            cmd
+        },
+        None,
+    )
+    .code(2);
+    assert!(!out.stderr.contains("tökén"), "{out:?}");
+}
+
 #[test]
 fn a_silent_gateway_times_out_with_6() {
     let s = StandIn::start(|_| Reply::Hang(Duration::from_secs(5)));

@@ -575,6 +575,11 @@ fn openapi_document_is_served_and_matches_the_checked_in_copy() {
         "/api/admin/federation/peers/{id}",
         "/api/admin/federation/audit",
         "/api/federation/enrollment/{token}",
+        "/api/admin/federation/peers/{id}/whoami",
+        "/api/admin/federation/peers/{id}/resources/{resource}",
+        "/api/admin/federation/data/{resource}",
+        "/api/federation/v1/whoami",
+        "/api/federation/v1/resources/{resource}",
         "/api/health",
     ] {
         assert!(

@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod common;
 mod config;
+mod dataplane;
 mod docs;
 mod enrollment;
 mod fixtures;

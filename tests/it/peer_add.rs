@@ -258,6 +258,42 @@ fn a_wrong_pin_or_expectation_stops_before_the_token_is_spent() {
 }
 
 #[test]
+fn a_key_sealed_with_another_secret_is_refused_before_the_token_is_spent() {
+    let pair = Pair::start();
+    let (grant, token) = pair.grant_and_token();
+    let url = token["enrollment_url"].as_str().unwrap();
+    let fp = token["ca_fingerprint"].as_str().unwrap();
+    let mut cmd = pair.b.mosaic();
+    cmd.env(
+        "BETTER_AUTH_SECRET",
+        "not-the-gateway-secret-but-long-enough-0123456789",
+    )
+    .env("MOSAIC_STATE_DIR", pair.state.path())
+    .args(["federation", "peer", "add", url, "--ca-fingerprint", fp]);
+    let out = run(cmd, None).code(2);
+    assert!(
+        out.stderr.contains("differs from the gateway's"),
+        "{}",
+        out.stderr
+    );
+    assert!(peers(&pair.b).is_empty(), "nothing left behind on B");
+    let (_, shown) = pair.a.request(
+        "GET",
+        &format!(
+            "/api/admin/federation/grants/{}",
+            grant["id"].as_str().unwrap()
+        ),
+        None,
+    );
+    assert_eq!(shown["status"], "pending", "{shown}");
+    assert_eq!(shown["tokens"][0]["state"], "unused", "{shown}");
+
+    // The same token then works with the gateway's own secret.
+    pair.peer_add(&[url, "--ca-fingerprint", fp]).ok();
+    assert_eq!(active_peers(&pair.b), 1);
+}
+
+#[test]
 fn bad_input_is_refused_before_any_request() {
     let state = tempfile::tempdir().unwrap();
     let a = StandIn::start(|_| Reply::json(500, &json!({})));

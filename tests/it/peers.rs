@@ -161,6 +161,46 @@ fn keypair_validates_its_body() {
 }
 
 #[test]
+fn a_sealed_key_the_gateway_cannot_use_is_refused() {
+    let gw = Gateway::start();
+    let other_secret =
+        mosaic::crypto::seal::SealingSecret::new(b"another-secret-of-more-than-32-bytes!".to_vec())
+            .unwrap();
+    let ours = mosaic::crypto::seal::SealingSecret::new(SECRET.as_bytes().to_vec()).unwrap();
+    let other_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    // Each case: a keypair body whose sealed key is made the wrong way.
+    let case = |seal: &dyn Fn(&str, &KeyPair) -> String| {
+        let id = format!("p-{}", uuid_like());
+        let (mut body, key) = keypair_body(&id);
+        body["sealed_private_key"] = json!(seal(&id, &key));
+        body
+    };
+    let cases = [
+        (
+            case(&|id, key| other_secret.seal_peer_key(id, &key.serialize_der())),
+            "differs from the gateway's",
+        ),
+        (
+            case(&|_, key| ours.seal_peer_key("someone-else", &key.serialize_der())),
+            "differs from the gateway's",
+        ),
+        (
+            case(&|id, _| ours.seal_peer_key(id, &other_key.serialize_der())),
+            "not the private key of csr_pem",
+        ),
+    ];
+    for (body, named) in cases {
+        let (status, resp) = gw.request("POST", &format!("{PEERS}/keypair"), Some(&body));
+        assert_error(status, &resp, 400, "invalid_request");
+        let message = resp["error"]["message"].as_str().unwrap();
+        assert!(message.contains(named), "{message:?}");
+        assert!(!message.contains(SECRET), "{message:?}");
+    }
+    let (_, listed) = gw.request("GET", PEERS, None);
+    assert!(listed["items"].as_array().unwrap().is_empty(), "{listed}");
+}
+
+#[test]
 fn a_certificate_for_another_key_or_ids_is_refused_naming_the_check() {
     let gw = Gateway::start();
     let (id, _, key) = new_peer(&gw);

@@ -2,8 +2,11 @@
 //! `router` puts them together with the admin check, the body limit and the access log.
 
 pub mod audit;
+pub mod data;
 pub mod enrollment;
+pub mod federation;
 pub mod grants;
+pub mod peer_reads;
 pub mod peers;
 pub mod system;
 pub mod tokens;
@@ -15,6 +18,7 @@ use axum::routing::{delete, get, patch, post};
 
 use super::error::ApiError;
 use super::{AppState, BODY_LIMIT, access_log, admin};
+use crate::api::paths;
 
 pub fn router(state: AppState) -> Router {
     let admin_routes = Router::new()
@@ -26,6 +30,12 @@ pub fn router(state: AppState) -> Router {
         .route("/peers/keypair", post(peers::create))
         .route("/peers/{id}/cert", patch(peers::store_cert))
         .route("/peers/{id}", delete(peers::remove))
+        .route("/peers/{id}/whoami", get(peer_reads::whoami))
+        .route(
+            "/peers/{id}/resources/{resource}",
+            get(peer_reads::resources),
+        )
+        .route("/data/{resource}", post(data::import))
         .route("/audit", get(audit::list))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
@@ -33,13 +43,15 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), admin::require_admin));
 
     Router::new()
-        .route("/api/health", get(system::health))
-        .route("/api/openapi.json", get(system::openapi_json))
+        .route(paths::HEALTH, get(system::health))
+        .route(paths::OPENAPI, get(system::openapi_json))
         .route(
-            "/api/federation/enrollment/{token}",
+            paths::ENROLLMENT_ROUTE,
             get(enrollment::preview).post(enrollment::enroll),
         )
-        .nest("/api/admin/federation", admin_routes)
+        .route(paths::WHOAMI, get(federation::whoami))
+        .route(paths::RESOURCES_ROUTE, get(federation::resources))
+        .nest(paths::ADMIN, admin_routes)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -5,25 +5,23 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use super::check_text;
+use crate::api::query::PeerListQuery;
 use crate::api::types::{
     AuditAction, CreatePeerRequest, ErrorBody, Page, Peer, PeerStatus, StoreCertRequest,
 };
 use crate::crypto::csr::parse_p256_csr;
-use crate::crypto::seal::SEALED_PREFIX;
+use crate::crypto::keys::PeerKey;
+use crate::crypto::seal::{self, SealError, SealingSecret};
 use crate::crypto::verify::{Expected, verify_issued_cert};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{JsonBody, PathParam, QueryParams};
-use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::peers::{self, NewPeer, PeerCert};
-use crate::gateway::store::{from_ms, immediate, is_unique_violation, now_ms};
+use crate::gateway::store::{from_ms, is_unique_violation};
 
 /// Peer IDs appear in URL paths, so they are limited to unreserved URL characters.
 fn check_peer_id(id: &str) -> Result<(), ApiError> {
@@ -55,21 +53,40 @@ fn check_remote_url(remote_url: &str) -> Result<(), ApiError> {
 /// The sealed key must have the documented layout; it is stored as given and only ever
 /// opened by whoever holds `BETTER_AUTH_SECRET`.
 fn check_sealed_key(sealed: &str) -> Result<(), ApiError> {
-    const MIN_BLOB: usize = 16 + 12 + 16 + 1; // salt, nonce, tag, at least one byte
-    let blob = sealed.strip_prefix(SEALED_PREFIX).ok_or_else(|| {
-        ApiError::invalid(format!(
-            "sealed_private_key must start with {SEALED_PREFIX}"
-        ))
-    })?;
-    match URL_SAFE_NO_PAD.decode(blob) {
-        Ok(bytes) if bytes.len() >= MIN_BLOB => Ok(()),
-        Ok(_) => Err(ApiError::invalid(
-            "sealed_private_key is too short to hold a sealed key",
-        )),
-        Err(_) => Err(ApiError::invalid(
-            "sealed_private_key is not unpadded base64url after its prefix",
-        )),
+    match seal::decode_sealed(sealed) {
+        Ok(_) => Ok(()),
+        Err(SealError::Malformed(why)) => {
+            Err(ApiError::invalid(format!("sealed_private_key {why}")))
+        }
+        Err(e) => Err(ApiError::invalid(format!("sealed_private_key: {e}"))),
     }
+}
+
+/// A sealed key this gateway cannot open would be lost the first time it is needed, with
+/// the single-use token long spent: it must open with this gateway's own secret, bound to
+/// this peer ID, and hold the private half of the CSR's key.
+fn check_key_opens(
+    secret: &SealingSecret,
+    peer_id: &str,
+    sealed: &str,
+    csr_spki: &[u8],
+) -> Result<(), ApiError> {
+    let pkcs8 = secret.open_peer_key(peer_id, sealed).map_err(|_| {
+        ApiError::invalid(
+            "sealed_private_key does not open with this gateway's BETTER_AUTH_SECRET: \
+             the secret used to seal it differs from the gateway's; run `peer add` with the \
+             gateway's own BETTER_AUTH_SECRET (nothing was stored, the token is unspent)",
+        )
+    })?;
+    let key = PeerKey::from_pkcs8_der(&pkcs8).map_err(|_| {
+        ApiError::invalid("sealed_private_key does not hold a P-256 PKCS#8 private key")
+    })?;
+    if key.spki_der() != csr_spki {
+        return Err(ApiError::invalid(
+            "sealed_private_key is not the private key of csr_pem's public key",
+        ));
+    }
+    Ok(())
 }
 
 #[utoipa::path(
@@ -79,7 +96,7 @@ fn check_sealed_key(sealed: &str) -> Result<(), ApiError> {
     request_body = CreatePeerRequest,
     responses(
         (status = 201, description = "The peer, `pending`", body = Peer),
-        (status = 400, description = "Invalid ID, URL, CSR or sealed key", body = ErrorBody),
+        (status = 400, description = "Invalid ID, URL, CSR or sealed key; a sealed key that does not open with this gateway's secret, or is not the CSR's key", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
         (status = 409, description = "A peer with this ID exists", body = ErrorBody),
         (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
@@ -95,13 +112,17 @@ pub async fn create(
     check_remote_url(&req.remote_url)?;
     check_sealed_key(&req.sealed_private_key)?;
     let key = parse_p256_csr(&req.csr_pem).map_err(ApiError::InvalidRequest)?;
+    check_key_opens(
+        &state.secret,
+        &req.id,
+        &req.sealed_private_key,
+        key.spki_der(),
+    )?;
     let peer = state
         .store
-        .run(move |conn| {
-            let now = now_ms();
-            let tx = immediate(conn)?;
+        .write(move |tx, now| {
             let inserted = peers::insert(
-                &tx,
+                tx,
                 &NewPeer {
                     id: &req.id,
                     name: &req.name,
@@ -121,43 +142,22 @@ pub async fn create(
                 }
                 other => other?,
             }
-            let detail = format!("{} at {}", req.name, req.remote_url);
-            audit::record(
-                &tx,
-                now,
-                &Record {
-                    action: AuditAction::PeerAdded,
-                    actor: Actor::Admin,
-                    grant_id: None,
-                    peer_id: Some(&req.id),
-                    detail: Some(&detail),
-                },
-            )?;
-            let peer = peers::get(&tx, &req.id)?
+            let peer = peers::get(tx, &req.id)?
                 .ok_or_else(|| ApiError::internal("peer vanished inside its own transaction"))?;
-            tx.commit()?;
-            Ok(peer)
+            let event = Event::new(AuditAction::PeerAdded, Actor::Admin)
+                .peer(&req.id)
+                .detail(format!("{} at {}", req.name, req.remote_url));
+            Ok((peer, event))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(peer)))
-}
-
-/// Query of `GET /peers`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListPeersQuery {
-    /// Page size, 1 to 1000 (default 100).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 #[utoipa::path(
     get,
     path = "/api/admin/federation/peers",
     tag = "peers",
-    params(ListPeersQuery),
+    params(PeerListQuery),
     responses(
         (status = 200, description = "One page of peers, in (created_at, id) order", body = Page<Peer>),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
@@ -167,12 +167,12 @@ pub struct ListPeersQuery {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    QueryParams(q): QueryParams<ListPeersQuery>,
+    QueryParams(q): QueryParams<PeerListQuery>,
 ) -> ApiResult<Json<Page<Peer>>> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let page = state
         .store
-        .run(move |conn| Ok(peers::list(conn, &page)?))
+        .read(move |tx, _now| Ok::<_, ApiError>(peers::list(tx, &page)?))
         .await?;
     Ok(Json(page))
 }
@@ -202,16 +202,14 @@ pub async fn store_cert(
     check_text("subject_user_id", &req.subject_user_id)?;
     let peer = state
         .store
-        .run(move |conn| {
-            let now = now_ms();
-            let tx = immediate(conn)?;
-            let peer = peers::get(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+        .write(move |tx, now| {
+            let peer = peers::get(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
             if peer.status == PeerStatus::Active {
                 return Err(ApiError::conflict(format!(
                     "peer {id} is already active; remove it and enroll again to replace its certificate"
                 )));
             }
-            let spki = peers::public_key(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+            let spki = peers::public_key(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
             let verified = verify_issued_cert(
                 &req.certificate_pem,
                 &req.ca_certificate_pem,
@@ -225,7 +223,7 @@ pub async fn store_cert(
             )
             .map_err(|e| ApiError::invalid(format!("certificate check failed: {e}")))?;
             let activated = peers::activate(
-                &tx,
+                tx,
                 &id,
                 now,
                 &PeerCert {
@@ -241,24 +239,14 @@ pub async fn store_cert(
             if !activated {
                 return Err(ApiError::internal("peer changed inside its own transaction"));
             }
-            let detail = format!(
-                "remote grant {}, certificate {}",
-                req.grant_id, verified.fingerprint
-            );
-            audit::record(
-                &tx,
-                now,
-                &Record {
-                    action: AuditAction::PeerActivated,
-                    actor: Actor::Admin,
-                    grant_id: None,
-                    peer_id: Some(&id),
-                    detail: Some(&detail),
-                },
-            )?;
-            let peer = peers::get(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
-            tx.commit()?;
-            Ok(peer)
+            let peer = peers::get(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+            let event = Event::new(AuditAction::PeerActivated, Actor::Admin)
+                .peer(&id)
+                .detail(format!(
+                    "remote grant {}, certificate {}",
+                    req.grant_id, verified.fingerprint
+                ));
+            Ok((peer, event))
         })
         .await?;
     Ok(Json(peer))
@@ -280,29 +268,20 @@ pub async fn remove(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> ApiResult<StatusCode> {
+    let peer_id = id.clone();
     state
         .store
-        .run(move |conn| {
-            let now = now_ms();
-            let tx = immediate(conn)?;
-            if !peers::delete(&tx, &id)? {
+        .write(move |tx, _now| {
+            if !peers::delete(tx, &id)? {
                 return Err(no_such_peer(&id));
             }
-            audit::record(
-                &tx,
-                now,
-                &Record {
-                    action: AuditAction::PeerRemoved,
-                    actor: Actor::Admin,
-                    grant_id: None,
-                    peer_id: Some(&id),
-                    detail: None,
-                },
-            )?;
-            tx.commit()?;
-            Ok(())
+            Ok((
+                (),
+                Event::new(AuditAction::PeerRemoved, Actor::Admin).peer(&id),
+            ))
         })
         .await?;
+    state.peer_clients.forget(&peer_id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -100,6 +100,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 2: the data peers read (rows of the five resources, each owned by one user), and
+    // the lookup of a grant by the certificate a peer presents.
+    r#"
+    CREATE TABLE resource_rows (
+        resource   TEXT NOT NULL
+                   CHECK (resource IN ('tasks', 'notes', 'credentials', 'teams', 'users')),
+        user_id    TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        -- The resource's own fields, as a JSON object.
+        fields     TEXT NOT NULL,
+        PRIMARY KEY (resource, user_id, id)
+    ) STRICT;
+    CREATE INDEX resource_rows_by_owner ON resource_rows (resource, user_id, created_at, id);
+    CREATE INDEX grants_by_cert ON grants (peer_cert_fingerprint)
+        WHERE peer_cert_fingerprint IS NOT NULL;
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer `mosaic`.

@@ -130,3 +130,47 @@ pub fn activate(conn: &Connection, id: &str, now: i64, c: &PeerCert<'_>) -> rusq
 pub fn delete(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM peers WHERE id = ?1", [id])? == 1)
 }
+
+/// What B needs to call the peer over mutual TLS. The sealed key stays sealed here.
+pub struct Credentials {
+    pub status: PeerStatus,
+    pub remote_url: String,
+    pub certificate_pem: Option<String>,
+    pub ca_certificate_pem: Option<String>,
+    pub cert_fingerprint: Option<String>,
+    pub sealed_private_key: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("remote_url", &self.remote_url)
+            .field("cert_fingerprint", &self.cert_fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn credentials(conn: &Connection, id: &str) -> rusqlite::Result<Option<Credentials>> {
+    conn.query_row(
+        "SELECT status, remote_url, certificate_pem, ca_certificate_pem, cert_fingerprint,
+                sealed_private_key
+         FROM peers WHERE id = ?1",
+        [id],
+        |row| {
+            let status: String = row.get(0)?;
+            Ok(Credentials {
+                status: if status == "active" {
+                    PeerStatus::Active
+                } else {
+                    PeerStatus::Pending
+                },
+                remote_url: row.get(1)?,
+                certificate_pem: row.get(2)?,
+                ca_certificate_pem: row.get(3)?,
+                cert_fingerprint: row.get(4)?,
+                sealed_private_key: row.get(5)?,
+            })
+        },
+    )
+    .optional()
+}

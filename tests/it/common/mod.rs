@@ -75,7 +75,14 @@ pub fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
     let mut child = cmd.spawn().expect("spawn mosaic");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(input.as_bytes()).unwrap();
+        // A command that fails before reading its input closes the pipe: not our error.
+        if let Err(e) = pipe.write_all(input.as_bytes()) {
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "writing stdin: {e}"
+            );
+        }
     }
     let out = child.wait_with_output().expect("wait for mosaic");
     Output {
@@ -192,9 +199,68 @@ impl Gateway {
         self.wait_healthy();
     }
 
+    /// A gateway served with these arguments (e.g. `--tls`) on `listen`, with a fresh
+    /// temp data dir and a known admin token.
+    pub fn start_at(listen: &str, extra_args: &[&str]) -> Gateway {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut gw = Gateway {
+            child: None,
+            url: String::new(),
+            admin_token: format!("adm-{}", uuid_like()),
+            dir: tmp.path().join("data"),
+            _tmp: Some(tmp),
+            log: Arc::new(Mutex::new(String::new())),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            token_from_env: true,
+        };
+        gw.spawn(listen);
+        gw
+    }
+
+    /// A gateway served over HTTPS (`--tls`) on a free loopback port.
+    pub fn start_tls() -> Gateway {
+        Self::start_at("127.0.0.1:0", &["--tls"])
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.url.starts_with("https://")
+    }
+
+    /// The gateway's CA certificate (PEM).
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.dir.join("ca.pem")).expect("ca.pem")
+    }
+
+    /// host:port it listens on.
+    pub fn addr(&self) -> String {
+        self.url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .to_string()
+    }
+
+    /// Stops the process (SIGKILL) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
+            if self.is_tls() {
+                let url = format!("{}/api/health", self.url);
+                if tls::https("GET", &url, &self.ca_pem(), None, None, None)
+                    .is_ok_and(|(status, _)| status == 200)
+                {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "gateway never became healthy");
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             let health = ureq::get(&format!("{}/api/health", self.url)).call();
             if health.is_ok_and(|r| r.status() == 200) {
                 return;
@@ -214,7 +280,7 @@ impl Gateway {
         let mut child = self.child.take().unwrap();
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
-        let listen = self.url.trim_start_matches("http://").to_string();
+        let listen = self.addr();
         self.spawn(&listen);
     }
 
@@ -223,6 +289,9 @@ impl Gateway {
         let mut cmd = mosaic();
         cmd.env("MOSAIC_GATEWAY_URL", &self.url)
             .env("MOSAIC_ADMIN_TOKEN", &self.admin_token);
+        if self.is_tls() {
+            cmd.env("MOSAIC_CACERT", self.dir.join("ca.pem"));
+        }
         cmd
     }
 
@@ -235,6 +304,18 @@ impl Gateway {
 
     /// A direct HTTP request with the admin token; returns (status, body as JSON or Null).
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        if self.is_tls() {
+            let url = format!("{}{}", self.url, path);
+            return tls::https(
+                method,
+                &url,
+                &self.ca_pem(),
+                None,
+                Some(&self.admin_token),
+                body,
+            )
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        }
         http(
             method,
             &format!("{}{}", self.url, path),
@@ -304,3 +385,4 @@ pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
 /// The scope of the seed document.
 pub const SEED_SCOPE: &str = r#"{"resources":["tasks","notes"],"excluded_resources":["credentials"],"max_rows_per_query":100}"#;
 pub mod standin;
+pub mod tls;

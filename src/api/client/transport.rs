@@ -1,0 +1,584 @@
+//! Every rule about talking HTTP: the insecure-http check, the admin token header, the
+//! response size cap, redirects refused, error statuses mapped to the CLI's errors with
+//! the gateway's own message, pages followed, and the redacted `-v` request log.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Instant;
+
+use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::{Host, Url};
+
+use super::redact::{REDACTED, enrollment_token, redact_url};
+use super::{Auth, Client, MAX_RESPONSE_BYTES};
+use crate::api::env;
+use crate::api::federation::codes;
+use crate::api::paths;
+use crate::api::query::Paged;
+use crate::api::types::{ErrorBody, PAGE_LIMIT_MAX, Page};
+use crate::error::{Error, Result};
+
+/// The largest `--cacert` bundle read (the whole Mozilla bundle is about 200 KiB).
+const MAX_CACERT_BYTES: u64 = 8 * 1024 * 1024;
+
+impl Client {
+    /// `base` + `/api/admin/federation/` + segments, each segment percent-escaped.
+    pub(super) fn admin_url(&self, segments: &[&str]) -> Result<Url> {
+        let mut url = (*self.base).clone();
+        url.path_segments_mut()
+            .map_err(|_| Error::invalid_input("--gateway: not a base URL"))?
+            .pop_if_empty()
+            .extend(paths::ADMIN_SEGMENTS)
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// Every item of a list endpoint: the query with the largest page, then each
+    /// `next_cursor` in turn, until the last page. A cursor handed out twice is a broken
+    /// gateway, not a reason to loop forever.
+    pub(super) async fn collect_pages<Q, T>(
+        &self,
+        segments: &[&str],
+        query: &Q,
+        what: &str,
+    ) -> Result<Vec<T>>
+    where
+        Q: Paged + Serialize + Clone,
+        T: DeserializeOwned,
+    {
+        let mut all = Vec::new();
+        let mut query = query.clone();
+        let mut cursor: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            query.set_page(PAGE_LIMIT_MAX, cursor.take());
+            let url = with_query(self.admin_url(segments)?, &query)?;
+            let page: Page<T> = self
+                .request(Method::GET, url, Auth::Admin, None::<&()>, what)
+                .await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                None => return Ok(all),
+                Some(next) => {
+                    if !seen.insert(next.clone()) {
+                        return Err(Error::unreachable(format!(
+                            "the gateway at {} handed out the same list cursor twice; \
+                             stopping instead of looping forever",
+                            redact_url(self.base.as_str())
+                        )));
+                    }
+                    cursor = Some(next);
+                }
+            }
+        }
+    }
+
+    /// A request whose successful answer is a JSON document of type `T` (`what` names it
+    /// in errors).
+    pub(super) async fn request<B, T>(
+        &self,
+        method: Method,
+        url: Url,
+        auth: Auth,
+        body: Option<&B>,
+        what: &str,
+    ) -> Result<T>
+    where
+        B: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let shown = redact_url(url.as_str());
+        let (status, bytes) = self.call(method, url, auth, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::unreachable(format!(
+                "{shown} answered HTTP {} with a body that is not a {what}: {}",
+                status.as_u16(),
+                describe_body_error(&bytes, &e)
+            ))
+        })
+    }
+
+    /// Sends one request and returns a successful answer's status and body. Every rule
+    /// about transport lives here: the insecure-http check, the admin token, the size cap,
+    /// the status mapping, the redacted log.
+    pub(super) async fn call<B>(
+        &self,
+        method: Method,
+        url: Url,
+        auth: Auth,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, Vec<u8>)>
+    where
+        B: Serialize + ?Sized,
+    {
+        let shown = redact_url(url.as_str());
+        let url_token = enrollment_token(&url).map(str::to_string);
+        self.check_transport(&url, &shown)?;
+        let http = match (&self.pinned, auth) {
+            (Some((_, pinned)), Auth::Public) => pinned,
+            _ => &self.http,
+        };
+        let mut req = http.request(method.clone(), url);
+        if auth == Auth::Admin {
+            let Some(token) = &self.token else {
+                return Err(no_admin_token());
+            };
+            let mut value =
+                HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
+                    Error::invalid_input(
+                        "the admin token holds characters an HTTP header cannot carry",
+                    )
+                })?;
+            value.set_sensitive(true);
+            req = req.header(AUTHORIZATION, value);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+
+        let started = Instant::now();
+        let result = self.send_and_read(req, &shown, auth).await;
+        let ms = started.elapsed().as_millis();
+        match &result {
+            Ok((status, bytes)) => self.log(format_args!(
+                "{method} {shown} -> {} in {ms} ms ({} bytes)",
+                status_text(*status),
+                bytes.len()
+            )),
+            Err(e) => self.log(format_args!("{method} {shown} failed after {ms} ms: {e}")),
+        }
+        let (status, bytes) = result?;
+
+        if status.is_success() {
+            return Ok((status, bytes));
+        }
+        let err = self.status_error(status, &bytes, auth, &shown);
+        // A gateway that echoes the enrollment token in its message must not make us
+        // print it.
+        match url_token {
+            Some(token) if err.message().contains(&token) => {
+                let message = err.message().replace(&token, REDACTED);
+                Err(err.with_message(message))
+            }
+            _ => Err(err),
+        }
+    }
+
+    async fn send_and_read(
+        &self,
+        req: reqwest::RequestBuilder,
+        shown: &str,
+        auth: Auth,
+    ) -> Result<(StatusCode, Vec<u8>)> {
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e, shown, auth))?;
+        let status = resp.status();
+        if status.is_redirection() {
+            let to = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(redact_url)
+                .unwrap_or_else(|| "nowhere".into());
+            return Err(Error::unreachable(format!(
+                "{shown} answered with a redirect ({}) to {to}; mosaic does not follow \
+                 redirects: use the final address",
+                status_text(status)
+            )));
+        }
+        let too_large = || {
+            Error::unreachable(format!(
+                "{shown} answered with more than {} MiB; refusing to read it",
+                MAX_RESPONSE_BYTES / (1024 * 1024)
+            ))
+        };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(&e, shown, auth))?
+        {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok((status, bytes))
+    }
+
+    /// Fails now, before any request, where an admin call would fail for want of a token.
+    pub fn require_admin_token(&self) -> Result<()> {
+        match self.token {
+            Some(_) => Ok(()),
+            None => Err(no_admin_token()),
+        }
+    }
+
+    /// Fails now, before any request, where a request to `raw` would be refused by the
+    /// transport rules (plain http:// to a host that is not loopback).
+    pub fn check_url(&self, raw: &str) -> Result<()> {
+        let url = parse_http_url("URL", raw)?;
+        self.check_transport(&url, &redact_url(raw))
+    }
+
+    /// Plain http:// is allowed only to loopback, unless the operator said otherwise.
+    fn check_transport(&self, url: &Url, shown: &str) -> Result<()> {
+        if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(url) {
+            return Err(Error::invalid_input(format!(
+                "refusing plain http:// to {shown}: tokens and certificates would cross the \
+                 network unencrypted; use https://, or pass --allow-insecure-http if you \
+                 accept that"
+            )));
+        }
+        Ok(())
+    }
+
+    fn transport_error(&self, e: &reqwest::Error, shown: &str, auth: Auth) -> Error {
+        if let (Some((pin, _)), Auth::Public) = (&self.pinned, auth)
+            && let Some(rustls::Error::InvalidCertificate(why)) = super::tls_error_in(e)
+        {
+            return Error::verification(format!(
+                "{shown}: the server's TLS certificate does not chain to the pinned CA {pin} \
+                 ({why}); nothing was sent and the token is unspent"
+            ));
+        }
+        if e.is_timeout() {
+            return Error::unreachable(format!(
+                "{shown}: no answer within {} s (--timeout)",
+                self.timeout.as_secs()
+            ));
+        }
+        let cause = error_chain(e);
+        let hint = if cause.contains("certificate") || cause.contains("UnknownIssuer") {
+            " (if the gateway uses a private CA, pass --cacert FILE)"
+        } else {
+            ""
+        };
+        let verb = if e.is_connect() {
+            "cannot connect to"
+        } else {
+            "request failed:"
+        };
+        Error::unreachable(format!("{verb} {shown}: {cause}{hint}"))
+    }
+
+    /// Maps an error status to the CLI's error, with the gateway's own message verbatim.
+    fn status_error(&self, status: StatusCode, bytes: &[u8], auth: Auth, shown: &str) -> Error {
+        let detail = serde_json::from_slice::<ErrorBody>(bytes)
+            .ok()
+            .map(|b| b.error);
+        // What the local gateway relays from a peer (`peer test`, `peer query`).
+        match detail.as_ref().map(|d| d.code.as_str()) {
+            Some(codes::PEER_REFUSED) => {
+                return Error::unauthorized(detail.map(|d| d.message).unwrap_or_default());
+            }
+            Some(codes::PEER_UNTRUSTED) => {
+                return Error::verification(detail.map(|d| d.message).unwrap_or_default());
+            }
+            Some(codes::PEER_UNREACHABLE) => {
+                return Error::unreachable(detail.map(|d| d.message).unwrap_or_default());
+            }
+            _ => {}
+        }
+        let gateway_msg = detail.map(|d| d.message);
+        let http = status_text(status);
+        let check = match auth {
+            Auth::Admin => "is --gateway right?",
+            Auth::Public => "is the enrollment URL right?",
+        };
+        match (status.as_u16(), gateway_msg) {
+            (410, _) => Error::token_invalid(
+                "enrollment token used, unknown or expired: ask the granting admin for a new \
+                 one with `mosaic federation grant token <grant-id>`",
+            ),
+            (401 | 403, msg) => {
+                let msg = msg.unwrap_or_else(|| format!("{shown} answered {http}"));
+                Error::unauthorized(match auth {
+                    Auth::Admin => format!(
+                        "{msg} (the gateway refused the admin token: check \
+                         {} or --token-file)",
+                        env::ADMIN_TOKEN
+                    ),
+                    Auth::Public => msg,
+                })
+            }
+            (413, msg) => {
+                Error::invalid_input(msg.unwrap_or_else(|| {
+                    format!("{shown} answered {http}: the request is too large")
+                }))
+            }
+            (400, Some(msg)) => Error::invalid_input(msg),
+            (404, Some(msg)) => Error::not_found(msg),
+            (409, Some(msg)) => Error::conflict(msg),
+            (500..=599, Some(msg)) => Error::unreachable(format!("{shown} answered {http}: {msg}")),
+            (400..=499, None) => Error::unreachable(format!(
+                "{shown} answered {http} without a Mosaic error body; {check}"
+            )),
+            (_, Some(msg)) => Error::unreachable(format!("{shown} answered {http}: {msg}")),
+            (_, None) => Error::unreachable(format!("{shown} answered {http}")),
+        }
+    }
+
+    fn log(&self, line: fmt::Arguments<'_>) {
+        if self.verbose {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "debug: {line}");
+        }
+    }
+}
+
+fn no_admin_token() -> Error {
+    Error::unauthorized(format!(
+        "no admin token: set {} or pass --token-file FILE \
+         (or set {})",
+        env::ADMIN_TOKEN,
+        env::ADMIN_TOKEN_FILE
+    ))
+}
+
+/// `url` with `query` as its query string, encoded as reqwest's `.query()` would.
+pub(super) fn with_query<Q: Serialize>(mut url: Url, query: &Q) -> Result<Url> {
+    let text = serde_urlencoded::to_string(query)
+        .map_err(|e| Error::internal(format!("cannot encode the query string: {e}")))?;
+    url.set_query((!text.is_empty()).then_some(text.as_str()));
+    Ok(url)
+}
+
+/// Rejects IDs that cannot name one path segment (`""`, `.`, `..` would change the path).
+pub(super) fn id_segment<'a>(kind: &str, id: &'a str) -> Result<&'a str> {
+    if id.is_empty() || id == "." || id == ".." {
+        return Err(Error::invalid_input(format!(
+            "\"{id}\" is not a valid {kind} ID"
+        )));
+    }
+    Ok(id)
+}
+
+/// Parses an absolute http(s) URL given by the operator; `what` names it in errors.
+pub(super) fn parse_http_url(what: &str, raw: &str) -> Result<Url> {
+    let shown = redact_url(raw);
+    let url = Url::parse(raw.trim())
+        .map_err(|e| Error::invalid_input(format!("{what}: \"{shown}\" is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(Error::invalid_input(format!(
+            "{what}: \"{shown}\" is not an http:// or https:// URL"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::invalid_input(format!(
+            "{what}: the URL must not carry a user name or password"
+        )));
+    }
+    Ok(url)
+}
+
+pub(super) fn read_cacert(path: &Path) -> Result<Vec<reqwest::Certificate>> {
+    use std::io::Read;
+    let shown = path.display();
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::invalid_input(format!("--cacert {shown}: {e}")))?;
+    let mut pem = Vec::new();
+    file.take(MAX_CACERT_BYTES + 1)
+        .read_to_end(&mut pem)
+        .map_err(|e| Error::invalid_input(format!("--cacert {shown}: {e}")))?;
+    if pem.len() as u64 > MAX_CACERT_BYTES {
+        return Err(Error::invalid_input(format!(
+            "--cacert {shown}: larger than {} MiB",
+            MAX_CACERT_BYTES / (1024 * 1024)
+        )));
+    }
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        Error::invalid_input(format!(
+            "--cacert {shown}: not a PEM certificate bundle: {e}"
+        ))
+    })?;
+    if certs.is_empty() {
+        return Err(Error::invalid_input(format!(
+            "--cacert {shown}: no PEM certificate (-----BEGIN CERTIFICATE-----) found"
+        )));
+    }
+    Ok(certs)
+}
+
+/// Loopback: `localhost`, 127.0.0.0/8 and ::1.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => {
+            ip.is_loopback()
+                || ip
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| IpAddr::V4(v4).is_loopback())
+        }
+        None => false,
+    }
+}
+
+fn status_text(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
+        None => format!("HTTP {}", status.as_u16()),
+    }
+}
+
+/// A reqwest error and its causes, without the URL (the caller names it, redacted).
+pub(super) fn error_chain(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        // Only the top level is left; drop its "for url (...)" part.
+        let mut text = e.to_string();
+        if let Some(i) = text.find(" for url (") {
+            text.truncate(i);
+        }
+        parts.push(text);
+    }
+    // The innermost causes say the most ("Connection refused", "UnknownIssuer").
+    parts
+        .into_iter()
+        .rev()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" <- ")
+}
+
+/// Why a body did not decode, without echoing a large or binary body.
+fn describe_body_error(bytes: &[u8], e: &serde_json::Error) -> String {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+    let looks_html = head.trim_start().starts_with('<');
+    if bytes.is_empty() {
+        "the body is empty".into()
+    } else if looks_html {
+        "it is HTML, not JSON".into()
+    } else {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::api::client::{AdminToken, ClientConfig};
+    use crate::api::query::GrantListQuery;
+    use crate::error::ErrorKind;
+
+    fn client(base: &str, insecure: bool) -> Client {
+        crate::install_crypto_provider();
+        Client::new(ClientConfig {
+            base_url: base.into(),
+            admin_token: AdminToken::new("t"),
+            cacert: None,
+            timeout: Duration::from_secs(5),
+            verbose: false,
+            allow_insecure_http: insecure,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    pub(super) fn admin_urls_escape_ids() {
+        let c = client("https://gw.example/prefix/", false);
+        let u = c.admin_url(&["grants", "a/b?c#d", "revoke"]).unwrap();
+        assert_eq!(
+            u.as_str(),
+            "https://gw.example/prefix/api/admin/federation/grants/a%2Fb%3Fc%23d/revoke"
+        );
+        let c = client("https://gw.example", false);
+        assert_eq!(
+            c.admin_url(&["grants"]).unwrap().as_str(),
+            "https://gw.example/api/admin/federation/grants"
+        );
+        assert!(id_segment("grant", "..").is_err());
+        assert!(id_segment("grant", "").is_err());
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        for (url, ok) in [
+            ("http://127.0.0.1:1/", true),
+            ("http://127.8.9.10/", true),
+            ("http://localhost:1/", true),
+            ("http://[::1]:1/", true),
+            ("http://10.0.0.1/", false),
+            ("http://gw.example/", false),
+            ("http://localhost.evil.example/", false),
+            ("https://gw.example/", true),
+        ] {
+            let u = Url::parse(url).unwrap();
+            let c = client(url, false);
+            assert_eq!(c.check_transport(&u, url).is_ok(), ok, "{url}");
+            let c = client(url, true);
+            assert!(c.check_transport(&u, url).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn gateway_url_must_be_http() {
+        for bad in [
+            "127.0.0.1:14242",
+            "ftp://x/",
+            "https://",
+            "https://u:p@x/",
+            "",
+        ] {
+            let e = parse_http_url("--gateway", bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad}: {e:?}");
+        }
+    }
+
+    /// A body without a length is read in chunks and reading stops at the cap.
+    #[tokio::test]
+    async fn an_endless_body_stops_at_the_cap() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let sent = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            sock.write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let chunk = vec![b' '; 64 * 1024];
+            let mut total = 0usize;
+            while total < 64 * 1024 * 1024 && sock.write_all(&chunk).await.is_ok() {
+                total += chunk.len();
+            }
+            total
+        });
+        let err = client(&url, false)
+            .list_all_grants(&GrantListQuery::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unreachable, "{err:?}");
+        assert!(err.to_string().contains("more than 8 MiB"), "{err}");
+        let total = sent.await.unwrap();
+        assert!(
+            total < 64 * 1024 * 1024,
+            "the client read on: {total} bytes"
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! The contract's paths, named once: the client builds its URLs from them, the gateway
+//! routes and logs by them, and `peer add` and the redaction find the token by them.
+
+/// Prefix of the admin API (bearer admin token).
+pub const ADMIN: &str = "/api/admin/federation";
+/// [`ADMIN`] as path segments, to append to a gateway's base URL.
+pub const ADMIN_SEGMENTS: [&str; 3] = ["api", "admin", "federation"];
+/// Prefix of the public endpoints, keyed by a secret in the path.
+pub const PUBLIC: &str = "/api/federation/";
+/// What precedes the secret token in an enrollment URL.
+pub const ENROLLMENT: &str = "/api/federation/enrollment/";
+/// [`ENROLLMENT`] as path segments; the token is the segment after them.
+pub const ENROLLMENT_SEGMENTS: [&str; 3] = ["api", "federation", "enrollment"];
+/// The enrollment endpoint as the gateway's router spells it.
+pub const ENROLLMENT_ROUTE: &str = "/api/federation/enrollment/{token}";
+/// Prefix of the data plane on the granting gateway (mutual TLS; the client certificate
+/// is the credential, nothing secret is in these paths).
+pub const DATA_PLANE: &str = "/api/federation/v1/";
+/// Who the presented certificate is to the granting gateway.
+pub const WHOAMI: &str = "/api/federation/v1/whoami";
+/// Rows of one resource, as the router spells it.
+pub const RESOURCES_ROUTE: &str = "/api/federation/v1/resources/{resource}";
+/// [`DATA_PLANE`] as path segments.
+pub const DATA_PLANE_SEGMENTS: [&str; 3] = ["api", "federation", "v1"];
+/// Liveness.
+pub const HEALTH: &str = "/api/health";
+/// The gateway's OpenAPI document.
+pub const OPENAPI: &str = "/api/openapi.json";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_spelling_agrees_with_the_others() {
+        assert_eq!(ADMIN, format!("/{}", ADMIN_SEGMENTS.join("/")));
+        assert_eq!(ENROLLMENT, format!("/{}/", ENROLLMENT_SEGMENTS.join("/")));
+        assert_eq!(ENROLLMENT_ROUTE, format!("{ENROLLMENT}{{token}}"));
+        assert!(ENROLLMENT.starts_with(PUBLIC));
+        assert_eq!(DATA_PLANE, format!("/{}/", DATA_PLANE_SEGMENTS.join("/")));
+        assert_eq!(WHOAMI, format!("{DATA_PLANE}whoami"));
+        assert_eq!(
+            RESOURCES_ROUTE,
+            format!("{DATA_PLANE}resources/{{resource}}")
+        );
+    }
+}

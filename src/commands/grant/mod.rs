@@ -1,0 +1,293 @@
+//! `mosaic federation grant create|list|show|revoke|token`: arguments in, client calls,
+//! a value out to render. Local checks (the scope file, the TTL) run before any request;
+//! the scope file's parser is `scope`.
+
+mod scope;
+
+use serde::Serialize;
+
+use crate::api::client::Client;
+use crate::api::query::GrantListQuery;
+use crate::api::types::{
+    CreateGrantRequest, CreateTokenRequest, EnrollmentToken, Grant, GrantStatus,
+    RevokeGrantRequest, Scope, TokenRecord,
+};
+use crate::cli::{
+    GrantCommand, GrantCreateArgs, GrantIdArg, GrantListArgs, GrantRevokeArgs, GrantTokenArgs,
+};
+use crate::error::{Error, Result};
+use crate::output::{
+    OutputFormat, Render, detail_table, emit, list_table, progress, relative, shell_quote,
+    timestamp, timestamp_or_dash,
+};
+use scope::read_scope;
+
+pub async fn run(client: &Client, format: OutputFormat, cmd: GrantCommand) -> Result<()> {
+    match cmd {
+        GrantCommand::Create(args) => create(client, format, args).await,
+        GrantCommand::List(args) => list(client, format, args).await,
+        GrantCommand::Show(GrantIdArg { id }) => emit(format, &client.get_grant(&id).await?),
+        GrantCommand::Revoke(args) => revoke(client, format, args).await,
+        GrantCommand::Token(args) => token(client, format, args).await,
+    }
+}
+
+async fn create(client: &Client, format: OutputFormat, args: GrantCreateArgs) -> Result<()> {
+    let user_id = required("--user", &args.user)?;
+    let peer_id = required("--peer", &args.peer)?;
+    let scope = read_scope(&args.scope)?;
+    let expires_at = match args.expires_in {
+        Some(d) => Some(
+            time::OffsetDateTime::now_utc()
+                + time::Duration::try_from(d)
+                    .map_err(|_| Error::invalid_input("--expires-in is too long"))?,
+        ),
+        None => args.expires_at,
+    };
+    let req = CreateGrantRequest {
+        user_id,
+        peer_id,
+        scope,
+        expires_at,
+    };
+    if args.dry_run {
+        progress(format, "Dry run: the scope is valid; nothing was sent.");
+        return emit(format, &DryRun::from(req));
+    }
+    let grant = client.create_grant(&req).await?;
+    progress(
+        format,
+        &format!(
+            "Created grant {}. Next: mosaic federation grant token {}",
+            grant.id, grant.id
+        ),
+    );
+    emit(format, &grant)
+}
+
+/// What `grant create --dry-run` prints: the grant as it would be created, less what only
+/// the gateway assigns (ID, timestamps).
+#[derive(Debug, Serialize)]
+pub struct DryRun {
+    pub dry_run: bool,
+    pub user_id: String,
+    pub peer_id: String,
+    pub scope: Scope,
+    pub status: GrantStatus,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<time::OffsetDateTime>,
+}
+
+impl From<CreateGrantRequest> for DryRun {
+    fn from(r: CreateGrantRequest) -> Self {
+        DryRun {
+            dry_run: true,
+            user_id: r.user_id,
+            peer_id: r.peer_id,
+            scope: r.scope,
+            status: GrantStatus::Pending,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+impl Render for DryRun {
+    fn table(&self) -> String {
+        // The same rows as `grant show`, less what only the gateway assigns.
+        let mut rows = vec![
+            ("dry_run", "true".to_string()),
+            ("user", self.user_id.clone()),
+            ("peer", self.peer_id.clone()),
+            ("status", self.status.as_str().to_string()),
+        ];
+        rows.extend(scope_rows(&self.scope));
+        rows.push(("expires", timestamp_or_dash(self.expires_at)));
+        detail_table(&rows)
+    }
+}
+
+async fn list(client: &Client, format: OutputFormat, args: GrantListArgs) -> Result<()> {
+    let query = GrantListQuery {
+        peer_id: args.peer,
+        status: args.status.map(|s| s.as_str().to_string()),
+        ..GrantListQuery::default()
+    };
+    let grants = client.list_all_grants(&query).await?;
+    emit(format, grants.as_slice())
+}
+
+async fn revoke(client: &Client, format: OutputFormat, args: GrantRevokeArgs) -> Result<()> {
+    let req = RevokeGrantRequest {
+        reason: args.reason.filter(|r| !r.trim().is_empty()),
+    };
+    let grant = client.revoke_grant(&args.id, &req).await?;
+    progress(format, &format!("Revoked grant {}.", grant.id));
+    emit(format, &grant)
+}
+
+async fn token(client: &Client, format: OutputFormat, args: GrantTokenArgs) -> Result<()> {
+    // The TTL range was checked while parsing the flag: a bad one never gets this far.
+    let req = CreateTokenRequest {
+        ttl_seconds: args.ttl,
+    };
+    let token = client.create_token(&args.id, &req).await?;
+    emit(format, &token)
+}
+
+fn required(flag: &str, value: &str) -> Result<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(Error::invalid_input(format!("{flag}: must not be empty")));
+    }
+    Ok(v.to_string())
+}
+
+fn scope_rows(scope: &Scope) -> Vec<(&'static str, String)> {
+    let names = |rs: &[crate::api::types::Resource]| {
+        if rs.is_empty() {
+            "-".to_string()
+        } else {
+            rs.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+        }
+    };
+    vec![
+        ("scope.resources", names(&scope.resources)),
+        ("scope.excluded_resources", names(&scope.excluded_resources)),
+        (
+            "scope.max_rows_per_query",
+            scope.max_rows_per_query.to_string(),
+        ),
+    ]
+}
+
+impl Render for Grant {
+    fn table(&self) -> String {
+        let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
+        let mut rows = vec![
+            ("id", self.id.clone()),
+            ("user", self.user_id.clone()),
+            ("peer", self.peer_id.clone()),
+            ("status", self.status.as_str().to_string()),
+        ];
+        rows.extend(scope_rows(&self.scope));
+        rows.extend([
+            ("created", timestamp(self.created_at)),
+            ("activated", timestamp_or_dash(self.activated_at)),
+            ("expires", timestamp_or_dash(self.expires_at)),
+            ("revoked", timestamp_or_dash(self.revoked_at)),
+            ("revoked_reason", dash(&self.revoked_reason)),
+            ("peer_cert_fingerprint", dash(&self.peer_cert_fingerprint)),
+        ]);
+        let mut text = detail_table(&rows);
+        if let Some(tokens) = &self.tokens {
+            text.push_str(&token_history(tokens));
+        }
+        text
+    }
+}
+
+/// The token history under `grant show`: one row per token ever issued, by handle.
+fn token_history(tokens: &[TokenRecord]) -> String {
+    if tokens.is_empty() {
+        return "\nTokens: none issued.\n".into();
+    }
+    let rows = tokens
+        .iter()
+        .map(|t| {
+            vec![
+                t.handle.clone(),
+                t.state.as_str().to_string(),
+                timestamp(t.issued_at),
+                timestamp(t.expires_at),
+                timestamp_or_dash(t.redeemed_at),
+                t.cert_fingerprint.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    format!(
+        "\nTokens:\n{}",
+        list_table(
+            &[
+                "HANDLE",
+                "STATE",
+                "ISSUED",
+                "EXPIRES",
+                "REDEEMED",
+                "CERTIFICATE"
+            ],
+            rows
+        )
+    )
+}
+
+impl Render for [Grant] {
+    fn table(&self) -> String {
+        if self.is_empty() {
+            return "No grants.\n".into();
+        }
+        let rows = self
+            .iter()
+            .map(|g| {
+                vec![
+                    g.id.clone(),
+                    g.user_id.clone(),
+                    g.peer_id.clone(),
+                    g.status.as_str().to_string(),
+                    timestamp(g.created_at),
+                    timestamp_or_dash(g.activated_at),
+                ]
+            })
+            .collect();
+        list_table(
+            &["ID", "USER", "PEER", "STATUS", "CREATED", "ACTIVATED"],
+            rows,
+        )
+    }
+}
+
+impl Render for EnrollmentToken {
+    fn table(&self) -> String {
+        let now = time::OffsetDateTime::now_utc();
+        let details = detail_table(&[
+            ("grant", self.grant_id.clone()),
+            ("token", self.token.clone()),
+            ("enrollment_url", self.enrollment_url.clone()),
+            (
+                "expires",
+                format!(
+                    "{} ({})",
+                    timestamp(self.expires_at),
+                    relative(self.expires_at, now)
+                ),
+            ),
+            ("ca_fingerprint", self.ca_fingerprint.clone()),
+        ]);
+        format!(
+            "{details}\nSingle use; shown only this once. On the enrolling gateway, run:\n\n  \
+             mosaic federation peer add {} --ca-fingerprint {}\n",
+            shell_quote(&self.enrollment_url),
+            self.ca_fingerprint
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_table_has_paste_line() {
+        let t = EnrollmentToken {
+            grant_id: "g1".into(),
+            token: "tok".into(),
+            enrollment_url: "https://a.example/api/federation/enrollment/tok".into(),
+            expires_at: time::OffsetDateTime::now_utc() + time::Duration::seconds(900),
+            ca_fingerprint: "sha256:ab".into(),
+        };
+        let out = t.table();
+        assert!(out.contains("(in 15m)"), "{out}");
+        assert!(out.contains(
+            "mosaic federation peer add 'https://a.example/api/federation/enrollment/tok' --ca-fingerprint sha256:ab"
+        ));
+    }
+}

@@ -1,0 +1,124 @@
+//! `mosaic federation peer add|list|remove|finish`. `add` is a sequence of its own
+//! (`enroll`); certificates it could not hand to the local gateway wait in `pending`.
+
+mod enroll;
+mod pending;
+mod reads;
+
+use serde::Serialize;
+
+use crate::api::client::Client;
+use crate::api::types::Peer;
+use crate::cli::{PeerAddArgs, PeerCommand, PeerIdArg};
+use crate::error::Result;
+use crate::output::{self, OutputFormat, Render};
+use enroll::Enrollment;
+use pending::PendingCertificate;
+pub use pending::state_dir;
+
+pub async fn run(client: &Client, format: OutputFormat, cmd: PeerCommand) -> Result<()> {
+    match cmd {
+        PeerCommand::Add(args) => output::emit(format, &add(client, format, &args).await?),
+        PeerCommand::List => output::emit(format, &list(client).await?),
+        PeerCommand::Remove(PeerIdArg { id }) => output::emit(format, &remove(client, &id).await?),
+        PeerCommand::Finish(PeerIdArg { id }) => output::emit(format, &finish(client, &id).await?),
+        PeerCommand::Test(PeerIdArg { id }) => {
+            output::emit(format, &reads::test(client, &id).await?)
+        }
+        PeerCommand::Query(args) => {
+            output::emit(format, &reads::query(client, format, &args).await?)
+        }
+    }
+}
+
+/// `peer add`: enroll this gateway (B) with the remote one (A) behind `enrollment_url`.
+pub async fn add(client: &Client, format: OutputFormat, args: &PeerAddArgs) -> Result<Peer> {
+    Enrollment::new(client, format, args)?.run().await
+}
+
+/// `peer finish`: store a certificate that `peer add` kept on disk because the local
+/// gateway did not take it.
+pub async fn finish(client: &Client, peer_id: &str) -> Result<Peer> {
+    client.require_admin_token()?;
+    let pending = PendingCertificate::load(peer_id)?;
+    let peer = pending.activate(client).await?;
+    let _ = std::fs::remove_file(PendingCertificate::path(peer_id)?);
+    Ok(peer)
+}
+
+pub async fn list(client: &Client) -> Result<Vec<Peer>> {
+    client.list_all_peers().await
+}
+
+pub async fn remove(client: &Client, peer_id: &str) -> Result<Removed> {
+    client.delete_peer(peer_id).await?;
+    Ok(Removed {
+        id: peer_id.to_string(),
+        removed: true,
+    })
+}
+
+/// What `peer remove` prints.
+#[derive(Debug, Serialize)]
+pub struct Removed {
+    pub id: String,
+    pub removed: bool,
+}
+
+impl Render for Peer {
+    fn table(&self) -> String {
+        let rows = [
+            ("id", self.id.clone()),
+            ("name", self.name.clone()),
+            ("remote", self.remote_url.clone()),
+            ("status", self.status.as_str().to_string()),
+            ("grant", opt(&self.grant_id)),
+            ("subject user", opt(&self.subject_user_id)),
+            ("fingerprint", opt(&self.cert_fingerprint)),
+            ("serial", opt(&self.cert_serial)),
+            ("not after", output::timestamp_or_dash(self.cert_not_after)),
+            ("created", output::timestamp(self.created_at)),
+            ("activated", output::timestamp_or_dash(self.activated_at)),
+        ];
+        output::detail_table(&rows)
+    }
+}
+
+impl Render for Vec<Peer> {
+    fn table(&self) -> String {
+        let header = [
+            "ID",
+            "NAME",
+            "REMOTE",
+            "STATUS",
+            "FINGERPRINT",
+            "NOT AFTER",
+            "GRANT",
+        ];
+        let rows: Vec<Vec<String>> = self
+            .iter()
+            .map(|p| {
+                vec![
+                    p.id.clone(),
+                    p.name.clone(),
+                    p.remote_url.clone(),
+                    p.status.as_str().to_string(),
+                    opt(&p.cert_fingerprint),
+                    output::timestamp_or_dash(p.cert_not_after),
+                    opt(&p.grant_id),
+                ]
+            })
+            .collect();
+        output::list_table(&header, rows)
+    }
+}
+
+impl Render for Removed {
+    fn table(&self) -> String {
+        format!("removed peer {}\n", self.id)
+    }
+}
+
+fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "-".into())
+}

@@ -1,0 +1,245 @@
+//! HTTPS for the gateway (`--tls`): the server certificate (issued by the gateway's own
+//! CA, or loaded from files), optional client certificates verified against that CA, and
+//! the connection loop that hands every request the verified client chain.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use super::ca::Ca;
+
+/// Validity of a server certificate the gateway issues itself; it is renewed once two
+/// thirds of it have passed.
+const SERVER_CERT_VALIDITY: time::Duration = time::Duration::days(30);
+const SERVER_CERT_RENEW_BEFORE: time::Duration = time::Duration::days(10);
+/// A client that does not finish its handshake in this time is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client certificate chain the TLS layer verified against the gateway's CA (leaf
+/// first, DER), put into the extensions of every request of that connection. Absent when
+/// the client presented none (or over plain HTTP).
+#[derive(Clone, Debug)]
+pub struct ClientChain(pub Arc<Vec<Vec<u8>>>);
+
+impl ClientChain {
+    pub fn leaf(&self) -> Option<&[u8]> {
+        self.0.first().map(Vec::as_slice)
+    }
+}
+
+/// Where the server certificate comes from.
+pub enum ServerIdentity {
+    /// Issued by the gateway's own CA for these SANs, renewed before it expires.
+    Issued { sans: Vec<String> },
+    /// `--tls-cert` (a PEM chain, leaf first) and `--tls-key` (a PEM private key).
+    Files {
+        cert: std::path::PathBuf,
+        key: std::path::PathBuf,
+    },
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The rustls configuration: TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1, client certificates
+/// requested, optional, and when presented verified against the gateway's own CA (which
+/// includes clientAuth); the handshake fails for any other.
+pub fn server_config(
+    ca: Arc<Ca>,
+    identity: ServerIdentity,
+) -> Result<rustls::ServerConfig, String> {
+    let provider = provider();
+    let ca_der = ca_der(&ca)?;
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(ca_der.clone())
+        .map_err(|e| format!("the gateway's CA certificate is not usable as a TLS root: {e}"))?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| format!("cannot build the client certificate verifier: {e}"))?;
+    let resolver: Arc<dyn ResolvesServerCert> = match identity {
+        ServerIdentity::Issued { sans } => {
+            Arc::new(IssuedCert::new(ca, ca_der, sans, provider.clone())?)
+        }
+        ServerIdentity::Files { cert, key } => {
+            let chain = CertificateDer::pem_file_iter(&cert)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
+            if chain.is_empty() {
+                return Err(format!(
+                    "--tls-cert {}: no certificate in it",
+                    cert.display()
+                ));
+            }
+            let key_der = PrivateKeyDer::from_pem_file(&key)
+                .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+            let certified = CertifiedKey::from_der(chain, key_der, &provider).map_err(|e| {
+                format!(
+                    "--tls-cert {} and --tls-key {}: {e}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+            Arc::new(rustls::sign::SingleCertAndKey::from(certified))
+        }
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn ca_der(ca: &Ca) -> Result<CertificateDer<'static>, String> {
+    CertificateDer::from_pem_slice(ca.cert_pem().as_bytes())
+        .map_err(|e| format!("the gateway's CA certificate: {e}"))
+}
+
+/// The server certificate the gateway issues itself, sent with the CA certificate after
+/// it so that a client knowing only the CA fingerprint can check the whole chain.
+struct IssuedCert {
+    ca: Arc<Ca>,
+    ca_der: CertificateDer<'static>,
+    sans: Vec<String>,
+    provider: Arc<CryptoProvider>,
+    current: Mutex<(Arc<CertifiedKey>, OffsetDateTime)>,
+}
+
+impl std::fmt::Debug for IssuedCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCert")
+            .field("sans", &self.sans)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuedCert {
+    fn new(
+        ca: Arc<Ca>,
+        ca_der: CertificateDer<'static>,
+        sans: Vec<String>,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Self, String> {
+        let first = issue(&ca, &ca_der, &sans, &provider)?;
+        Ok(IssuedCert {
+            ca,
+            ca_der,
+            sans,
+            provider,
+            current: Mutex::new(first),
+        })
+    }
+}
+
+/// A new server key and certificate; returns it with the time from which to renew it.
+fn issue(
+    ca: &Ca,
+    ca_der: &CertificateDer<'static>,
+    sans: &[String],
+    provider: &CryptoProvider,
+) -> Result<(Arc<CertifiedKey>, OffsetDateTime), String> {
+    let issued = ca
+        .issue_server(sans, SERVER_CERT_VALIDITY)
+        .map_err(|e| format!("cannot issue the gateway's TLS certificate: {e}"))?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key_pkcs8_der.to_vec()));
+    let certified = CertifiedKey::from_der(
+        vec![CertificateDer::from(issued.der), ca_der.clone()],
+        key,
+        provider,
+    )
+    .map_err(|e| format!("the gateway's TLS certificate: {e}"))?;
+    Ok((
+        Arc::new(certified),
+        issued.not_after - SERVER_CERT_RENEW_BEFORE,
+    ))
+}
+
+impl ResolvesServerCert for IssuedCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if OffsetDateTime::now_utc() >= current.1 {
+            match issue(&self.ca, &self.ca_der, &self.sans, &self.provider) {
+                Ok(fresh) => *current = fresh,
+                // The old certificate is still valid for a third of its life: keep it.
+                Err(e) => eprintln!("mosaic gateway: renewing the TLS certificate failed: {e}"),
+            }
+        }
+        Some(current.0.clone())
+    }
+}
+
+/// Serves `app` over TLS until `shutdown` resolves, then lets requests in flight finish.
+/// Each connection's verified client chain goes into its requests' extensions.
+pub async fn serve(
+    listener: TcpListener,
+    config: rustls::ServerConfig,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    eprintln!("mosaic gateway: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // A failed handshake (another CA's client certificate, plain HTTP, a scanner)
+            // just closes the connection.
+            let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+            else {
+                return;
+            };
+            let chain = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|certs| ClientChain(Arc::new(certs.iter().map(|c| c.to_vec()).collect())));
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                if let Some(chain) = &chain {
+                    req.extensions_mut().insert(chain.clone());
+                }
+                app.clone().oneshot(req)
+            });
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+            let _ = watcher.watch(conn.into_owned()).await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
