@@ -275,7 +275,7 @@ mod tests {
             let blob: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let got = s.open_peer_key(PEER_ID, &text_of(&blob));
             let want = if len < MIN_BLOB {
-                SealError::Malformed("too short")
+                SealError::Malformed("is too short to hold a sealed key")
             } else {
                 SealError::Unsealable
             };
@@ -287,7 +287,7 @@ mod tests {
             .unwrap();
         for len in 0..real.len() {
             let want = if len < MIN_BLOB {
-                SealError::Malformed("too short")
+                SealError::Malformed("is too short to hold a sealed key")
             } else {
                 SealError::Unsealable
             };
