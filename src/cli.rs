@@ -496,32 +496,28 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 }
 
-/// `--auto-renew`: the share of a certificate's lifetime after which it is renewed, or off.
 #[cfg(feature = "gateway")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AutoRenew(Option<u8>);
-
-#[cfg(feature = "gateway")]
-impl AutoRenew {
-    /// Renewal is due at this percent of the lifetime (also when off: `peer list` shows it).
-    pub fn percent(self) -> u8 {
-        self.0.unwrap_or(67)
-    }
-
-    pub fn is_on(self) -> bool {
-        self.0.is_some()
-    }
-}
-
-#[cfg(feature = "gateway")]
-impl std::fmt::Display for AutoRenew {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(p) => write!(f, "at {p}% of their lifetime"),
-            None => f.write_str("off (--auto-renew off)"),
+impl From<ServeArgs> for crate::gateway::Config {
+    fn from(a: ServeArgs) -> Self {
+        crate::gateway::Config {
+            listen: a.listen,
+            data_dir: a.data_dir,
+            public_url: a.public_url,
+            cert_validity_days: a.cert_validity_days,
+            cert_validity: a.cert_validity,
+            auto_renew: a.auto_renew.0,
+            tls: a.tls,
+            tls_cert: a.tls_cert,
+            tls_key: a.tls_key,
         }
     }
 }
+
+/// `--auto-renew`: the percent of a certificate's lifetime after which it is renewed, or
+/// `None` for off.
+#[cfg(feature = "gateway")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoRenew(pub Option<u8>);
 
 #[cfg(feature = "gateway")]
 fn parse_auto_renew(s: &str) -> Result<AutoRenew, String> {
@@ -529,7 +525,7 @@ fn parse_auto_renew(s: &str) -> Result<AutoRenew, String> {
         return Ok(AutoRenew(None));
     }
     match s.trim_end_matches('%').parse::<u8>() {
-        Ok(p) if (50..=90).contains(&p) => Ok(AutoRenew(Some(p))),
+        Ok(p) if crate::gateway::renewal::PERCENT_RANGE.contains(&p) => Ok(AutoRenew(Some(p))),
         _ => Err(format!(
             "must be a percentage from 50 to 90, or off; got {s:?}"
         )),

@@ -9,7 +9,7 @@ mod error;
 mod extract;
 pub mod openapi;
 mod peer_client;
-mod renewal;
+pub mod renewal;
 mod routes;
 mod store;
 pub mod tls;
@@ -20,9 +20,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::cli::ServeArgs;
 use crate::crypto::seal::SealingSecret;
-use crate::error::{Error, Result};
 use admin::{AdminToken, AdminTokenSource};
 use ca::Ca;
 use data_dir::DataDir;
@@ -35,6 +33,40 @@ const CERT_VALIDITY_DAYS: std::ops::RangeInclusive<u32> = 1..=365;
 /// Bounds of `--cert-validity`, in seconds: down to half a minute for tests and demos of
 /// renewal, up to the days' bound.
 const CERT_VALIDITY_SECS: std::ops::RangeInclusive<u64> = 30..=365 * 86_400;
+
+/// How the gateway runs, as its operator gave it (`mosaic gateway serve`'s flags).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// Directory for the database, the CA and the admin token; `None`: the default.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Base URL of enrollment URLs handed out; `None`: `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Validity of issued client certificates, in days.
+    pub cert_validity_days: u32,
+    /// Validity of issued client certificates as a duration (30 s to 365 days), instead
+    /// of `cert_validity_days`: short-lived certificates for tests and demos of renewal.
+    pub cert_validity: Option<std::time::Duration>,
+    /// Renew peers' certificates once this percent (50 to 90) of their lifetime has
+    /// passed; `None`: no automatic renewal.
+    pub auto_renew: Option<u8>,
+    /// Serve HTTPS with a certificate from the gateway's own CA.
+    pub tls: bool,
+    /// Serve HTTPS with this PEM chain and key instead (both or neither).
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+/// Why the gateway did not start (bad configuration or environment: nothing was
+/// served), or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot start the gateway: {0}")]
+    Start(String),
+    #[error("the gateway stopped: {0}")]
+    Stopped(String),
+}
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -54,8 +86,8 @@ pub struct AppState {
     renewal_locks: renewal::RenewalLocks,
 }
 
-pub async fn serve(args: ServeArgs) -> Result<()> {
-    let startup = |e: String| Error::invalid_input(format!("cannot start the gateway: {e}"));
+pub async fn serve(args: Config) -> Result<(), ServeError> {
+    let startup = ServeError::Start;
     // Everything that can be wrong with the configuration is checked before anything is
     // written to disk.
     let secret = SealingSecret::from_env().map_err(|e| startup(e.to_string()))?;
@@ -77,6 +109,13 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         Some(d) => time::Duration::seconds(d.as_secs() as i64),
         None => time::Duration::days(args.cert_validity_days.into()),
     };
+    if let Some(percent) = args.auto_renew
+        && !renewal::PERCENT_RANGE.contains(&percent)
+    {
+        return Err(startup(format!(
+            "--auto-renew must be a percentage from 50 to 90, or off; got {percent}"
+        )));
+    }
     let public_url = args
         .public_url
         .as_deref()
@@ -126,8 +165,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         secret: Arc::new(secret),
         peer_clients: peer_client::PeerClients::default(),
         renewal: renewal::RenewalPolicy {
-            percent: args.auto_renew.percent(),
-            automatic: args.auto_renew.is_on(),
+            percent: args.auto_renew.unwrap_or(renewal::DEFAULT_PERCENT),
+            automatic: args.auto_renew.is_some(),
         },
         renewal_locks: renewal::RenewalLocks::default(),
     };
@@ -159,7 +198,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         let _ = writeln!(
             out,
             "mosaic gateway renews its peers' certificates: {}",
-            args.auto_renew
+            state.renewal
         );
         let _ = writeln!(out, "mosaic gateway listening on {scheme}://{addr}");
         let _ = out.flush();
@@ -176,7 +215,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         None => axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(|e| Error::internal(format!("the gateway stopped: {e}")))?,
+            .map_err(|e| ServeError::Stopped(e.to_string()))?,
     }
     eprintln!("mosaic gateway: stopped");
     Ok(())

@@ -12,9 +12,9 @@ use time::OffsetDateTime;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::rfc3339;
-use super::store::audit::{self, Actor, Record};
+use super::store::audit::{Actor, Event};
 use super::store::peers::{self, RenewedPair};
-use super::store::{from_ms, immediate, now_ms, to_ms};
+use super::store::{StoreError, from_ms, now_ms, to_ms};
 use crate::api::federation::{RenewRequest, codes};
 use crate::api::paths;
 use crate::api::types::{AuditAction, EnrollResponse, Peer, PeerStatus};
@@ -30,6 +30,21 @@ pub struct RenewalPolicy {
     /// Whether the scheduler runs (`--auto-renew off` turns it off).
     pub automatic: bool,
 }
+
+impl std::fmt::Display for RenewalPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.automatic {
+            write!(f, "at {}% of their lifetime", self.percent)
+        } else {
+            f.write_str("off (--auto-renew off)")
+        }
+    }
+}
+
+/// `--auto-renew`'s default: about two thirds of the lifetime, as the contract says.
+pub const DEFAULT_PERCENT: u8 = 67;
+/// The percentages `--auto-renew` accepts.
+pub const PERCENT_RANGE: std::ops::RangeInclusive<u8> = 50..=90;
 
 /// Most jitter added to the due time, in percent of the lifetime: peers enrolled
 /// together do not all renew in the same second.
@@ -87,7 +102,7 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
     let id = peer_id.to_string();
     let creds = state
         .store
-        .run(move |conn| Ok(peers::credentials(conn, &id)?))
+        .run(move |conn| peers::credentials(conn, &id).map_err(db))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no peer with ID {peer_id}")))?;
     if creds.status != PeerStatus::Active {
@@ -180,10 +195,9 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
     let spki = key.spki_der().to_vec();
     let peer = state
         .store
-        .run(move |conn| {
-            let tx = immediate(conn)?;
+        .write(move |tx, _| {
             let swapped = peers::renew(
-                &tx,
+                tx,
                 &id,
                 &current_fp,
                 &RenewedPair {
@@ -196,7 +210,8 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
                     not_after: new_not_after,
                     renew_after,
                 },
-            )?;
+            )
+            .map_err(db)?;
             if !swapped {
                 return Err(ApiError::conflict(format!(
                     "peer {id} was removed or changed during the renewal; nothing was stored"
@@ -207,26 +222,22 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
                 verified.fingerprint,
                 rfc3339(verified.not_after)
             );
-            audit::record(
-                &tx,
-                now,
-                &Record {
-                    action: AuditAction::PeerRenewed,
-                    actor: Actor::Gateway,
-                    grant_id: None,
-                    peer_id: Some(&id),
-                    detail: Some(&detail),
-                },
-            )?;
-            let peer = peers::get(&tx, &id)?
+            let event = Event::new(AuditAction::PeerRenewed, Actor::Gateway)
+                .peer(&id)
+                .detail(detail);
+            let peer = peers::get(tx, &id)
+                .map_err(db)?
                 .ok_or_else(|| ApiError::internal("peer vanished inside its own transaction"))?;
-            tx.commit()?;
-            Ok(peer)
+            Ok((peer, event))
         })
         .await?;
     // The old key leaves memory with its client; the next call builds one for the new pair.
     state.peer_clients.forget(peer_id);
     Ok(peer)
+}
+
+fn db(e: rusqlite::Error) -> ApiError {
+    StoreError::from(e).into()
 }
 
 fn untrusted(message: String) -> ApiError {
@@ -250,7 +261,7 @@ pub async fn run_scheduler(state: AppState) {
         let now = now_ms();
         let due = match state
             .store
-            .run(move |conn| Ok(peers::due_for_renewal(conn, now)?))
+            .run(move |conn| peers::due_for_renewal(conn, now).map_err(db))
             .await
         {
             Ok(due) => due,
@@ -315,7 +326,11 @@ async fn backoff(attempts: u32, state: &AppState, peer_id: &str) -> Duration {
     let id = peer_id.to_string();
     let left = state
         .store
-        .run(move |conn| Ok(peers::credentials(conn, &id)?.and_then(|c| c.cert_not_after)))
+        .run(move |conn| {
+            peers::credentials(conn, &id)
+                .map(|c| c.and_then(|c| c.cert_not_after))
+                .map_err(db)
+        })
         .await
         .ok()
         .flatten()

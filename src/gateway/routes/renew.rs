@@ -20,7 +20,8 @@ use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::JsonBody;
 use crate::gateway::rfc3339;
-use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::StoreError;
+use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::certificates::{self, Origin};
 use crate::gateway::store::grants::{self, CertRole};
 use crate::gateway::store::{from_ms, to_ms};
@@ -46,29 +47,28 @@ pub async fn renew(
 ) -> ApiResult<Json<EnrollResponse>> {
     let leaf = presented.and_then(|c| c.0.leaf().map(<[u8]>::to_vec));
     let st = state.clone();
+    // A refusal is an answer, not a failed write: its audit event is committed too.
     state
         .store
-        .run(move |conn| {
-            let (tx, now) = grants::begin(conn)?;
-            let answer = match renew_in(&tx, &st, leaf.as_deref(), &req.csr_pem, now)? {
-                Ok(response) => Ok(Json(response)),
-                Err(refusal) => Err(refusal.record(&tx, now)?),
+        .write(move |tx, now| {
+            let answer = match renew_in(tx, &st, leaf.as_deref(), &req.csr_pem, now)? {
+                Ok((response, event)) => (Ok(Json(response)), event),
+                Err(refusal) => refusal.into_answer(),
             };
-            tx.commit()?;
-            answer
+            Ok::<_, ApiError>(answer)
         })
-        .await
+        .await?
 }
 
 /// Inside one `BEGIN IMMEDIATE` transaction: the data plane's checks, the CSR's, then
-/// either the certificate already issued for this key or a new one.
+/// either the certificate already issued for this key or a new one, with its audit event.
 fn renew_in(
     conn: &rusqlite::Connection,
     state: &AppState,
     leaf: Option<&[u8]>,
     csr_pem: &str,
     now: i64,
-) -> Result<Result<EnrollResponse, Refusal>, ApiError> {
+) -> Result<Result<(EnrollResponse, Event), Refusal>, ApiError> {
     // An expired certificate gets its own answer: it can never renew itself.
     if let Some(identity) = leaf.and_then(|l| grant_identity(l).ok())
         && identity.not_after <= from_ms(now)
@@ -118,14 +118,9 @@ fn renew_in(
             identity.fingerprint,
             grant.peer_cert_fingerprint.as_deref().unwrap_or("-")
         );
-        record(conn, now, &grant, &detail)?;
         let not_after = grant.peer_cert_not_after.unwrap_or(identity.not_after);
-        return Ok(Ok(answer(
-            state,
-            &grant,
-            certificate_pem(&current),
-            not_after,
-        )));
+        let response = answer(state, &grant, certificate_pem(&current), not_after);
+        return Ok(Ok((response, renewed(&grant, detail))));
     }
 
     let cert = match state
@@ -168,8 +163,8 @@ fn renew_in(
         cert.fingerprint,
         rfc3339(cert.not_after)
     );
-    record(conn, now, &grant, &detail)?;
-    Ok(Ok(answer(state, &grant, cert.pem, cert.not_after)))
+    let response = answer(state, &grant, cert.pem, cert.not_after);
+    Ok(Ok((response, renewed(&grant, detail))))
 }
 
 fn answer(
@@ -188,23 +183,12 @@ fn answer(
     }
 }
 
-fn record(
-    conn: &rusqlite::Connection,
-    now: i64,
-    grant: &Grant,
-    detail: &str,
-) -> rusqlite::Result<()> {
-    audit::record(
-        conn,
-        now,
-        &Record {
-            action: AuditAction::CertificateRenewed,
-            actor: Actor::Peer,
-            grant_id: Some(&grant.id),
-            peer_id: Some(&grant.peer_id),
-            detail: Some(detail),
-        },
-    )
+/// `certificate.renewed` by the grant's peer.
+fn renewed(grant: &Grant, detail: String) -> Event {
+    Event::new(AuditAction::CertificateRenewed, Actor::Peer)
+        .grant(&grant.id)
+        .peer(&grant.peer_id)
+        .detail(detail)
 }
 
 /// The DER of the grant's current certificate.
@@ -213,7 +197,7 @@ fn current_certificate(
     grant: &Grant,
 ) -> Result<Option<Vec<u8>>, ApiError> {
     match &grant.peer_cert_fingerprint {
-        Some(fp) => Ok(certificates::der(conn, fp)?),
+        Some(fp) => Ok(certificates::der(conn, fp).map_err(StoreError::from)?),
         None => Ok(None),
     }
 }
