@@ -6,4 +6,5 @@ pub mod env;
 pub mod federation;
 pub mod paths;
 pub mod query;
+pub mod text;
 pub mod types;

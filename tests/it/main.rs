@@ -16,3 +16,5 @@ mod grant;
 mod operator;
 mod peer_add;
 mod peers;
+mod robustness;
+mod terminal;
