@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The whole federation flow on one machine: builds mosaic, starts two reference gateways
-# (A grants, B enrolls) on free loopback ports with temp data dirs and a generated secret,
-# then runs grant create -> grant token -> peer add (on B) -> peer list -> grant show ->
-# grant revoke, printing each command before its output. Stops the gateways on exit and
-# fails loudly on any error.
+# The whole federation story on one machine: builds mosaic, starts two reference gateways
+# over HTTPS (A grants, B enrolls) on free loopback ports with temp data dirs and a
+# generated secret each, then: A imports rows for a user -> grant create -> grant token ->
+# peer add on B (CA pinned) -> peer test -> peer query of a granted resource (rows) ->
+# peer query of an excluded resource (refused, as expected) -> grant revoke on A -> peer
+# query refused at once. Each command is printed with the gateway it runs against. Stops
+# the gateways on exit and fails loudly if any step does not behave as shown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,32 +31,52 @@ trap cleanup EXIT
 # One sealing secret per gateway, 32 random bytes as hex; never printed.
 secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
-# start NAME: runs a gateway on a free port; sets NAME_URL, NAME_DIR and NAME_SECRET.
+# start NAME: runs a gateway over HTTPS on a free port; sets NAME_URL, NAME_DIR and
+# NAME_SECRET.
 start() {
   local name=$1 dir="$work/$1" url="" key
   key=$(secret)
   printf -v "${name}_SECRET" '%s' "$key"
   : >"$work/$name.log" # exists before the first poll below
-  BETTER_AUTH_SECRET=$key "$bin" gateway serve --listen 127.0.0.1:0 --data-dir "$dir" \
+  BETTER_AUTH_SECRET=$key "$bin" gateway serve --tls --listen 127.0.0.1:0 --data-dir "$dir" \
     >"$work/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 200); do
-    url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/$name.log" | head -n 1)
+    url=$(sed -n 's/.*listening on \(https[^ ]*\).*/\1/p' "$work/$name.log" | head -n 1)
     [ -n "$url" ] && break
     sleep 0.05
   done
   [ -n "$url" ] || { echo "gateway $name did not start" >&2; exit 1; }
   printf -v "${name}_URL" '%s' "$url"
   printf -v "${name}_DIR" '%s' "$dir"
-  echo "gateway $name listening on $url (data in a temp dir)"
+  echo "gateway $name listening on $url (its own CA, data in a temp dir)"
 }
 
+# on NAME: the following commands talk to gateway NAME's admin API, trusting its CA.
+on() {
+  local url_var="$1_URL" dir_var="$1_DIR"
+  export MOSAIC_GATEWAY_URL=${!url_var} MOSAIC_ADMIN_TOKEN_FILE=${!dir_var}/admin-token
+  export MOSAIC_CACERT=${!dir_var}/ca.pem
+  current=$1
+}
 mosaic() { "$bin" "$@"; }
+# run CMD...: prints the command and the gateway it runs against, then runs it.
 run() {
-  printf '\n$'
+  printf '\n[on gateway %s] $' "$current"
   printf ' %q' "$@"
   printf '\n'
   "$@"
+}
+# refused CODE CMD...: runs CMD, which must fail with exit CODE (an expected refusal).
+refused() {
+  local want=$1 got=0
+  shift
+  run "$@" || got=$?
+  if [ "$got" -ne "$want" ]; then
+    echo "expected exit $want (a refusal), got $got" >&2
+    exit 1
+  fi
+  echo "(refused as expected: exit $got)"
 }
 # field NAME: the first string field NAME of the JSON document on stdin.
 field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -n 1; }
@@ -65,9 +87,19 @@ start B
 cat >"$work/scope.json" <<'JSON'
 { "resources": ["tasks", "notes"], "excluded_resources": ["credentials"], "max_rows_per_query": 100 }
 JSON
+cat >"$work/tasks.json" <<'JSON'
+[ {"id": "task-1", "title": "Renew the TLS certificates", "status": "open", "due_at": "2026-12-31T00:00:00Z"},
+  {"id": "task-2", "title": "Review the federation grants", "status": "done", "due_at": null},
+  {"id": "task-3", "title": "Rotate the admin token", "status": "open", "due_at": null} ]
+JSON
+cat >"$work/credentials.json" <<'JSON'
+[ {"id": "cred-1", "name": "production database", "kind": "password"} ]
+JSON
 
-# On A: the granting admin.
-export MOSAIC_GATEWAY_URL=$A_URL MOSAIC_ADMIN_TOKEN_FILE=$A_DIR/admin-token
+# On A: the granting admin loads the user's data and grants gateway B part of it.
+on A
+run mosaic federation data import tasks --user user-42 "$work/tasks.json"
+run mosaic federation data import credentials --user user-42 "$work/credentials.json"
 run mosaic federation grant create --user user-42 --peer gateway-b --scope "$work/scope.json" -o json \
   | tee "$work/grant.json"
 grant_id=$(field id <"$work/grant.json")
@@ -76,15 +108,22 @@ url=$(field enrollment_url <"$work/token.json")
 fp=$(field ca_fingerprint <"$work/token.json")
 
 # On B: the enrolling admin, with B's own sealing secret (B refuses a key it cannot open).
-export MOSAIC_GATEWAY_URL=$B_URL MOSAIC_ADMIN_TOKEN_FILE=$B_DIR/admin-token
+# The pin is the only trust in A: MOSAIC_CACERT names B's CA, not A's.
+on B
 export MOSAIC_STATE_DIR=$work/state
-BETTER_AUTH_SECRET=$B_SECRET run mosaic federation peer add "$url" --ca-fingerprint "$fp" --name gateway-a
-run mosaic federation peer list
+BETTER_AUTH_SECRET=$B_SECRET run mosaic federation peer add "$url" --ca-fingerprint "$fp" \
+  --name gateway-a -o json | tee "$work/peer.json"
+peer_id=$(field id <"$work/peer.json")
+run mosaic federation peer test "$peer_id"
+run mosaic federation peer query "$peer_id" tasks | tee "$work/rows.txt"
+grep -q "Review the federation grants" "$work/rows.txt" || { echo "rows missing" >&2; exit 1; }
+refused 5 mosaic federation peer query "$peer_id" credentials
 
-# Back on A: the grant is active, then revoked.
-export MOSAIC_GATEWAY_URL=$A_URL MOSAIC_ADMIN_TOKEN_FILE=$A_DIR/admin-token
-run mosaic federation grant show "$grant_id"
+# Back on A: revoke. B's very next read is refused.
+on A
 run mosaic federation grant revoke "$grant_id" --reason "demo finished"
+on B
+refused 5 mosaic federation peer query "$peer_id" tasks
 
 echo
 echo "demo OK"

@@ -485,3 +485,18 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 }
+
+#[cfg(feature = "gateway")]
+impl From<ServeArgs> for crate::gateway::Config {
+    fn from(a: ServeArgs) -> Self {
+        crate::gateway::Config {
+            listen: a.listen,
+            data_dir: a.data_dir,
+            public_url: a.public_url,
+            cert_validity_days: a.cert_validity_days,
+            tls: a.tls,
+            tls_cert: a.tls_cert,
+            tls_key: a.tls_key,
+        }
+    }
+}

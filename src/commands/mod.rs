@@ -31,7 +31,13 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Man(args) => docs::man(&args),
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {
-            crate::gateway::serve(args).await
+            crate::gateway::serve(args.into()).await.map_err(|e| {
+                use crate::error::Error;
+                match e {
+                    crate::gateway::ServeError::Start(_) => Error::invalid_input(e.to_string()),
+                    crate::gateway::ServeError::Stopped(_) => Error::internal(e.to_string()),
+                }
+            })
         }
     }
 }

@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::store::StoreError;
 use crate::api::types::{ErrorBody, ErrorDetail, codes};
 
 /// The one message of every 410: unknown, used and expired tokens must look the same.
@@ -102,9 +103,19 @@ impl ApiError {
     }
 }
 
+/// The store's errors as HTTP: a bad page is the caller's 400, the rest is ours.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidPage(message) => ApiError::InvalidRequest(message),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        ApiError::Internal(format!("database: {e}"))
+        StoreError::Database(e).into()
     }
 }
 

@@ -19,9 +19,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::cli::ServeArgs;
 use crate::crypto::seal::SealingSecret;
-use crate::error::{Error, Result};
 use admin::{AdminToken, AdminTokenSource};
 use ca::Ca;
 use data_dir::DataDir;
@@ -31,6 +29,34 @@ use store::Store;
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// Bounds of `--cert-validity-days`: client certificates are meant to be short-lived.
 const CERT_VALIDITY_DAYS: std::ops::RangeInclusive<u32> = 1..=365;
+
+/// How the gateway runs, as its operator gave it (`mosaic gateway serve`'s flags).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// Directory for the database, the CA and the admin token; `None`: the default.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Base URL of enrollment URLs handed out; `None`: `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Validity of issued client certificates, in days.
+    pub cert_validity_days: u32,
+    /// Serve HTTPS with a certificate from the gateway's own CA.
+    pub tls: bool,
+    /// Serve HTTPS with this PEM chain and key instead (both or neither).
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+/// Why the gateway did not start (bad configuration or environment: nothing was
+/// served), or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot start the gateway: {0}")]
+    Start(String),
+    #[error("the gateway stopped: {0}")]
+    Stopped(String),
+}
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -47,8 +73,8 @@ pub struct AppState {
     peer_clients: peer_client::PeerClients,
 }
 
-pub async fn serve(args: ServeArgs) -> Result<()> {
-    let startup = |e: String| Error::invalid_input(format!("cannot start the gateway: {e}"));
+pub async fn serve(args: Config) -> Result<(), ServeError> {
+    let startup = ServeError::Start;
     // Everything that can be wrong with the configuration is checked before anything is
     // written to disk.
     let secret = SealingSecret::from_env().map_err(|e| startup(e.to_string()))?;
@@ -144,7 +170,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         None => axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(|e| Error::internal(format!("the gateway stopped: {e}")))?,
+            .map_err(|e| ServeError::Stopped(e.to_string()))?,
     }
     eprintln!("mosaic gateway: stopped");
     Ok(())

@@ -11,7 +11,6 @@ use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::QueryParams;
 use crate::gateway::store::audit::{self, AuditFilter};
-use crate::gateway::store::grants;
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::to_ms;
 
@@ -50,13 +49,8 @@ pub async fn list(
     };
     let page = state
         .store
-        .run(move |conn| {
-            // Expiring first makes due `grant.expired` entries part of the answer.
-            let (tx, _now) = grants::begin(conn)?;
-            let page = audit::list(&tx, &filter, &page)?;
-            tx.commit()?;
-            Ok(page)
-        })
+        // Expiring first makes due `grant.expired` entries part of the answer.
+        .read(move |tx, _now| Ok::<_, ApiError>(audit::list(tx, &filter, &page)?))
         .await?;
     Ok(Json(page))
 }

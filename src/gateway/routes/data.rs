@@ -13,9 +13,9 @@ use crate::api::types::{AuditAction, ErrorBody, Resource};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{JsonBody, PathParam};
-use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::rows::{self, NewRow, parse_timestamp};
-use crate::gateway::store::{immediate, now_ms};
+use crate::gateway::store::{StoreError, now_ms};
 
 /// A resource name from a path: one of the five.
 pub fn parse_resource(name: &str) -> Option<Resource> {
@@ -72,11 +72,10 @@ pub async fn import(
     let count = checked.len() as u64;
     let result = state
         .store
-        .run(move |conn| {
-            let tx = immediate(conn)?;
+        .write(move |tx, now| {
             for (id, created_at, updated_at, fields) in &checked {
                 rows::upsert(
-                    &tx,
+                    tx,
                     resource,
                     &user_id,
                     &NewRow {
@@ -86,26 +85,19 @@ pub async fn import(
                         fields: fields.clone(),
                     },
                     now,
-                )?;
+                )
+                .map_err(StoreError::from)?;
             }
-            let detail = format!("{count} rows of {} for user {user_id}", resource.as_str());
-            audit::record(
-                &tx,
-                now,
-                &Record {
-                    action: AuditAction::DataImported,
-                    actor: Actor::Admin,
-                    grant_id: None,
-                    peer_id: None,
-                    detail: Some(&detail),
-                },
-            )?;
-            tx.commit()?;
-            Ok(ImportResult {
+            let event = Event::new(AuditAction::DataImported, Actor::Admin).detail(format!(
+                "{count} rows of {} for user {user_id}",
+                resource.as_str()
+            ));
+            let result = ImportResult {
                 resource,
                 user_id,
                 imported: count,
-            })
+            };
+            Ok::<_, ApiError>((result, event))
         })
         .await?;
     Ok(Json(result))

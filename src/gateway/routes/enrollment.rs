@@ -14,7 +14,7 @@ use crate::crypto::ca::CaError;
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{JsonBody, PathParam};
-use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::tokens::{self, StoredToken};
 use crate::gateway::store::{certificates, from_ms, grants};
 
@@ -26,6 +26,14 @@ struct Refusal {
 }
 
 impl Refusal {
+    /// The `enrollment.refused` audit event; committed although the answer is an error.
+    fn event(&self) -> Event {
+        let mut event =
+            Event::new(AuditAction::EnrollmentRefused, Actor::Enrollment).detail(&self.why);
+        event.grant_id = self.grant_id.clone();
+        event
+    }
+
     fn token(grant_id: Option<&str>, why: &str) -> Self {
         Refusal {
             grant_id: grant_id.map(str::to_string),
@@ -106,12 +114,10 @@ pub async fn preview(
     let ca_pem = state.ca.cert_pem().to_string();
     let preview = state
         .store
-        .run(move |conn| {
-            let (tx, now) = grants::begin(conn)?;
-            let token = live_token(&tx, &token, now)?.map_err(|r| r.answer)?;
-            let grant = pending_grant(&tx, &token)?.map_err(|r| r.answer)?;
-            tx.commit()?;
-            Ok(EnrollmentPreview {
+        .read(move |tx, now| {
+            let token = live_token(tx, &token, now)?.map_err(|r| r.answer)?;
+            let grant = pending_grant(tx, &token)?.map_err(|r| r.answer)?;
+            Ok::<_, ApiError>(EnrollmentPreview {
                 grant_id: grant.id,
                 subject_user_id: grant.user_id,
                 peer_id: grant.peer_id,
@@ -146,32 +152,18 @@ pub async fn enroll(
     let st = state.clone();
     let response = state
         .store
-        .run(move |conn| {
-            let (tx, now) = grants::begin(conn)?;
-            match redeem(&tx, &st, &token, &req.csr_pem, now)? {
-                Ok(response) => {
-                    tx.commit()?;
-                    Ok(response)
-                }
+        .write(move |tx, now| {
+            // A refusal is committed with its audit event, then answered as an error.
+            Ok::<_, ApiError>(match redeem(tx, &st, &token, &req.csr_pem, now)? {
+                Ok((response, event)) => (Ok(response), event),
                 Err(refusal) => {
-                    audit::record(
-                        &tx,
-                        now,
-                        &Record {
-                            action: AuditAction::EnrollmentRefused,
-                            actor: Actor::Enrollment,
-                            grant_id: refusal.grant_id.as_deref(),
-                            peer_id: None,
-                            detail: Some(&refusal.why),
-                        },
-                    )?;
-                    tx.commit()?;
-                    Err(refusal.answer)
+                    let event = refusal.event();
+                    (Err(refusal.answer), event)
                 }
-            }
+            })
         })
         .await?;
-    Ok(Json(response))
+    Ok(Json(response?))
 }
 
 /// Inside one `BEGIN IMMEDIATE` transaction: check the token and its grant, sign the CSR,
@@ -184,7 +176,7 @@ fn redeem(
     token: &str,
     csr_pem: &str,
     now: i64,
-) -> Result<Result<EnrollResponse, Refusal>, ApiError> {
+) -> Result<Result<(EnrollResponse, Event), Refusal>, ApiError> {
     let token = match live_token(conn, token, now)? {
         Ok(t) => t,
         Err(refusal) => return Ok(Err(refusal)),
@@ -223,24 +215,19 @@ fn redeem(
             "grant changed inside its own transaction",
         ));
     }
-    let detail = format!("token {}, certificate {}", token.handle, cert.fingerprint);
-    audit::record(
-        conn,
-        now,
-        &Record {
-            action: AuditAction::GrantActivated,
-            actor: Actor::Enrollment,
-            grant_id: Some(&grant.id),
-            peer_id: None,
-            detail: Some(&detail),
-        },
-    )?;
-    Ok(Ok(EnrollResponse {
+    let event = Event::new(AuditAction::GrantActivated, Actor::Enrollment)
+        .grant(&grant.id)
+        .detail(format!(
+            "token {}, certificate {}",
+            token.handle, cert.fingerprint
+        ));
+    let response = EnrollResponse {
         certificate_pem: cert.pem,
         ca_certificate_pem: state.ca.cert_pem().to_string(),
         grant_id: grant.id,
         subject_user_id: grant.user_id,
         peer_id: grant.peer_id,
         not_after: cert.not_after,
-    }))
+    };
+    Ok(Ok((response, event)))
 }

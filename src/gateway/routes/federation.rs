@@ -13,7 +13,8 @@ use crate::crypto::verify::{GrantIdentity, grant_identity};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{PathParam, QueryParams};
-use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::StoreError;
+use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::{from_ms, grants, rows};
 use crate::gateway::tls::ClientChain;
@@ -37,25 +38,14 @@ pub async fn whoami(
     presented: Presented,
 ) -> ApiResult<Json<WhoAmI>> {
     let leaf = presented.and_then(|c| c.0.leaf().map(<[u8]>::to_vec));
+    // The refusal is an answer, not a failed write: its audit event is committed too.
     state
         .store
-        .run(move |conn| {
-            let (tx, now) = grants::begin(conn)?;
-            let checked = authorize(&tx, leaf.as_deref(), now, None);
-            let answer = match checked {
+        .write(move |tx, now| {
+            Ok::<_, ApiError>(match authorize(tx, leaf.as_deref(), now, None) {
                 Ok((grant, identity)) => {
-                    audit::record(
-                        &tx,
-                        now,
-                        &Record {
-                            action: AuditAction::FederationRead,
-                            actor: Actor::Peer,
-                            grant_id: Some(&grant.id),
-                            peer_id: Some(&grant.peer_id),
-                            detail: Some("whoami"),
-                        },
-                    )?;
-                    Ok(Json(WhoAmI {
+                    let event = read_event(&grant, "whoami");
+                    let who = WhoAmI {
                         grant_id: grant.id,
                         subject_user_id: grant.user_id,
                         peer_id: grant.peer_id,
@@ -63,14 +53,13 @@ pub async fn whoami(
                         status: grant.status,
                         cert_fingerprint: identity.fingerprint,
                         cert_not_after: identity.not_after,
-                    }))
+                    };
+                    (Ok(Json(who)), event)
                 }
-                Err(refusal) => Err(refusal.record(&tx, now)?),
-            };
-            tx.commit()?;
-            answer
+                Err(refusal) => refusal.into_answer(),
+            })
         })
-        .await
+        .await?
 }
 
 #[utoipa::path(
@@ -98,36 +87,32 @@ pub async fn resources(
     let leaf = presented.and_then(|c| c.0.leaf().map(<[u8]>::to_vec));
     state
         .store
-        .run(move |conn| {
-            let (tx, now) = grants::begin(conn)?;
-            let answer = match authorize(&tx, leaf.as_deref(), now, Some((&resource, &query))) {
-                Ok((grant, _)) => {
-                    let limit = query.limit.unwrap_or(grant.scope.max_rows_per_query);
-                    let page = PageRequest::with_limit(limit, query.cursor.as_deref())?;
-                    let resource = parse_resource(&resource).ok_or_else(|| {
-                        ApiError::internal("scope check passed an unknown resource")
-                    })?;
-                    let page = rows::page(&tx, resource, &grant.user_id, &page)?;
-                    let detail = format!("{}: {} rows", resource.as_str(), page.items.len());
-                    audit::record(
-                        &tx,
-                        now,
-                        &Record {
-                            action: AuditAction::FederationRead,
-                            actor: Actor::Peer,
-                            grant_id: Some(&grant.id),
-                            peer_id: Some(&grant.peer_id),
-                            detail: Some(&detail),
-                        },
-                    )?;
-                    Ok(Json(page))
-                }
-                Err(refusal) => Err(refusal.record(&tx, now)?),
+        .write(move |tx, now| -> ApiResult<_> {
+            let checked = authorize(tx, leaf.as_deref(), now, Some((&resource, &query)));
+            let (grant, _) = match checked {
+                Ok(passed) => passed,
+                Err(refusal) => return Ok(refusal.into_answer()),
             };
-            tx.commit()?;
-            answer
+            let limit = query.limit.unwrap_or(grant.scope.max_rows_per_query);
+            let page = PageRequest::with_limit(limit, query.cursor.as_deref())?;
+            let resource = parse_resource(&resource)
+                .ok_or_else(|| ApiError::internal("the scope check passed an unknown resource"))?;
+            let page = rows::page(tx, resource, &grant.user_id, &page).map_err(StoreError::from)?;
+            let event = read_event(
+                &grant,
+                &format!("{}: {} rows", resource.as_str(), page.items.len()),
+            );
+            Ok((Ok(Json(page)), event))
         })
-        .await
+        .await?
+}
+
+/// `federation.read` by the grant's peer.
+fn read_event(grant: &Grant, detail: &str) -> Event {
+    Event::new(AuditAction::FederationRead, Actor::Peer)
+        .grant(&grant.id)
+        .peer(&grant.peer_id)
+        .detail(detail)
 }
 
 /// Why a federation request was refused, for the answer and the audit log.
@@ -152,27 +137,20 @@ impl Refusal {
         self
     }
 
-    /// Audits the refusal (`federation.refused`: why, and the certificate's fingerprint)
-    /// and returns the answer.
-    fn record(self, conn: &rusqlite::Connection, now: i64) -> rusqlite::Result<ApiError> {
+    /// The refusal as an answer, with its audit event (`federation.refused`: why, and
+    /// the certificate's fingerprint).
+    fn into_answer<T>(self) -> (ApiResult<T>, Event) {
         let detail = format!(
             "{}: {}; certificate {}",
             self.error.code(),
             self.error,
             self.fingerprint.as_deref().unwrap_or("none")
         );
-        audit::record(
-            conn,
-            now,
-            &Record {
-                action: AuditAction::FederationRefused,
-                actor: Actor::Peer,
-                grant_id: self.grant.as_ref().map(|g| g.0.as_str()),
-                peer_id: self.grant.as_ref().map(|g| g.1.as_str()),
-                detail: Some(&detail),
-            },
-        )?;
-        Ok(self.error)
+        let mut event = Event::new(AuditAction::FederationRefused, Actor::Peer).detail(detail);
+        if let Some((grant_id, peer_id)) = self.grant {
+            event = event.grant(grant_id).peer(peer_id);
+        }
+        (Err(self.error), event)
     }
 }
 
@@ -211,7 +189,7 @@ fn authorize(
     // 2. A grant records this certificate, and its IDs are the certificate's OIDs.
     let grant = grants::by_cert_fingerprint(conn, &identity.fingerprint)
         .map_err(|e| Refusal {
-            error: e.into(),
+            error: StoreError::from(e).into(),
             fingerprint: None,
             grant: None,
         })?

@@ -12,10 +12,10 @@ use crate::api::types::{
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{JsonBody, OptionalJsonBody, PathParam, QueryParams};
-use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::grants::{self, GrantFilter};
 use crate::gateway::store::page::PageRequest;
-use crate::gateway::store::{from_ms, immediate, now_ms, to_ms, tokens};
+use crate::gateway::store::{from_ms, to_ms, tokens};
 
 /// Longest revoke reason, in bytes.
 const MAX_REASON: usize = 1024;
@@ -42,46 +42,38 @@ pub async fn create(
     req.scope
         .validate()
         .map_err(|v| ApiError::invalid(format!("scope.{v}")))?;
-    let created_at = from_ms(now_ms());
-    if let Some(expires_at) = req.expires_at
-        && expires_at <= created_at
-    {
-        return Err(ApiError::invalid("expires_at must be in the future"));
-    }
-    let grant = Grant {
-        id: uuid::Uuid::new_v4().to_string(),
-        user_id: req.user_id,
-        peer_id: req.peer_id,
-        scope: req.scope,
-        status: GrantStatus::Pending,
-        created_at,
-        activated_at: None,
-        revoked_at: None,
-        revoked_reason: None,
-        // Stored with millisecond precision; answer with what a read will return.
-        expires_at: req.expires_at.map(|t| from_ms(to_ms(t))),
-        peer_cert_fingerprint: None,
-        tokens: None,
-    };
     let grant = state
         .store
-        .run(move |conn| {
-            let tx = immediate(conn)?;
-            grants::insert(&tx, &grant)?;
-            let detail = format!("for user {} and peer {}", grant.user_id, grant.peer_id);
-            audit::record(
-                &tx,
-                to_ms(grant.created_at),
-                &Record {
-                    action: AuditAction::GrantCreated,
-                    actor: Actor::Admin,
-                    grant_id: Some(&grant.id),
-                    peer_id: None,
-                    detail: Some(&detail),
-                },
-            )?;
-            tx.commit()?;
-            Ok(grant)
+        .write(move |tx, now| {
+            let created_at = from_ms(now);
+            if let Some(expires_at) = req.expires_at
+                && expires_at <= created_at
+            {
+                return Err(ApiError::invalid("expires_at must be in the future"));
+            }
+            let grant = Grant {
+                id: uuid::Uuid::new_v4().to_string(),
+                user_id: req.user_id,
+                peer_id: req.peer_id,
+                scope: req.scope,
+                status: GrantStatus::Pending,
+                created_at,
+                activated_at: None,
+                revoked_at: None,
+                revoked_reason: None,
+                // Stored with millisecond precision; answer with what a read will return.
+                expires_at: req.expires_at.map(|t| from_ms(to_ms(t))),
+                peer_cert_fingerprint: None,
+                tokens: None,
+            };
+            grants::insert(tx, &grant)?;
+            let event = Event::new(AuditAction::GrantCreated, Actor::Admin)
+                .grant(&grant.id)
+                .detail(format!(
+                    "for user {} and peer {}",
+                    grant.user_id, grant.peer_id
+                ));
+            Ok((grant, event))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(grant)))
@@ -115,12 +107,7 @@ pub async fn list(
     };
     let page = state
         .store
-        .run(move |conn| {
-            let (tx, _now) = grants::begin(conn)?;
-            let page = grants::list(&tx, &filter, &page)?;
-            tx.commit()?;
-            Ok(page)
-        })
+        .read(move |tx, _now| Ok::<_, ApiError>(grants::list(tx, &filter, &page)?))
         .await?;
     Ok(Json(page))
 }
@@ -143,12 +130,10 @@ pub async fn show(
 ) -> ApiResult<Json<Grant>> {
     let grant = state
         .store
-        .run(move |conn| {
-            let (tx, now) = grants::begin(conn)?;
-            let mut grant = grants::get(&tx, &id)?.ok_or_else(|| no_such_grant(&id))?;
-            grant.tokens = Some(tokens::history(&tx, &id, now)?);
-            tx.commit()?;
-            Ok(grant)
+        .read(move |tx, now| {
+            let mut grant = grants::get(tx, &id)?.ok_or_else(|| no_such_grant(&id))?;
+            grant.tokens = Some(tokens::history(tx, &id, now)?);
+            Ok::<_, ApiError>(grant)
         })
         .await?;
     Ok(Json(grant))
@@ -186,29 +171,18 @@ pub async fn revoke(
     }
     let grant = state
         .store
-        .run(move |conn| {
-            let (tx, now) = grants::begin(conn)?;
-            let grant = grants::get(&tx, &id)?.ok_or_else(|| no_such_grant(&id))?;
-            if !grants::revoke(&tx, &id, now, req.reason.as_deref())? {
+        .write(move |tx, now| {
+            let grant = grants::get(tx, &id)?.ok_or_else(|| no_such_grant(&id))?;
+            if !grants::revoke(tx, &id, now, req.reason.as_deref())? {
                 return Err(ApiError::conflict(format!(
                     "grant {id} is already {}: a grant is revoked at most once, and an expired one stays expired",
                     grant.status.as_str()
                 )));
             }
-            audit::record(
-                &tx,
-                now,
-                &Record {
-                    action: AuditAction::GrantRevoked,
-                    actor: Actor::Admin,
-                    grant_id: Some(&id),
-                    peer_id: None,
-                    detail: req.reason.as_deref(),
-                },
-            )?;
-            let grant = grants::get(&tx, &id)?.ok_or_else(|| no_such_grant(&id))?;
-            tx.commit()?;
-            Ok(grant)
+            let mut event = Event::new(AuditAction::GrantRevoked, Actor::Admin).grant(&id);
+            event.detail = req.reason;
+            let grant = grants::get(tx, &id)?.ok_or_else(|| no_such_grant(&id))?;
+            Ok((grant, event))
         })
         .await?;
     Ok(Json(grant))

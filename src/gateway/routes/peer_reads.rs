@@ -11,7 +11,7 @@ use crate::api::types::{ErrorBody, Page};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{PathPair, PathParam, QueryParams};
-use crate::gateway::store::peers;
+use crate::gateway::store::{StoreError, peers};
 
 #[utoipa::path(
     get,
@@ -91,7 +91,9 @@ async fn call(state: &AppState, id: &str, path_and_query: &str) -> ApiResult<ser
     let peer_id = id.to_string();
     let creds = state
         .store
-        .run(move |conn| Ok(peers::credentials(conn, &peer_id)?))
+        .run(move |conn| {
+            peers::credentials(conn, &peer_id).map_err(|e| ApiError::from(StoreError::from(e)))
+        })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no peer with ID {id}")))?;
     state

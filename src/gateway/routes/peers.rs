@@ -18,10 +18,10 @@ use crate::crypto::verify::{Expected, verify_issued_cert};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{JsonBody, PathParam, QueryParams};
-use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::peers::{self, NewPeer, PeerCert};
-use crate::gateway::store::{from_ms, immediate, is_unique_violation, now_ms};
+use crate::gateway::store::{from_ms, is_unique_violation};
 
 /// Peer IDs appear in URL paths, so they are limited to unreserved URL characters.
 fn check_peer_id(id: &str) -> Result<(), ApiError> {
@@ -127,11 +127,9 @@ pub async fn create(
     )?;
     let peer = state
         .store
-        .run(move |conn| {
-            let now = now_ms();
-            let tx = immediate(conn)?;
+        .write(move |tx, now| {
             let inserted = peers::insert(
-                &tx,
+                tx,
                 &NewPeer {
                     id: &req.id,
                     name: &req.name,
@@ -151,22 +149,12 @@ pub async fn create(
                 }
                 other => other?,
             }
-            let detail = format!("{} at {}", req.name, req.remote_url);
-            audit::record(
-                &tx,
-                now,
-                &Record {
-                    action: AuditAction::PeerAdded,
-                    actor: Actor::Admin,
-                    grant_id: None,
-                    peer_id: Some(&req.id),
-                    detail: Some(&detail),
-                },
-            )?;
-            let peer = peers::get(&tx, &req.id)?
+            let peer = peers::get(tx, &req.id)?
                 .ok_or_else(|| ApiError::internal("peer vanished inside its own transaction"))?;
-            tx.commit()?;
-            Ok(peer)
+            let event = Event::new(AuditAction::PeerAdded, Actor::Admin)
+                .peer(&req.id)
+                .detail(format!("{} at {}", req.name, req.remote_url));
+            Ok((peer, event))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(peer)))
@@ -191,7 +179,7 @@ pub async fn list(
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let page = state
         .store
-        .run(move |conn| Ok(peers::list(conn, &page)?))
+        .read(move |tx, _now| Ok::<_, ApiError>(peers::list(tx, &page)?))
         .await?;
     Ok(Json(page))
 }
@@ -221,16 +209,14 @@ pub async fn store_cert(
     check_text("subject_user_id", &req.subject_user_id)?;
     let peer = state
         .store
-        .run(move |conn| {
-            let now = now_ms();
-            let tx = immediate(conn)?;
-            let peer = peers::get(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+        .write(move |tx, now| {
+            let peer = peers::get(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
             if peer.status == PeerStatus::Active {
                 return Err(ApiError::conflict(format!(
                     "peer {id} is already active; remove it and enroll again to replace its certificate"
                 )));
             }
-            let spki = peers::public_key(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+            let spki = peers::public_key(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
             let verified = verify_issued_cert(
                 &req.certificate_pem,
                 &req.ca_certificate_pem,
@@ -244,7 +230,7 @@ pub async fn store_cert(
             )
             .map_err(|e| ApiError::invalid(format!("certificate check failed: {e}")))?;
             let activated = peers::activate(
-                &tx,
+                tx,
                 &id,
                 now,
                 &PeerCert {
@@ -260,24 +246,14 @@ pub async fn store_cert(
             if !activated {
                 return Err(ApiError::internal("peer changed inside its own transaction"));
             }
-            let detail = format!(
-                "remote grant {}, certificate {}",
-                req.grant_id, verified.fingerprint
-            );
-            audit::record(
-                &tx,
-                now,
-                &Record {
-                    action: AuditAction::PeerActivated,
-                    actor: Actor::Admin,
-                    grant_id: None,
-                    peer_id: Some(&id),
-                    detail: Some(&detail),
-                },
-            )?;
-            let peer = peers::get(&tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
-            tx.commit()?;
-            Ok(peer)
+            let peer = peers::get(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+            let event = Event::new(AuditAction::PeerActivated, Actor::Admin)
+                .peer(&id)
+                .detail(format!(
+                    "remote grant {}, certificate {}",
+                    req.grant_id, verified.fingerprint
+                ));
+            Ok((peer, event))
         })
         .await?;
     Ok(Json(peer))
@@ -302,25 +278,14 @@ pub async fn remove(
     let peer_id = id.clone();
     state
         .store
-        .run(move |conn| {
-            let now = now_ms();
-            let tx = immediate(conn)?;
-            if !peers::delete(&tx, &id)? {
+        .write(move |tx, _now| {
+            if !peers::delete(tx, &id)? {
                 return Err(no_such_peer(&id));
             }
-            audit::record(
-                &tx,
-                now,
-                &Record {
-                    action: AuditAction::PeerRemoved,
-                    actor: Actor::Admin,
-                    grant_id: None,
-                    peer_id: Some(&id),
-                    detail: None,
-                },
-            )?;
-            tx.commit()?;
-            Ok(())
+            Ok((
+                (),
+                Event::new(AuditAction::PeerRemoved, Actor::Admin).peer(&id),
+            ))
         })
         .await?;
     state.peer_clients.forget(&peer_id);

@@ -19,7 +19,7 @@ use crate::api::types::{
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{OptionalJsonBody, PathParam};
-use crate::gateway::store::audit::{self, Actor, Record};
+use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::{from_ms, grants, tokens};
 
 /// The SHA-256 of a token, the only form in which it is stored or looked up.
@@ -67,9 +67,8 @@ pub async fn create(
 
     let (grant_id, expires_at) = state
         .store
-        .run(move |conn| {
-            let (tx, now) = grants::begin(conn)?;
-            let grant = grants::get(&tx, &grant_id)?.ok_or_else(|| no_such_grant(&grant_id))?;
+        .write(move |tx, now| {
+            let grant = grants::get(tx, &grant_id)?.ok_or_else(|| no_such_grant(&grant_id))?;
             if grant.status != GrantStatus::Pending {
                 return Err(ApiError::conflict(format!(
                     "grant {grant_id} is {}: enrollment tokens are only issued for pending grants",
@@ -77,24 +76,14 @@ pub async fn create(
                 )));
             }
             let expires_at = now + Duration::seconds(ttl.into()).whole_milliseconds() as i64;
-            tokens::insert(&tx, &handle, &grant_id, &hash, now, expires_at)?;
-            let detail = format!(
-                "token {handle}, expires {}",
-                crate::gateway::rfc3339(from_ms(expires_at))
-            );
-            audit::record(
-                &tx,
-                now,
-                &Record {
-                    action: AuditAction::TokenIssued,
-                    actor: Actor::Admin,
-                    grant_id: Some(&grant_id),
-                    peer_id: None,
-                    detail: Some(&detail),
-                },
-            )?;
-            tx.commit()?;
-            Ok((grant_id, expires_at))
+            tokens::insert(tx, &handle, &grant_id, &hash, now, expires_at)?;
+            let event = Event::new(AuditAction::TokenIssued, Actor::Admin)
+                .grant(&grant_id)
+                .detail(format!(
+                    "token {handle}, expires {}",
+                    crate::gateway::rfc3339(from_ms(expires_at))
+                ));
+            Ok(((grant_id, expires_at), event))
         })
         .await?;
 

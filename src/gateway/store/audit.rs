@@ -3,10 +3,10 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params};
 
+use super::StoreError;
 use super::from_ms;
-use super::page::{KeysetQuery, PageRequest};
+use super::page::{BAD_CURSOR, KeysetQuery, PageRequest};
 use crate::api::types::{AuditAction, AuditEntry, Page};
-use crate::gateway::error::ApiError;
 
 /// Who caused an audit event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,54 @@ pub struct Record<'a> {
     pub peer_id: Option<&'a str>,
     /// Never a secret: no token, key or admin token ever goes here.
     pub detail: Option<&'a str>,
+}
+
+/// An event to record, owned: what a write hands to [`super::Store::write`].
+#[derive(Debug)]
+pub struct Event {
+    pub action: AuditAction,
+    pub actor: Actor,
+    pub grant_id: Option<String>,
+    pub peer_id: Option<String>,
+    /// Never a secret: no token, key or admin token ever goes here.
+    pub detail: Option<String>,
+}
+
+impl Event {
+    pub fn new(action: AuditAction, actor: Actor) -> Event {
+        Event {
+            action,
+            actor,
+            grant_id: None,
+            peer_id: None,
+            detail: None,
+        }
+    }
+
+    pub fn grant(mut self, id: impl Into<String>) -> Event {
+        self.grant_id = Some(id.into());
+        self
+    }
+
+    pub fn peer(mut self, id: impl Into<String>) -> Event {
+        self.peer_id = Some(id.into());
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Event {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn record(&self) -> Record<'_> {
+        Record {
+            action: self.action,
+            actor: self.actor,
+            grant_id: self.grant_id.as_deref(),
+            peer_id: self.peer_id.as_deref(),
+            detail: self.detail.as_deref(),
+        }
+    }
 }
 
 pub fn record(conn: &Connection, at: i64, r: &Record<'_>) -> rusqlite::Result<()> {
@@ -87,7 +135,7 @@ pub fn list(
     conn: &Connection,
     filter: &AuditFilter,
     page: &PageRequest,
-) -> Result<Page<AuditEntry>, ApiError> {
+) -> Result<Page<AuditEntry>, StoreError> {
     let mut filters = Vec::new();
     if let Some(grant) = &filter.grant_id {
         filters.push(("grant_id = ?", Value::Text(grant.clone())));
@@ -102,7 +150,7 @@ pub fn list(
         Some((at, id)) => {
             let id: i64 = id
                 .parse()
-                .map_err(|_| ApiError::invalid("cursor is not one this gateway handed out"))?;
+                .map_err(|_| StoreError::InvalidPage(BAD_CURSOR.into()))?;
             Some((Value::Integer(*at), Value::Integer(id)))
         }
         None => None,

@@ -2,10 +2,10 @@
 //! expire). Callers hold the transaction; status rules live in the routes.
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::page::{KeysetQuery, PageRequest};
-use super::{audit, from_ms, from_ms_opt, immediate, now_ms, to_ms};
+use super::{audit, from_ms, from_ms_opt, to_ms};
 use crate::api::types::{AuditAction, Grant, GrantStatus, Page};
 
 const COLUMNS: &str = "id, user_id, peer_id, scope, status, created_at, activated_at, \
@@ -111,15 +111,6 @@ pub fn list(
     }
     .fetch(conn, page, from_row)?;
     Ok(page.finish(rows, |g| (to_ms(g.created_at), g.id.clone())))
-}
-
-/// Starts a write transaction in which every grant past its `expires_at` already reads
-/// as `expired`; returns it with the "now" it used.
-pub fn begin(conn: &mut Connection) -> rusqlite::Result<(Transaction<'_>, i64)> {
-    let now = now_ms();
-    let tx = immediate(conn)?;
-    expire_due(&tx, now)?;
-    Ok((tx, now))
 }
 
 /// Moves every pending or active grant whose `expires_at` has passed to `expired`, with

@@ -1,5 +1,7 @@
 //! The gateway's SQLite database: opening it with durable settings, versioned migrations,
-//! and one connection shared by all requests. Each submodule owns one table's queries.
+//! one connection shared by all requests, and the one write path ([`Store::write`]).
+//! Each submodule owns one table's queries. Errors are the store's own
+//! ([`StoreError`]); the routes map them to HTTP.
 
 pub mod audit;
 pub mod certificates;
@@ -16,10 +18,25 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
-use super::error::{ApiError, ApiResult};
+use audit::Event;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "gateway.db";
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A page size out of range or a cursor this gateway did not hand out: the caller's
+    /// mistake, named.
+    #[error("{0}")]
+    InvalidPage(String),
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The database, shared by all requests. One connection behind a mutex: the gateway's
 /// writes are small, and serialising them makes every state change trivially atomic on
@@ -45,10 +62,11 @@ impl Store {
 
     /// Runs `f` with the connection on a blocking thread, so that SQLite's fsyncs never
     /// stall the async workers.
-    pub async fn run<T, F>(&self, f: F) -> ApiResult<T>
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
@@ -58,8 +76,53 @@ impl Store {
             f(&mut conn)
         })
         .await
-        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+        .map_err(|e| StoreError::Task(e.to_string()))?
     }
+
+    /// The one write path: `BEGIN IMMEDIATE`, the expiry sweep, `f` with the transaction
+    /// and its "now", `f`'s audit event recorded at that "now", commit. An error from `f`
+    /// rolls everything back. No handler can forget a step.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<(T, Event), E> + Send + 'static,
+    {
+        self.run(move |conn| {
+            let (tx, now) = begin(conn)?;
+            let (value, event) = f(&tx, now)?;
+            audit::record(&tx, now, &event.record()).map_err(StoreError::from)?;
+            tx.commit().map_err(StoreError::from)?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// A read after the expiry sweep, so that an expired grant never reads as anything
+    /// else: `BEGIN IMMEDIATE`, the sweep, `f`, commit (of the sweep's changes).
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<T, E> + Send + 'static,
+    {
+        self.run(move |conn| {
+            let (tx, now) = begin(conn)?;
+            let value = f(&tx, now)?;
+            tx.commit().map_err(StoreError::from)?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+/// Starts a write transaction in which every grant past its `expires_at` already reads
+/// as `expired`; returns it with the "now" it used.
+fn begin(conn: &mut Connection) -> StoreResult<(Transaction<'_>, i64)> {
+    let now = now_ms();
+    let tx = immediate(conn)?;
+    grants::expire_due(&tx, now)?;
+    Ok((tx, now))
 }
 
 /// Creates an empty database file readable by the owner only; SQLite gives its `-wal`
@@ -101,7 +164,7 @@ fn configure(conn: &Connection) -> Result<(), String> {
 
 /// Starts a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so a
 /// read-then-write inside it can never be interleaved with another writer.
-pub fn immediate(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+fn immediate(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate)
 }
 

@@ -7,8 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
 
+use super::StoreError;
 use crate::api::types::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Page};
-use crate::gateway::error::ApiError;
 
 /// A validated `?limit=&cursor=`.
 #[derive(Debug, Clone)]
@@ -19,10 +19,10 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    pub fn parse(limit: Option<u32>, cursor: Option<&str>) -> Result<Self, ApiError> {
+    pub fn parse(limit: Option<u32>, cursor: Option<&str>) -> Result<Self, StoreError> {
         let limit = limit.unwrap_or(PAGE_LIMIT_DEFAULT);
         if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-            return Err(ApiError::invalid(format!(
+            return Err(StoreError::InvalidPage(format!(
                 "limit must be from 1 to {PAGE_LIMIT_MAX}, got {limit}"
             )));
         }
@@ -31,7 +31,7 @@ impl PageRequest {
     }
 
     /// A page of `limit` rows (already checked by the caller) after `cursor`.
-    pub fn with_limit(limit: u32, cursor: Option<&str>) -> Result<Self, ApiError> {
+    pub fn with_limit(limit: u32, cursor: Option<&str>) -> Result<Self, StoreError> {
         let after = cursor.map(decode_cursor).transpose()?;
         Ok(PageRequest { limit, after })
     }
@@ -106,8 +106,11 @@ fn encode_cursor(at: i64, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{at}:{id}"))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
-    let bad = || ApiError::invalid("cursor is not one this gateway handed out");
+/// What every undecodable cursor is called.
+pub const BAD_CURSOR: &str = "cursor is not one this gateway handed out";
+
+fn decode_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
+    let bad = || StoreError::InvalidPage(BAD_CURSOR.into());
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (at, id) = text.split_once(':').ok_or_else(bad)?;

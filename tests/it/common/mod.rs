@@ -295,6 +295,31 @@ impl Gateway {
         run(cmd, None)
     }
 
+    /// `mosaic federation grant create` for `user` and `peer` with the seed scope (read
+    /// from standard input): the new grant, as JSON. No output may carry the admin token.
+    pub fn grant(&self, user: &str, peer: &str) -> Value {
+        let mut cmd = self.mosaic();
+        cmd.args([
+            "federation",
+            "grant",
+            "create",
+            "--user",
+            user,
+            "--peer",
+            peer,
+            "--scope",
+            "-",
+            "-o",
+            "json",
+        ]);
+        let out = run(cmd, Some(SEED_SCOPE)).ok();
+        assert!(
+            !out.stdout.contains(&self.admin_token) && !out.stderr.contains(&self.admin_token),
+            "admin token in the output: {out:?}"
+        );
+        out.json()
+    }
+
     /// A direct HTTP request with the admin token; returns (status, body as JSON or Null).
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         if self.is_tls() {
