@@ -257,3 +257,119 @@ pub fn csr_public_key(csr_pem: &str) -> Result<Vec<u8>, CaError> {
         .map(|key| key.spki_der().to_vec())
         .map_err(CaError::CsrRejected)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::keys::PeerKey;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+
+    fn ca() -> CertificateAuthority {
+        CertificateAuthority::generate("test CA", Duration::days(30)).unwrap()
+    }
+
+    #[test]
+    fn debug_shows_the_fingerprint_and_nothing_else() {
+        let ca = ca();
+        assert_eq!(
+            format!("{ca:?}"),
+            format!(
+                "CertificateAuthority {{ fingerprint: {:?}, .. }}",
+                ca.fingerprint()
+            )
+        );
+    }
+
+    /// Serials are 16 bytes, the first in 0x01..=0x7f: a positive DER INTEGER whose
+    /// encoding is exactly these bytes, whatever the random draw.
+    #[test]
+    fn serials_are_positive_16_bytes_and_the_certificates_own() {
+        let ca = ca();
+        let csr = PeerKey::generate().unwrap().csr_pem("peer").unwrap();
+        let profile = ClientCertProfile::new("grant-1", "user-1", Duration::days(7));
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..64 {
+            let cert = ca.issue(&csr, &profile).unwrap();
+            let bytes = hex::decode(&cert.serial).unwrap();
+            assert_eq!(bytes.len(), 16, "{}", cert.serial);
+            assert!((0x01..=0x7f).contains(&bytes[0]), "{}", cert.serial);
+            let (_, parsed) = X509Certificate::from_der(&cert.der).unwrap();
+            assert_eq!(parsed.raw_serial(), bytes.as_slice());
+            assert!(seen.insert(bytes), "a serial repeated");
+        }
+        let firsts: std::collections::HashSet<u8> = seen.iter().map(|s| s[0]).collect();
+        assert!(firsts.len() > 8, "the first byte is random too: {firsts:?}");
+    }
+
+    #[test]
+    fn an_issued_certificate_reports_its_own_facts() {
+        let ca = ca();
+        let key = PeerKey::generate().unwrap();
+        let profile = ClientCertProfile::new("grant-1", "user-1", Duration::days(7));
+        let cert = ca.issue(&key.csr_pem("peer").unwrap(), &profile).unwrap();
+        let der = crate::crypto::verify::single_pem_der(&cert.pem, "certificate").unwrap();
+        assert_eq!(der, cert.der);
+        assert_eq!(cert.fingerprint, fingerprint(&der));
+        let (_, parsed) = X509Certificate::from_der(&der).unwrap();
+        assert_eq!(parsed.public_key().raw, key.spki_der());
+        let validity = parsed.validity();
+        assert_eq!(cert.not_before, validity.not_before.to_datetime());
+        assert_eq!(cert.not_after, validity.not_after.to_datetime());
+        assert_eq!(cert.not_before.nanosecond(), 0);
+        let now = OffsetDateTime::now_utc();
+        assert!(cert.not_before < now && now - cert.not_before <= Duration::minutes(2));
+    }
+
+    #[test]
+    fn the_ca_is_valid_from_a_minute_ago() {
+        let ca = ca();
+        let der = crate::crypto::verify::single_pem_der(ca.cert_pem(), "CA").unwrap();
+        let (_, parsed) = X509Certificate::from_der(&der).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let validity = parsed.validity();
+        assert!(validity.not_before.to_datetime() < now);
+        assert!(validity.not_after.to_datetime() > now + Duration::days(29));
+        assert!(parsed.is_ca());
+        assert_eq!(ca.fingerprint(), fingerprint(&der));
+    }
+
+    #[test]
+    fn load_round_trips_and_refuses_another_key() {
+        let ca = ca();
+        let again = CertificateAuthority::load(ca.cert_pem(), ca.key_pkcs8_der()).unwrap();
+        assert_eq!(again.fingerprint(), ca.fingerprint());
+        assert_eq!(again.cert_pem(), ca.cert_pem());
+        assert_eq!(again.key_pkcs8_der(), ca.key_pkcs8_der());
+        // The loaded CA signs with the same key: its certificates verify against the CA.
+        let key = PeerKey::generate().unwrap();
+        let profile = ClientCertProfile::new("grant-1", "user-1", Duration::days(7));
+        let cert = again.issue(&key.csr_pem("p").unwrap(), &profile).unwrap();
+        let expected = crate::crypto::verify::Expected {
+            public_key_spki: key.spki_der(),
+            grant_id: "grant-1",
+            subject_user_id: "user-1",
+            ca_fingerprint: Some(ca.fingerprint()),
+        };
+        crate::crypto::verify::verify_issued_cert(
+            &cert.pem,
+            ca.cert_pem(),
+            &expected,
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+
+        let other = self::ca();
+        let err = CertificateAuthority::load(ca.cert_pem(), other.key_pkcs8_der()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the CA certificate or key cannot be loaded: the key is not the CA certificate's key"
+        );
+    }
+
+    #[test]
+    fn csr_public_key_is_the_requesters_key() {
+        let key = PeerKey::generate().unwrap();
+        let spki = csr_public_key(&key.csr_pem("p").unwrap()).unwrap();
+        assert_eq!(spki, key.spki_der());
+    }
+}

@@ -137,6 +137,59 @@ mod tests {
         assert!(e.contains("signature"), "{e}");
     }
 
+    /// A P-256 CSR whose 65-byte point starts with `first` instead of 0x04 (0x06 and 0x07
+    /// are the hybrid form: as long as an uncompressed point, but not one).
+    fn csr_with_point_prefix(first: u8) -> String {
+        let pem = csr_for(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let (_, block) = parse_x509_pem(pem.as_bytes()).unwrap();
+        let mut der = block.contents.clone();
+        // The subjectPublicKey BIT STRING: tag, length 66, no unused bits, then the point.
+        let at = der
+            .windows(4)
+            .position(|w| w == [0x03, 0x42, 0x00, 0x04])
+            .expect("an uncompressed point");
+        der[at + 3] = first;
+        format!(
+            "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
+        )
+    }
+
+    #[test]
+    fn takes_either_csr_label_and_refuses_any_other() {
+        let pem = csr_for(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let der = parse_x509_pem(pem.as_bytes()).unwrap().1.contents;
+        let as_block = |label: &str| {
+            format!(
+                "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
+            )
+        };
+        parse_p256_csr(&as_block("CERTIFICATE REQUEST")).unwrap();
+        parse_p256_csr(&as_block("NEW CERTIFICATE REQUEST")).unwrap();
+        for label in ["CERTIFICATE", "PRIVATE KEY"] {
+            assert_eq!(
+                parse_p256_csr(&as_block(label)).unwrap_err(),
+                format!("csr_pem is a PEM \"{label}\", not a \"CERTIFICATE REQUEST\"")
+            );
+        }
+        assert_eq!(
+            parse_p256_csr(&format!("{pem}{pem}")).unwrap_err(),
+            "csr_pem holds more than one PEM block"
+        );
+    }
+
+    #[test]
+    fn refuses_a_65_byte_point_that_is_not_uncompressed() {
+        for first in [0x00, 0x02, 0x06, 0x07] {
+            let e = parse_p256_csr(&csr_with_point_prefix(first)).unwrap_err();
+            assert_eq!(
+                e, "the CSR's public key is not an uncompressed P-256 point",
+                "prefix {first:#04x}"
+            );
+        }
+    }
+
     /// A P-384 key signed with ecdsa-with-SHA256 (made with `openssl req -new -newkey ec
     /// -pkeyopt ec_paramgen_curve:P-384 -sha256`): the signature algorithm alone looks
     /// like P-256's, only the key's curve parameter tells.

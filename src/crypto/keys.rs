@@ -118,5 +118,12 @@ mod tests {
         let key = PeerKey::generate().unwrap();
         let shown = format!("{key:?}");
         assert!(!shown.contains(&hex::encode(key.pkcs8_der())));
+        assert_eq!(
+            shown,
+            format!(
+                "PeerKey {{ spki_der: \"{}\", .. }}",
+                hex::encode(key.spki_der())
+            )
+        );
     }
 }

@@ -247,7 +247,79 @@ mod tests {
             SealError::SecretTooShort(31)
         );
         assert!(SealingSecret::new(vec![b'x'; 32]).is_ok());
-        let shown = format!("{:?}", secret());
-        assert!(!shown.contains("vector"), "{shown}");
+    }
+
+    #[test]
+    fn debug_names_the_length_and_nothing_else() {
+        assert_eq!(
+            format!("{:?}", secret()),
+            format!("SealingSecret({} bytes, redacted)", SECRET.len())
+        );
+        assert_eq!(
+            format!("{:?}", SealingSecret::new(vec![b'x'; 32]).unwrap()),
+            "SealingSecret(32 bytes, redacted)"
+        );
+    }
+
+    fn text_of(blob: &[u8]) -> String {
+        format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(blob))
+    }
+
+    /// salt + nonce + tag: the shortest blob that can open (an empty plaintext).
+    const MIN_BLOB: usize = SALT_LEN + NONCE_LEN + TAG_LEN;
+
+    #[test]
+    fn blobs_of_every_length_up_to_44_bytes_are_refused_without_a_panic() {
+        let s = secret();
+        for len in 0..=MIN_BLOB {
+            let blob: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let got = s.open_peer_key(PEER_ID, &text_of(&blob));
+            let want = if len < MIN_BLOB {
+                SealError::Malformed("is too short to hold a sealed key")
+            } else {
+                SealError::Unsealable
+            };
+            assert_eq!(got.unwrap_err(), want, "a blob of {len} bytes");
+        }
+        // The real sealed blob cut short anywhere is refused the same way.
+        let real = URL_SAFE_NO_PAD
+            .decode(SEALED.strip_prefix(SEALED_PREFIX).unwrap())
+            .unwrap();
+        for len in 0..real.len() {
+            let want = if len < MIN_BLOB {
+                SealError::Malformed("is too short to hold a sealed key")
+            } else {
+                SealError::Unsealable
+            };
+            let got = s.open_peer_key(PEER_ID, &text_of(&real[..len]));
+            assert_eq!(got.unwrap_err(), want, "the vector cut to {len} bytes");
+        }
+    }
+
+    #[test]
+    fn an_empty_plaintext_seals_to_44_bytes_and_opens() {
+        let s = secret();
+        let sealed = s.seal_peer_key(PEER_ID, b"");
+        let blob = URL_SAFE_NO_PAD
+            .decode(sealed.strip_prefix(SEALED_PREFIX).unwrap())
+            .unwrap();
+        assert_eq!(blob.len(), MIN_BLOB);
+        assert!(s.open_peer_key(PEER_ID, &sealed).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_over_long_blob_does_not_open() {
+        let s = secret();
+        let mut blob = URL_SAFE_NO_PAD
+            .decode(SEALED.strip_prefix(SEALED_PREFIX).unwrap())
+            .unwrap();
+        for extra in [1, 16, 4096] {
+            blob.extend(std::iter::repeat_n(0u8, extra));
+            assert_eq!(
+                s.open_peer_key(PEER_ID, &text_of(&blob)).unwrap_err(),
+                SealError::Unsealable,
+                "{extra} more bytes"
+            );
+        }
     }
 }

@@ -436,6 +436,110 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_naming_the_ca_but_signed_by_another_key_is_refused() {
+        let c = Case::new();
+        // Same name as the real CA, another key: only the signature tells them apart.
+        let impostor = CertificateAuthority::generate("test CA", Duration::days(30)).unwrap();
+        let profile = ClientCertProfile::new(GRANT, USER, Duration::days(7));
+        let forged = impostor
+            .issue(&c.key.csr_pem("peer").unwrap(), &profile)
+            .unwrap()
+            .pem;
+        let forged_der = single_pem_der(&forged, "forged").unwrap();
+        let ca_der = single_pem_der(c.ca.cert_pem(), "CA").unwrap();
+        let (forged_cert, ca) = (
+            parse_der(&forged_der, "forged").unwrap(),
+            parse_der(&ca_der, "CA").unwrap(),
+        );
+        assert_eq!(forged_cert.issuer().as_raw(), ca.subject().as_raw());
+        let err = c.check(&forged, None).unwrap_err();
+        assert_eq!(err, VerifyError::NotSignedByCa);
+        assert_eq!(
+            err.to_string(),
+            "the certificate is not signed by the CA certificate"
+        );
+    }
+
+    #[test]
+    fn a_ca_that_is_not_valid_now_is_refused() {
+        let c = Case::new();
+        let cert = c.issue(|_| {});
+        let expected = Expected {
+            public_key_spki: c.key.spki_der(),
+            grant_id: GRANT,
+            subject_user_id: USER,
+            ca_fingerprint: None,
+        };
+        // At +40 days neither the CA (30 days) nor the certificate (7 days) is valid: the
+        // CA is checked first. At +8 days only the certificate has run out.
+        let later = OffsetDateTime::now_utc() + Duration::days(40);
+        let err = verify_issued_cert(&cert, c.ca.cert_pem(), &expected, later).unwrap_err();
+        assert_eq!(err, VerifyError::CaOutsideValidity);
+        let soon = OffsetDateTime::now_utc() + Duration::days(8);
+        let err = verify_issued_cert(&cert, c.ca.cert_pem(), &expected, soon).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::OutsideValidity { .. }),
+            "{err:?}"
+        );
+    }
+
+    /// 127 and 128 bytes are the two sides of DER's short and long length forms; 255 and
+    /// 256 the one- and two-byte long forms; 256 is the longest ID the gateway stores.
+    #[test]
+    fn ids_at_the_der_length_boundaries_round_trip() {
+        let ca = CertificateAuthority::generate("test CA", Duration::days(30)).unwrap();
+        let key = PeerKey::generate().unwrap();
+        let csr = key.csr_pem("peer").unwrap();
+        for (len, header) in [
+            (127, &[0x0c, 0x7f][..]),
+            (128, &[0x0c, 0x81, 0x80]),
+            (129, &[0x0c, 0x81, 0x81]),
+            (255, &[0x0c, 0x81, 0xff]),
+            (256, &[0x0c, 0x82, 0x01, 0x00]),
+        ] {
+            let grant = "g".repeat(len);
+            let user = "u".repeat(len);
+            let der = utf8_string_der(&user);
+            assert_eq!(&der[..header.len()], header, "{len} bytes");
+            assert_eq!(der.len(), header.len() + len, "{len} bytes");
+
+            let profile = ClientCertProfile::new(&grant, &user, Duration::days(7));
+            let cert = ca.issue(&csr, &profile).unwrap().pem;
+            let expected = Expected {
+                public_key_spki: key.spki_der(),
+                grant_id: &grant,
+                subject_user_id: &user,
+                ca_fingerprint: Some(ca.fingerprint()),
+            };
+            verify_issued_cert(&cert, ca.cert_pem(), &expected, OffsetDateTime::now_utc())
+                .unwrap_or_else(|e| panic!("{len} bytes: {e}"));
+            // One byte less is another ID, and says so.
+            let shorter = Expected {
+                subject_user_id: &user[1..],
+                ..expected
+            };
+            let err = verify_issued_cert(&cert, ca.cert_pem(), &shorter, OffsetDateTime::now_utc())
+                .unwrap_err();
+            assert!(
+                matches!(&err, VerifyError::ExtensionMismatch { actual, .. } if *actual == user),
+                "{len} bytes: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_messages_name_the_extension_and_its_oid() {
+        let c = Case::new();
+        let cert = c.issue(|p| {
+            p.custom_extensions[1] = grant_extension(oid::SUBJECT_USER_ID, "user-2");
+        });
+        assert_eq!(
+            c.check(&cert, None).unwrap_err().to_string(),
+            "the certificate's subject user ID (1.3.6.1.4.1.32473.1.2) is \"user-2\", expected \"user-1\""
+        );
+    }
+
+    #[test]
     fn utf8_string_der_encodes_long_values() {
         assert_eq!(utf8_string_der("ab"), vec![0x0c, 2, b'a', b'b']);
         let long = "x".repeat(300);

@@ -156,41 +156,8 @@ fn full_flow_across_two_gateways() {
         "A and B agree on the certificate"
     );
 
-    // The table form of `peer list` shows the peer.
-    let table = pair.b.run(&["federation", "peer", "list"]).ok().stdout;
-    assert!(
-        table.contains(peer["id"].as_str().unwrap()) && table.contains("active"),
-        "{table}"
-    );
-}
-
-#[test]
-fn terminal_output_shows_one_line_per_step() {
-    let pair = Pair::start();
-    let (_, token) = pair.grant_and_token();
-    let out = pair
-        .peer_add(&[
-            token["enrollment_url"].as_str().unwrap(),
-            "--ca-fingerprint",
-            token["ca_fingerprint"].as_str().unwrap(),
-        ])
-        .ok();
-    for step in [
-        "preview:",
-        "key:",
-        "stored:",
-        "enrolled:",
-        "verified:",
-        "active:",
-    ] {
-        assert_eq!(
-            out.stderr.matches(step).count(),
-            1,
-            "step {step}: {}",
-            out.stderr
-        );
-    }
-    assert!(out.stdout.contains("active"), "{}", out.stdout);
+    // The table forms of `peer add` (one line per step) and `peer list`:
+    // tests/it/snapshots.rs.
 }
 
 #[test]
@@ -362,6 +329,8 @@ enum Hostile {
     DuplicatedOid,
     AnotherKey,
     AnotherCa,
+    /// Signed by another key under the name of A's CA.
+    ForgedIssuer,
     Expired,
     NoClientAuth,
     NotJson,
@@ -378,6 +347,7 @@ fn hostile_a(how: Hostile) -> (StandIn, String) {
     let ca =
         Arc::new(CertificateAuthority::generate("hostile A", time::Duration::days(30)).unwrap());
     let other_ca = CertificateAuthority::generate("other CA", time::Duration::days(30)).unwrap();
+    let impostor = CertificateAuthority::generate("hostile A", time::Duration::days(30)).unwrap();
     let ca_fp = ca.fingerprint().to_string();
     let handler = move |req: &Request| -> Reply {
         let ca_pem = ca.cert_pem().to_string();
@@ -413,6 +383,7 @@ fn hostile_a(how: Hostile) -> (StandIn, String) {
                 csr_to_sign = PeerKey::generate().unwrap().csr_pem("attacker").unwrap()
             }
             Hostile::AnotherCa => signer = &other_ca,
+            Hostile::ForgedIssuer => signer = &impostor,
             Hostile::Expired => {
                 profile.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(9);
                 profile.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(2);
@@ -456,6 +427,7 @@ fn hostile_certificates_end_in_exit_7_with_no_active_peer() {
         (Hostile::DuplicatedOid, "more than once"),
         (Hostile::AnotherKey, "public key"),
         (Hostile::AnotherCa, "not signed by the CA"),
+        (Hostile::ForgedIssuer, "not signed by the CA"),
         (Hostile::Expired, "not valid now"),
         (Hostile::NoClientAuth, "clientAuth"),
     ];
@@ -481,6 +453,110 @@ fn hostile_certificates_end_in_exit_7_with_no_active_peer() {
             out.stderr
         );
         assert_eq!(active_peers(&b), 0, "{how:?} left an active peer");
+    }
+}
+
+/// The issued certificate names A's CA as its issuer, byte for byte, but another key
+/// signed it: only the signature check can tell, and it does.
+#[test]
+fn a_certificate_in_the_cas_name_but_not_by_its_key_is_exit_7() {
+    let b = Gateway::start();
+    let state = tempfile::tempdir().unwrap();
+    let (a, ca_fp) = hostile_a(Hostile::ForgedIssuer);
+    let url = format!("{}/api/federation/enrollment/tok", a.url);
+    let out = peer_add_on(
+        &b,
+        &state,
+        &[&url, "--ca-fingerprint", &ca_fp, "-o", "json"],
+    );
+    assert_eq!(out.code, 7, "{out:?}");
+    let error = &out.stderr_json()["error"];
+    assert_eq!(error["code"], "verification_failed", "{out:?}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("the certificate is not signed by the CA certificate"),
+        "{error}"
+    );
+    let issued = a
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("the CSR was sent");
+    assert!(issued.json()["csr_pem"].is_string());
+    assert_eq!(active_peers(&b), 0);
+}
+
+/// User IDs of 127, 128, 129 and 256 bytes (short and long DER length forms, and the
+/// longest the gateway stores) travel through A's CA, the certificate's extension and
+/// `peer add`'s check, and come out unchanged.
+#[test]
+fn ids_at_the_der_length_boundaries_enroll_end_to_end() {
+    use mosaic::crypto::verify::{single_pem_der, utf8_extension};
+    use x509_parser::prelude::{FromDer, X509Certificate};
+
+    let pair = Pair::start();
+    let scope = write_file(pair.state.path(), "scope.json", SEED_SCOPE);
+    for len in [127, 128, 129, 256] {
+        let user = format!("{len}-{}", "u".repeat(len - 4));
+        assert_eq!(user.len(), len);
+        let grant = pair
+            .a
+            .run(&[
+                "federation",
+                "grant",
+                "create",
+                "--user",
+                &user,
+                "--peer",
+                "gw-b",
+                "--scope",
+                scope.to_str().unwrap(),
+                "-o",
+                "json",
+            ])
+            .ok()
+            .json();
+        let grant_id = grant["id"].as_str().unwrap();
+        let token = pair
+            .a
+            .run(&["federation", "grant", "token", grant_id, "-o", "json"])
+            .ok()
+            .json();
+        let peer = pair
+            .peer_add(&[
+                token["enrollment_url"].as_str().unwrap(),
+                "--ca-fingerprint",
+                token["ca_fingerprint"].as_str().unwrap(),
+                "--expect-grant",
+                grant_id,
+                "--expect-user",
+                &user,
+                "-o",
+                "json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(peer["status"], "active", "{len} bytes");
+        assert_eq!(peer["subject_user_id"], user.as_str(), "{len} bytes");
+
+        let db = rusqlite::Connection::open_with_flags(
+            pair.b.dir.join("gateway.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let cert_pem: String = db
+            .query_row(
+                "SELECT certificate_pem FROM peers WHERE id = ?1",
+                [peer["id"].as_str().unwrap()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let der = single_pem_der(&cert_pem, "certificate").unwrap();
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let in_cert = utf8_extension(&cert, oid::SUBJECT_USER_ID, "subject user ID").unwrap();
+        assert_eq!(in_cert, user, "{len} bytes");
     }
 }
 

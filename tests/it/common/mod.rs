@@ -116,16 +116,23 @@ impl Gateway {
     }
 
     pub fn start_with(extra_args: &[&str], token_from_env: bool) -> Gateway {
+        let token = token_from_env.then(|| format!("adm-{}", uuid_like()));
+        Self::start_inner(extra_args, token)
+    }
+
+    /// A gateway given exactly `token` as its admin token in the environment.
+    pub fn start_with_admin_token(token: &str) -> Gateway {
+        Self::start_inner(&[], Some(token.to_string()))
+    }
+
+    fn start_inner(extra_args: &[&str], token: Option<String>) -> Gateway {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("data");
+        let token_from_env = token.is_some();
         let mut gw = Gateway {
             child: None,
             url: String::new(),
-            admin_token: if token_from_env {
-                format!("adm-{}", uuid_like())
-            } else {
-                String::new()
-            },
+            admin_token: token.unwrap_or_default(),
             dir,
             _tmp: Some(tmp),
             log: Arc::new(Mutex::new(String::new())),
@@ -293,6 +300,31 @@ impl Gateway {
         let mut cmd = self.mosaic();
         cmd.args(args);
         run(cmd, None)
+    }
+
+    /// `mosaic federation grant create` for `user` and `peer` with the seed scope (read
+    /// from standard input): the new grant, as JSON. No output may carry the admin token.
+    pub fn grant(&self, user: &str, peer: &str) -> Value {
+        let mut cmd = self.mosaic();
+        cmd.args([
+            "federation",
+            "grant",
+            "create",
+            "--user",
+            user,
+            "--peer",
+            peer,
+            "--scope",
+            "-",
+            "-o",
+            "json",
+        ]);
+        let out = run(cmd, Some(SEED_SCOPE)).ok();
+        assert!(
+            !out.stdout.contains(&self.admin_token) && !out.stderr.contains(&self.admin_token),
+            "admin token in the output: {out:?}"
+        );
+        out.json()
     }
 
     /// A direct HTTP request with the admin token; returns (status, body as JSON or Null).

@@ -1,0 +1,457 @@
+//! What a person and a script actually see, pinned: for every command, the exit code,
+//! standard output and standard error together, in table and JSON mode, on success and
+//! on the main errors. IDs, times, ports, fingerprints, tokens and temp paths are
+//! replaced by placeholders so the snapshots hold across runs. Review a change with
+//! `cargo insta review` (or read the `.snap.new` file next to the snapshot).
+
+use std::process::Command;
+
+use crate::common::{Gateway, Output, SECRET, mosaic, run, write_file};
+
+/// A shell-like record of commands and what each printed.
+#[derive(Default)]
+struct Transcript {
+    text: String,
+    /// Text that must appear nowhere (admin tokens).
+    secrets: Vec<String>,
+    /// Literal paths to replace, with their placeholder.
+    paths: Vec<(String, &'static str)>,
+}
+
+impl Transcript {
+    fn new(gateways: &[&Gateway]) -> Transcript {
+        Transcript {
+            secrets: gateways.iter().map(|g| g.admin_token.clone()).collect(),
+            ..Transcript::default()
+        }
+    }
+
+    /// Runs `mosaic ARGS` as `cmd` is set up, and records it.
+    fn run(&mut self, mut cmd: Command, args: &[&str], stdin: Option<&str>) -> Output {
+        cmd.args(args);
+        let out = run(cmd, stdin);
+        self.record(args, &out);
+        out
+    }
+
+    /// Runs `mosaic ARGS` against `gw`.
+    fn on(&mut self, gw: &Gateway, args: &[&str]) -> Output {
+        self.run(gw.mosaic(), args, None)
+    }
+
+    fn record(&mut self, args: &[&str], out: &Output) {
+        for secret in &self.secrets {
+            assert!(
+                !out.stdout.contains(secret) && !out.stderr.contains(secret),
+                "admin token in the output of {args:?}: {out:?}"
+            );
+        }
+        if args.windows(2).any(|w| w == ["-o", "json"]) {
+            // One JSON document on stdout, or one JSON error on stderr: parsed, not just shown.
+            if !out.stdout.is_empty() {
+                out.json();
+            }
+            if !out.stderr.is_empty() {
+                out.stderr_json();
+            }
+        }
+        let quoted: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.is_empty() || a.contains([' ', '\'', '"', '{']) {
+                    format!("'{a}'")
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        self.text += &format!("$ mosaic {}\n[exit {}]\n", quoted.join(" "), out.code);
+        for (name, stream) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            if !stream.is_empty() {
+                self.text += &format!("--- {name}\n{stream}");
+                if !stream.ends_with('\n') {
+                    self.text.push('\n');
+                }
+            }
+        }
+        self.text.push('\n');
+    }
+
+    fn path(mut self, path: &std::path::Path, placeholder: &'static str) -> Transcript {
+        self.paths.push((path.display().to_string(), placeholder));
+        self
+    }
+
+    /// The text with every literal path and every value that changes from run to run
+    /// replaced by a placeholder of the same length, so that table columns stay aligned.
+    fn finish(&self) -> String {
+        let mut text = self.text.clone();
+        for (path, placeholder) in &self.paths {
+            text = text.replace(path, placeholder);
+        }
+        // How long until a token expires depends on how fast the test ran.
+        let relative = regex::Regex::new(r"\(in \d+m( \d+s)?\)").unwrap();
+        text = relative.replace_all(&text, "(in [duration])").into_owned();
+        // JSON times carry as many fractional digits as they need.
+        let fraction = regex::Regex::new(r"(T\d{2}:\d{2}:\d{2})\.\d+").unwrap();
+        text = fraction.replace_all(&text, "${1}.fff").into_owned();
+        for (pattern, name) in MASKS {
+            let re = regex::Regex::new(pattern).unwrap();
+            text = re
+                .replace_all(&text, |c: &regex::Captures| {
+                    let whole = &c[0];
+                    match c.name("keep") {
+                        Some(keep) => {
+                            format!("{}{}", keep.as_str(), mask(name, whole.len() - keep.len()))
+                        }
+                        None => mask(name, whole.len()),
+                    }
+                })
+                .into_owned();
+        }
+        text
+    }
+}
+
+/// What changes from run to run, in the order it is masked; a `keep` group stays.
+const MASKS: [(&str, &str); 9] = [
+    (r"sha256:[0-9a-fA-F]{64}", "sha256-fingerprint"),
+    (
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "uuid",
+    ),
+    (
+        r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.fff)?(Z|[+-]\d{2}:\d{2})",
+        "time",
+    ),
+    (r"tok_[0-9a-f]{16}", "token-handle"),
+    (r"\b[A-Za-z0-9_-]{43}\b", "enrollment-token"),
+    (r#"(?P<keep>"cert_serial": "|serial: +)[0-9a-f]+"#, "serial"),
+    (r"127\.0\.0\.1:\d+", "loopback:port"),
+    (r"\d+ ms\b", "ms"),
+    (r"os error \d+", "os error"),
+];
+
+/// `[name....]` as long as the text it replaces (or the name cut to fit).
+fn mask(name: &str, len: usize) -> String {
+    if len >= name.len() + 2 {
+        format!("[{name}{}]", ".".repeat(len - name.len() - 2))
+    } else {
+        name.chars().cycle().take(len).collect()
+    }
+}
+
+macro_rules! snapshot {
+    ($name:expr, $transcript:expr) => {{
+        let mut settings = insta::Settings::clone_current();
+        settings.set_omit_expression(true);
+        settings.set_prepend_module_to_snapshot(false);
+        settings.bind(|| insta::assert_snapshot!($name, $transcript.finish()))
+    }};
+}
+
+const SCOPE: &str = r#"{"resources": ["tasks", "notes"], "excluded_resources": ["credentials"], "max_rows_per_query": 100}"#;
+
+/// `grant create --scope -` with the seed scope, as a person types it.
+fn create(t: &mut Transcript, gw: &Gateway, user: &str, json: bool) -> Output {
+    let mut args = vec![
+        "federation",
+        "grant",
+        "create",
+        "--user",
+        user,
+        "--peer",
+        "gw-b",
+        "--scope",
+        "-",
+    ];
+    if json {
+        args.extend(["-o", "json"]);
+    }
+    t.run(gw.mosaic(), &args, Some(SCOPE))
+}
+
+fn id_of(out: &Output) -> String {
+    match serde_json::from_str::<serde_json::Value>(&out.stdout) {
+        Ok(v) => v["id"].as_str().unwrap().to_string(),
+        Err(_) => out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("id:"))
+            .unwrap()
+            .trim()
+            .to_string(),
+    }
+}
+
+fn grant_lifecycle(json: bool) -> Transcript {
+    let gw = Gateway::start();
+    let mut t = Transcript::new(&[&gw]);
+    let o: &[&str] = if json { &["-o", "json"] } else { &[] };
+    let with = |args: &[&'static str]| -> Vec<&'static str> { [args, o].concat() };
+    let id = id_of(&create(&mut t, &gw, "u-42", json).ok());
+    let id: &'static str = Box::leak(id.into_boxed_str());
+    create(&mut t, &gw, "u-43", json).ok();
+    t.on(&gw, &with(&["federation", "grant", "show", id])).ok();
+    t.on(&gw, &with(&["federation", "grant", "list"])).ok();
+    t.on(
+        &gw,
+        &with(&["federation", "grant", "list", "--status", "active"]),
+    )
+    .ok();
+    t.on(
+        &gw,
+        &with(&["federation", "grant", "token", id, "--ttl", "600"]),
+    )
+    .ok();
+    t.on(&gw, &with(&["federation", "grant", "show", id])).ok();
+    t.on(
+        &gw,
+        &with(&[
+            "federation",
+            "grant",
+            "revoke",
+            id,
+            "--reason",
+            "contract ended",
+        ]),
+    )
+    .ok();
+    t.on(&gw, &with(&["federation", "grant", "revoke", id]))
+        .code(4);
+    t.on(&gw, &with(&["federation", "grant", "token", id]))
+        .code(4);
+    t.on(
+        &gw,
+        &with(&[
+            "federation",
+            "grant",
+            "show",
+            "00000000-0000-0000-0000-000000000000",
+        ]),
+    )
+    .code(3);
+    t.on(&gw, &with(&["federation", "audit", "list"])).ok();
+    t.on(
+        &gw,
+        &with(&[
+            "federation",
+            "audit",
+            "list",
+            "--grant",
+            id,
+            "--action",
+            "grant.revoked",
+        ]),
+    )
+    .ok();
+    t
+}
+
+#[test]
+fn grant_and_audit_commands_in_a_table() {
+    snapshot!("grant_and_audit_table", grant_lifecycle(false));
+}
+
+#[test]
+fn grant_and_audit_commands_in_json() {
+    snapshot!("grant_and_audit_json", grant_lifecycle(true));
+}
+
+fn input_errors(json: bool) -> Transcript {
+    let gw = Gateway::start();
+    let mut t = Transcript::new(&[&gw]);
+    let o: &[&str] = if json { &["-o", "json"] } else { &[] };
+    let with = |args: &[&'static str]| -> Vec<&'static str> { [args, o].concat() };
+    let bad_scope = r#"{"resources": ["tasks", "salaries"], "max_rows_per_query": 100}"#;
+    t.run(
+        gw.mosaic(),
+        &with(&[
+            "federation",
+            "grant",
+            "create",
+            "--user",
+            "u",
+            "--peer",
+            "p",
+            "--scope",
+            "-",
+        ]),
+        Some(bad_scope),
+    )
+    .code(2);
+    t.run(
+        gw.mosaic(),
+        &with(&[
+            "federation",
+            "grant",
+            "create",
+            "--user",
+            "u",
+            "--peer",
+            "p",
+            "--scope",
+            "-",
+            "--dry-run",
+        ]),
+        Some(SCOPE),
+    )
+    .ok();
+    t.on(
+        &gw,
+        &with(&["federation", "grant", "token", "g-1", "--ttl", "901"]),
+    )
+    .code(2);
+    t.on(&gw, &with(&["federation", "grant", "lst"])).code(2);
+    t.on(&gw, &with(&["federation", "peer", "add", "not a url"]))
+        .code(2);
+    t.on(
+        &gw,
+        &with(&["federation", "peer", "remove", "no-such-peer"]),
+    )
+    .code(3);
+    let mut no_token = mosaic();
+    no_token.env("MOSAIC_GATEWAY_URL", &gw.url);
+    t.run(no_token, &with(&["federation", "grant", "list"]), None)
+        .code(5);
+    let mut wrong_token = mosaic();
+    wrong_token
+        .env("MOSAIC_GATEWAY_URL", &gw.url)
+        .env("MOSAIC_ADMIN_TOKEN", "not-the-admin-token");
+    t.run(wrong_token, &with(&["federation", "grant", "list"]), None)
+        .code(5);
+    let mut down = mosaic();
+    down.env("MOSAIC_GATEWAY_URL", "http://127.0.0.1:9")
+        .env("MOSAIC_ADMIN_TOKEN", "t");
+    t.run(down, &with(&["federation", "grant", "list"]), None)
+        .code(6);
+    t
+}
+
+#[test]
+fn the_main_errors_in_a_table() {
+    snapshot!("errors_table", input_errors(false));
+}
+
+#[test]
+fn the_main_errors_in_json() {
+    snapshot!("errors_json", input_errors(true));
+}
+
+fn peer_commands(json: bool) -> Transcript {
+    let (a, b) = (Gateway::start(), Gateway::start());
+    let state = tempfile::tempdir().unwrap();
+    let mut t = Transcript::new(&[&a, &b]);
+    let o: &[&str] = if json { &["-o", "json"] } else { &[] };
+    let with =
+        |args: &[&str]| -> Vec<String> { args.iter().chain(o).map(|s| s.to_string()).collect() };
+    let on_b = |t: &mut Transcript, args: &[String]| {
+        let mut cmd = b.mosaic();
+        cmd.env("BETTER_AUTH_SECRET", SECRET)
+            .env("MOSAIC_STATE_DIR", state.path());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        t.run(cmd, &args, None)
+    };
+    on_b(&mut t, &with(&["federation", "peer", "list"])).ok();
+    let grant = create(&mut t, &a, "user-7", true).ok().json();
+    let token = t
+        .on(
+            &a,
+            &[
+                "federation",
+                "grant",
+                "token",
+                grant["id"].as_str().unwrap(),
+                "-o",
+                "json",
+            ],
+        )
+        .ok()
+        .json();
+    let url = token["enrollment_url"].as_str().unwrap();
+    let pin = token["ca_fingerprint"].as_str().unwrap();
+    let wrong_pin = format!("sha256:{}", "0".repeat(64));
+    on_b(
+        &mut t,
+        &with(&[
+            "federation",
+            "peer",
+            "add",
+            url,
+            "--ca-fingerprint",
+            &wrong_pin,
+        ]),
+    )
+    .code(7);
+    let peer = on_b(
+        &mut t,
+        &with(&[
+            "federation",
+            "peer",
+            "add",
+            url,
+            "--ca-fingerprint",
+            pin,
+            "--name",
+            "gateway-a",
+        ]),
+    )
+    .ok();
+    on_b(&mut t, &with(&["federation", "peer", "add", url])).code(4);
+    on_b(&mut t, &with(&["federation", "peer", "list"])).ok();
+    let peer_id = id_of(&peer);
+    on_b(&mut t, &with(&["federation", "peer", "finish", &peer_id])).code(3);
+    on_b(&mut t, &with(&["federation", "peer", "remove", &peer_id])).ok();
+    on_b(&mut t, &with(&["federation", "peer", "list"])).ok();
+    t.path(state.path(), "[STATE]")
+}
+
+#[test]
+fn peer_commands_in_a_table() {
+    snapshot!("peer_table", peer_commands(false));
+}
+
+#[test]
+fn peer_commands_in_json() {
+    snapshot!("peer_json", peer_commands(true));
+}
+
+fn config_commands(json: bool) -> Transcript {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "config.toml",
+        "default_profile = \"a\"\n[profiles.a]\nurl = \"https://gw-a.example\"\n\
+         [profiles.b]\nurl = \"https://gw-b.example\"\ntoken_file = \"/etc/mosaic/b.token\"\n\
+         cacert = \"/etc/mosaic/b.pem\"\noutput = \"json\"\n",
+    );
+    let mut t = Transcript::new(&[]);
+    t.secrets.push("secret-admin-token".into());
+    let o: &[&str] = if json { &["-o", "json"] } else { &[] };
+    let with = |args: &[&'static str]| -> Vec<&'static str> { [args, o].concat() };
+    let cmd = || {
+        let mut cmd = mosaic();
+        cmd.env("MOSAIC_CONFIG", &config);
+        cmd
+    };
+    t.run(cmd(), &with(&["config", "list"]), None).ok();
+    t.run(cmd(), &with(&["config", "show"]), None).ok();
+    let mut env = cmd();
+    env.env("MOSAIC_ADMIN_TOKEN", "secret-admin-token")
+        .env("MOSAIC_GATEWAY_URL", "https://env.example");
+    t.run(env, &with(&["config", "show", "--profile", "b"]), None)
+        .ok();
+    t.run(cmd(), &with(&["config", "show", "--profile", "c"]), None)
+        .code(2);
+    t.path(dir.path(), "[DIR]")
+}
+
+#[test]
+fn config_commands_in_a_table() {
+    snapshot!("config_table", config_commands(false));
+}
+
+#[test]
+fn config_commands_in_json() {
+    snapshot!("config_json", config_commands(true));
+}
