@@ -155,7 +155,7 @@ mod tests {
             pinned.verify_server_cert(leaf, chain, name, &[], now)
         };
         let a_leaf = leaf(&a);
-        assert!(verify(&a_leaf, &[a_der.clone()], &name).is_ok());
+        assert!(verify(&a_leaf, std::slice::from_ref(&a_der), &name).is_ok());
         // The pinned CA must be in the chain; another CA's chain fails.
         assert!(matches!(
             verify(&a_leaf, &[], &name),
@@ -163,7 +163,7 @@ mod tests {
         ));
         assert!(verify(&leaf(&b), &[b_der], &name).is_err());
         // Sending the pinned CA does not make another CA's leaf trusted.
-        assert!(verify(&leaf(&b), &[a_der.clone()], &name).is_err());
+        assert!(verify(&leaf(&b), std::slice::from_ref(&a_der), &name).is_err());
         // The name still has to match.
         let elsewhere = ServerName::try_from("gw.example").unwrap();
         assert!(verify(&a_leaf, &[a_der], &elsewhere).is_err());
