@@ -1,13 +1,16 @@
 //! The typed HTTP client for `/api/admin/federation` and the public enrollment endpoint.
-//! `endpoints` holds one method per endpoint, `transport` every rule about HTTP,
-//! `credentials` the admin token, `redact` what may be shown of a URL. Nothing here
-//! prints, except the `-v` request log, which is a diagnostic on standard error.
+//! `endpoints` and `federation` hold one method per endpoint, `transport` every rule
+//! about sending and reading, `status` the mapping of faults and error statuses to the
+//! CLI's errors, `pinned` TLS pinned to a CA fingerprint, `credentials` the admin token,
+//! `redact` what may be shown of a URL. Nothing here prints, except the `-v` request
+//! log, which is a diagnostic on standard error.
 
 mod credentials;
 mod endpoints;
 mod federation;
 mod pinned;
 mod redact;
+mod status;
 mod transport;
 
 use std::fmt;
@@ -23,7 +26,8 @@ pub use pinned::tls_error_in;
 pub use redact::{REDACTED, redact_url};
 
 use crate::error::{Error, Result};
-use transport::{error_chain, parse_http_url, read_cacert};
+use status::error_chain;
+use transport::{parse_http_url, read_cacert};
 
 /// `mosaic/<version>`, sent with every request.
 pub const USER_AGENT: &str = concat!("mosaic/", env!("CARGO_PKG_VERSION"));
