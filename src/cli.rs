@@ -475,12 +475,12 @@ pub struct ServeArgs {
     /// Base URL of enrollment URLs handed out [default: http://<listen address>]
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
-    /// Validity of issued client certificates, in days
-    #[arg(long, default_value_t = 7, value_name = "DAYS")]
+    /// Validity of issued client certificates, in days (1 to 365)
+    #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=365))]
     pub cert_validity_days: u32,
     /// Validity of issued client certificates as a duration (30s to 365d, e.g. 2m or 12h),
     /// instead of --cert-validity-days: short-lived certificates for tests and demos
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "cert_validity_days")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_cert_validity, conflicts_with = "cert_validity_days")]
     pub cert_validity: Option<std::time::Duration>,
     /// Renew each active peer's certificate once PERCENT (50 to 90) of its lifetime has
     /// passed, plus up to 5% jitter, retrying with backoff; `off` leaves renewal to
@@ -522,6 +522,17 @@ impl From<ServeArgs> for crate::gateway::Config {
 #[cfg(feature = "gateway")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AutoRenew(pub Option<u8>);
+
+/// `--cert-validity`: a duration from 30 seconds (long enough to see renewal at work)
+/// to 365 days (the bound of `--cert-validity-days`).
+#[cfg(feature = "gateway")]
+fn parse_cert_validity(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if !(30..=365 * 86_400).contains(&d.as_secs()) {
+        return Err("must be from 30s to 365d".into());
+    }
+    Ok(d)
+}
 
 #[cfg(feature = "gateway")]
 fn parse_auto_renew(s: &str) -> Result<AutoRenew, String> {

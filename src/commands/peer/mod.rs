@@ -100,10 +100,16 @@ fn peer_rows(peer: &Peer) -> Vec<(&'static str, String)> {
         ("name", p.name.clone()),
         ("remote", p.remote_url.clone()),
         ("status", p.status.as_str().to_string()),
-        ("grant", opt(&p.grant_id)),
-        ("subject user", opt(&p.subject_user_id)),
-        ("fingerprint", opt(&p.cert_fingerprint)),
-        ("serial", opt(&p.cert_serial)),
+        ("grant", output::or_dash(p.grant_id.as_deref())),
+        (
+            "subject user",
+            output::or_dash(p.subject_user_id.as_deref()),
+        ),
+        (
+            "fingerprint",
+            output::or_dash(p.cert_fingerprint.as_deref()),
+        ),
+        ("serial", output::or_dash(p.cert_serial.as_deref())),
         ("not after", output::timestamp_or_dash(p.cert_not_after)),
         ("renewal due", output::timestamp_or_dash(p.renewal_due_at)),
         ("created", output::timestamp(p.created_at)),
@@ -131,10 +137,10 @@ impl Render for Vec<Peer> {
                     p.name.clone(),
                     p.remote_url.clone(),
                     p.status.as_str().to_string(),
-                    opt(&p.cert_fingerprint),
+                    output::or_dash(p.cert_fingerprint.as_deref()),
                     output::timestamp_or_dash(p.cert_not_after),
                     output::timestamp_or_dash(p.renewal_due_at),
-                    opt(&p.grant_id),
+                    output::or_dash(p.grant_id.as_deref()),
                 ]
             })
             .collect();
@@ -154,8 +160,4 @@ impl Render for Removed {
     fn table(&self) -> String {
         format!("removed peer {}\n", self.id)
     }
-}
-
-fn opt(v: &Option<String>) -> String {
-    v.clone().unwrap_or_else(|| "-".into())
 }
