@@ -232,8 +232,12 @@ pub fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
         "expected a duration such as 90m, 24h or 7d, or an RFC 3339 time such as 2026-11-01T00:00:00Z"
             .to_string()
     })?;
-    let d = time::Duration::try_from(d).map_err(|_| "the duration is too long".to_string())?;
-    Ok(time::OffsetDateTime::now_utc() - d)
+    time::Duration::try_from(d)
+        .ok()
+        .and_then(|d| time::OffsetDateTime::now_utc().checked_sub(d))
+        .ok_or_else(|| {
+            "the duration reaches back before year -9999; give a shorter one".to_string()
+        })
 }
 
 fn parse_action(s: &str) -> Result<crate::api::types::AuditAction, String> {

@@ -9,4 +9,5 @@ pub mod federation;
 pub mod paths;
 pub mod query;
 pub mod scope;
+pub mod text;
 pub mod types;

@@ -198,11 +198,23 @@ fn server_names(public_url: &str, listen: std::net::SocketAddr) -> Vec<String> {
 
 /// `--public-url`: http(s), no query or fragment; kept without a trailing slash.
 fn parse_public_url(raw: &str) -> Result<String, String> {
+    // Checked on the raw text: the URL parser drops tabs and newlines silently.
+    if raw.chars().any(crate::api::text::is_unsafe_char) {
+        return Err(format!(
+            "--public-url {raw:?} must not contain control or bidirectional formatting characters"
+        ));
+    }
     let url = url::Url::parse(raw).map_err(|e| format!("--public-url {raw:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!(
             "--public-url {raw:?} must be an http:// or https:// URL"
         ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "--public-url must not carry a user name or password: it is handed out in every enrollment URL"
+                .to_string(),
+        );
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(

@@ -17,5 +17,7 @@ mod grant_input;
 mod operator;
 mod peer_add;
 mod peers;
+mod robustness;
 mod snapshots;
+mod terminal;
 mod transport;

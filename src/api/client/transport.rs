@@ -247,7 +247,12 @@ impl Client {
     fn log(&self, line: fmt::Arguments<'_>) {
         if self.verbose {
             use std::io::Write;
-            let _ = writeln!(std::io::stderr().lock(), "debug: {line}");
+            let line = line.to_string();
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "debug: {}",
+                crate::api::text::escape(&line)
+            );
         }
     }
 }

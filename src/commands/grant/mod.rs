@@ -38,9 +38,12 @@ async fn create(client: &Client, format: OutputFormat, args: GrantCreateArgs) ->
     let scope = read_scope(&args.scope)?;
     let expires_at = match args.expires_in {
         Some(d) => Some(
-            time::OffsetDateTime::now_utc()
-                + time::Duration::try_from(d)
-                    .map_err(|_| Error::invalid_input("--expires-in is too long"))?,
+            time::Duration::try_from(d)
+                .ok()
+                .and_then(|d| time::OffsetDateTime::now_utc().checked_add(d))
+                .ok_or_else(|| {
+                    Error::invalid_input("--expires-in: reaches past year 9999; give a shorter one")
+                })?,
         ),
         None => args.expires_at,
     };
@@ -134,12 +137,18 @@ async fn token(client: &Client, format: OutputFormat, args: GrantTokenArgs) -> R
     emit(format, &token)
 }
 
+/// The value as given: an ID with edge whitespace is refused, not silently trimmed into
+/// another ID.
 fn required(flag: &str, value: &str) -> Result<String> {
-    let v = value.trim();
-    if v.is_empty() {
+    if value.trim().is_empty() {
         return Err(Error::invalid_input(format!("{flag}: must not be empty")));
     }
-    Ok(v.to_string())
+    if value.trim() != value {
+        return Err(Error::invalid_input(format!(
+            "{flag}: \"{value}\" starts or ends with whitespace; give the ID exactly"
+        )));
+    }
+    Ok(value.to_string())
 }
 
 fn scope_rows(scope: &Scope) -> Vec<(&'static str, String)> {
