@@ -17,6 +17,7 @@ mod grant_input;
 mod operator;
 mod peer_add;
 mod peers;
+mod proxy;
 mod robustness;
 mod snapshots;
 mod terminal;

@@ -9,6 +9,7 @@ mod credentials;
 mod endpoints;
 mod federation;
 mod pinned;
+mod proxy;
 mod redact;
 mod status;
 mod transport;
@@ -58,6 +59,8 @@ pub struct Client {
     /// For requests to another gateway's enrollment URL when the operator pinned its CA
     /// (`peer add --ca-fingerprint`): trusts exactly that CA. See [`Client::pin_ca`].
     pinned: Option<(String, reqwest::Client)>,
+    /// Which proxy each request takes (never one for loopback).
+    proxies: proxy::Proxies,
     base: Arc<Url>,
     token: Option<AdminToken>,
     timeout: Duration,
@@ -89,8 +92,11 @@ impl Client {
         if cfg.timeout.is_zero() {
             return Err(Error::invalid_input("--timeout: must be at least 1 second"));
         }
+        let proxies = proxy::Proxies::from_env();
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
+            .no_proxy()
+            .proxy(proxies.reqwest_proxy())
             .timeout(cfg.timeout)
             // An API answer is never a redirect; following one could carry a request to
             // a host or a scheme the operator never named.
@@ -112,6 +118,7 @@ impl Client {
         Ok(Client {
             http,
             pinned: None,
+            proxies,
             base: Arc::new(base),
             token: cfg.admin_token,
             timeout: cfg.timeout,
@@ -126,6 +133,8 @@ impl Client {
     pub fn pin_ca(&self, fingerprint: &str) -> Result<Client> {
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
+            .no_proxy()
+            .proxy(self.proxies.reqwest_proxy())
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .tls_backend_preconfigured(pinned::PinnedCa::new(fingerprint).client_config())

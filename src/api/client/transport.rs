@@ -117,6 +117,7 @@ impl Client {
         let shown = redact_url(url.as_str());
         let url_token = enrollment_token(&url).map(str::to_string);
         self.check_transport(&url, &shown)?;
+        let via = self.check_proxy(&url, &shown, auth)?;
         let http = match (&self.pinned, auth) {
             (Some((_, pinned)), Auth::Public) => pinned,
             _ => &self.http,
@@ -144,11 +145,13 @@ impl Client {
         let ms = started.elapsed().as_millis();
         match &result {
             Ok((status, bytes)) => self.log(format_args!(
-                "{method} {shown} -> {} in {ms} ms ({} bytes)",
+                "{method} {shown}{via} -> {} in {ms} ms ({} bytes)",
                 status_text(*status),
                 bytes.len()
             )),
-            Err(e) => self.log(format_args!("{method} {shown} failed after {ms} ms: {e}")),
+            Err(e) => self.log(format_args!(
+                "{method} {shown}{via} failed after {ms} ms: {e}"
+            )),
         }
         let (status, bytes) = result?;
 
@@ -230,6 +233,29 @@ impl Client {
     pub fn check_url(&self, raw: &str) -> Result<()> {
         let url = parse_http_url("URL", raw)?;
         self.check_transport(&url, &redact_url(raw))
+    }
+
+    /// The proxy a request to `url` takes, as the `-v` log names it (` via proxy …`, empty
+    /// for a direct connection). Plain http:// through a proxy is refused unless the
+    /// operator allowed plain http: the proxy would read the admin token, or the
+    /// enrollment token in the path, and everything else in clear.
+    fn check_proxy(&self, url: &Url, shown: &str, auth: Auth) -> Result<String> {
+        let Some(proxy) = self.proxies.for_url(url) else {
+            return Ok(String::new());
+        };
+        let proxy = redact_url(proxy);
+        if url.scheme() == "http" && !self.allow_insecure_http {
+            let what = match auth {
+                Auth::Admin => "the admin token",
+                Auth::Public => "the enrollment token",
+            };
+            return Err(Error::invalid_input(format!(
+                "refusing to send {what} to {shown} over plain http:// through the proxy \
+                 {proxy}: it would read it in clear; use https://, set NO_PROXY for this \
+                 host, or pass --allow-insecure-http if you accept that"
+            )));
+        }
+        Ok(format!(" via proxy {proxy}"))
     }
 
     /// Plain http:// is allowed only to loopback, unless the operator said otherwise.
@@ -322,7 +348,7 @@ pub(super) fn read_cacert(path: &Path) -> Result<Vec<reqwest::Certificate>> {
 }
 
 /// Loopback: `localhost`, 127.0.0.0/8 and ::1.
-fn is_loopback(url: &Url) -> bool {
+pub(super) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
