@@ -20,5 +20,6 @@ mod peers;
 mod proxy;
 mod robustness;
 mod snapshots;
+mod stranding;
 mod terminal;
 mod transport;

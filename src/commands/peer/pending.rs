@@ -83,6 +83,7 @@ impl PendingCertificate {
     /// spent, so that a certificate the local gateway does not take has somewhere to go.
     pub(super) fn check_dir() -> Result<()> {
         let dir = Self::dir()?;
+        remove_stale_probes(&dir);
         let probe = dir.join(format!(".probe-{}", uuid::Uuid::new_v4()));
         let result = private_files::create_dir(&dir)
             .and_then(|()| private_files::write_file(&probe, &[0u8; 4096]));
@@ -137,6 +138,24 @@ impl PendingCertificate {
         })?;
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::invalid_input(format!("{} is damaged: {e}", path.display())))
+    }
+}
+
+/// Probes left by a `peer add` killed while checking the directory: gone a minute later.
+fn remove_stale_probes(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(60));
+        if old && entry.file_name().to_string_lossy().starts_with(".probe-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
