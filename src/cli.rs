@@ -470,8 +470,8 @@ pub struct ServeArgs {
     /// Base URL of enrollment URLs handed out [default: http://<listen address>]
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
-    /// Validity of issued client certificates, in days
-    #[arg(long, default_value_t = 7, value_name = "DAYS")]
+    /// Validity of issued client certificates, in days (1 to 365)
+    #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=365))]
     pub cert_validity_days: u32,
     /// Serve HTTPS with a certificate issued by the gateway's own CA (SANs: the host of
     /// --public-url and the listen address); client certificates are requested and, when

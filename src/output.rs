@@ -102,9 +102,27 @@ pub fn timestamp(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-/// An optional timestamp for tables; `-` when absent.
+/// What a table shows where a value is absent.
+pub const ABSENT: &str = "-";
+
+/// A table cell: the value, or [`ABSENT`].
+pub fn or_dash(value: Option<&str>) -> String {
+    value.unwrap_or(ABSENT).to_string()
+}
+
+/// Names joined by `, `, or [`ABSENT`] when there are none.
+pub fn list_or_dash<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    if names.is_empty() {
+        ABSENT.to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// An optional timestamp for tables; [`ABSENT`] when absent.
 pub fn timestamp_or_dash(t: Option<OffsetDateTime>) -> String {
-    t.map_or_else(|| "-".to_string(), timestamp)
+    t.map_or_else(|| ABSENT.to_string(), timestamp)
 }
 
 /// How far `t` is from `now`, for people: `in 15m`, `in 4m 10s`, `in 2h 5m`, `3s ago`.

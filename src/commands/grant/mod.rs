@@ -17,8 +17,8 @@ use crate::cli::{
 };
 use crate::error::{Error, Result};
 use crate::output::{
-    OutputFormat, Render, detail_table, emit, list_table, progress, relative, shell_quote,
-    timestamp, timestamp_or_dash,
+    OutputFormat, Render, detail_table, emit, list_or_dash, list_table, or_dash, progress,
+    relative, shell_quote, timestamp, timestamp_or_dash,
 };
 use scope::read_scope;
 
@@ -152,13 +152,7 @@ fn required(flag: &str, value: &str) -> Result<String> {
 }
 
 fn scope_rows(scope: &Scope) -> Vec<(&'static str, String)> {
-    let names = |rs: &[crate::api::types::Resource]| {
-        if rs.is_empty() {
-            "-".to_string()
-        } else {
-            rs.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
-        }
-    };
+    let names = |rs: &[crate::api::types::Resource]| list_or_dash(rs.iter().map(|r| r.as_str()));
     vec![
         ("scope.resources", names(&scope.resources)),
         ("scope.excluded_resources", names(&scope.excluded_resources)),
@@ -171,7 +165,6 @@ fn scope_rows(scope: &Scope) -> Vec<(&'static str, String)> {
 
 impl Render for Grant {
     fn table(&self) -> String {
-        let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
         let mut rows = vec![
             ("id", self.id.clone()),
             ("user", self.user_id.clone()),
@@ -184,8 +177,11 @@ impl Render for Grant {
             ("activated", timestamp_or_dash(self.activated_at)),
             ("expires", timestamp_or_dash(self.expires_at)),
             ("revoked", timestamp_or_dash(self.revoked_at)),
-            ("revoked_reason", dash(&self.revoked_reason)),
-            ("peer_cert_fingerprint", dash(&self.peer_cert_fingerprint)),
+            ("revoked_reason", or_dash(self.revoked_reason.as_deref())),
+            (
+                "peer_cert_fingerprint",
+                or_dash(self.peer_cert_fingerprint.as_deref()),
+            ),
         ]);
         let mut text = detail_table(&rows);
         if let Some(tokens) = &self.tokens {
@@ -209,7 +205,7 @@ fn token_history(tokens: &[TokenRecord]) -> String {
                 timestamp(t.issued_at),
                 timestamp(t.expires_at),
                 timestamp_or_dash(t.redeemed_at),
-                t.cert_fingerprint.clone().unwrap_or_else(|| "-".into()),
+                or_dash(t.cert_fingerprint.as_deref()),
             ]
         })
         .collect();
