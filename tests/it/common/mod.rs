@@ -411,3 +411,4 @@ pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
 pub const SEED_SCOPE: &str = r#"{"resources":["tasks","notes"],"excluded_resources":["credentials"],"max_rows_per_query":100}"#;
 pub mod standin;
 pub mod tls;
+pub mod transcript;
