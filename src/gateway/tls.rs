@@ -90,6 +90,17 @@ pub fn server_config(
                     cert.display()
                 ));
             }
+            // Peers trust this gateway's own CA only (the pin of `peer add`, and the CA B
+            // stores at enrollment): a chain ending elsewhere serves admins, not peers.
+            if chain.last() != Some(&ca_der) {
+                eprintln!(
+                    "mosaic gateway: warning: the chain in --tls-cert {} does not end at this \
+                     gateway's CA ({}): `peer add --ca-fingerprint` and enrolled peers will \
+                     refuse it; issue the server certificate from this CA and append ca.pem",
+                    cert.display(),
+                    ca.fingerprint()
+                );
+            }
             let key_der = PrivateKeyDer::from_pem_file(&key)
                 .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
             let certified = CertifiedKey::from_der(chain, key_der, &provider).map_err(|e| {
