@@ -35,6 +35,7 @@ use super::routes::{
         peers::store_cert,
         peers::remove,
         peers::renew,
+        peers::enrollment,
         peer_reads::whoami,
         peer_reads::resources,
         data::import,

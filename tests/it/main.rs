@@ -23,5 +23,6 @@ mod proxy;
 mod renewal;
 mod robustness;
 mod snapshots;
+mod stranding;
 mod terminal;
 mod transport;

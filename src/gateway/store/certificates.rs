@@ -55,3 +55,16 @@ pub fn der(conn: &Connection, fingerprint: &str) -> rusqlite::Result<Option<Vec<
     )
     .optional()
 }
+
+/// The certificate a token was redeemed for: (DER, not_after in ms).
+pub fn for_token(
+    conn: &Connection,
+    token_handle: &str,
+) -> rusqlite::Result<Option<(Vec<u8>, i64)>> {
+    conn.query_row(
+        "SELECT der, not_after FROM issued_certificates WHERE token_handle = ?1",
+        [token_handle],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}

@@ -118,7 +118,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX grants_by_cert ON grants (peer_cert_fingerprint)
         WHERE peer_cert_fingerprint IS NOT NULL;
     "#,
-    // 3: certificate renewal. On the granting side, a grant records its current
+    // 3: what a pending peer keeps, sealed, so that `peer finish` can ask the granting
+    // gateway again for the certificate of a spent token.
+    r#"
+    ALTER TABLE peers ADD COLUMN sealed_enrollment TEXT;
+    "#,
+    // 4: certificate renewal. On the granting side, a grant records its current
     // certificate's expiry and the previous certificate (accepted until the current one is
     // first presented); an issued certificate comes from a token or renews another one.
     // On the enrolling side, a peer records when its certificate is due for renewal.
