@@ -11,6 +11,7 @@ mod dataplane;
 mod dataplane_refusals;
 mod docs;
 mod enrollment;
+mod first_start;
 mod fixtures;
 mod gateway;
 mod gateway_process;
