@@ -15,6 +15,7 @@ mod gateway;
 mod gateway_process;
 mod grant;
 mod grant_input;
+mod limits;
 mod operator;
 mod output;
 mod peer_add;
