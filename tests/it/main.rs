@@ -10,6 +10,7 @@ mod config;
 mod dataplane;
 mod docs;
 mod enrollment;
+mod first_start;
 mod fixtures;
 mod gateway;
 mod gateway_process;
