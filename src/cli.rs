@@ -1,5 +1,6 @@
 //! The clap command tree and the global flags. Flag names and environment variables are
-//! an interface that scripts depend on: change them only with a deprecation path.
+//! an interface that scripts depend on: change them only with a deprecation path. The
+//! parsers of flag values are in `cli/values.rs`.
 
 use std::path::PathBuf;
 
@@ -7,9 +8,15 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Parser, Subcommand};
 
 use crate::api::env;
-use crate::api::types::{GrantStatus, TOKEN_TTL_RANGE};
+use crate::api::types::GrantStatus;
 use crate::config::{Given, Source};
 use crate::output::OutputFormat;
+mod values;
+
+use values::{
+    parse_action, parse_duration, parse_future_time, parse_since, parse_status, parse_ttl,
+    resource_names,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -175,9 +182,6 @@ pub enum FederationCommand {
     Data(DataCommand),
 }
 
-/// The five resource names a grant can expose.
-pub const RESOURCE_NAMES: [&str; 5] = ["tasks", "notes", "credentials", "teams", "users"];
-
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
     /// Import rows of one resource for one user from a JSON array (idempotent by row id)
@@ -190,7 +194,7 @@ pub enum DataCommand {
 #[derive(Debug, Args)]
 pub struct DataImportArgs {
     /// The resource the rows belong to
-    #[arg(value_name = "RESOURCE", value_parser = RESOURCE_NAMES)]
+    #[arg(value_name = "RESOURCE", value_parser = resource_names())]
     pub resource: String,
     /// The user who owns the rows
     #[arg(long, value_name = "USER_ID")]
@@ -221,29 +225,6 @@ pub struct AuditListArgs {
     /// Only entries of this action
     #[arg(long, value_name = "ACTION", value_parser = parse_action)]
     pub action: Option<crate::api::types::AuditAction>,
-}
-
-/// `--since`: a duration back from now, or an absolute RFC 3339 time.
-pub fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
-    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
-        return Ok(t);
-    }
-    let d = humantime::parse_duration(s).map_err(|_| {
-        "expected a duration such as 90m, 24h or 7d, or an RFC 3339 time such as 2026-11-01T00:00:00Z"
-            .to_string()
-    })?;
-    let d = time::Duration::try_from(d).map_err(|_| "the duration is too long".to_string())?;
-    Ok(time::OffsetDateTime::now_utc() - d)
-}
-
-fn parse_action(s: &str) -> Result<crate::api::types::AuditAction, String> {
-    s.parse().map_err(|e: String| {
-        let all: Vec<&str> = crate::api::types::AuditAction::ALL
-            .iter()
-            .map(|a| a.as_str())
-            .collect();
-        format!("{e} (one of: {})", all.join(", "))
-    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,16 +277,6 @@ pub struct GrantCreateArgs {
     pub dry_run: bool,
 }
 
-/// A positive duration such as `90s`, `15m`, `12h`, `30d` or `1h 30m`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("not a duration such as 90m, 12h or 30d ({e})"))?;
-    if d.is_zero() {
-        return Err("must be longer than zero".into());
-    }
-    Ok(d)
-}
-
 #[derive(Debug, Args)]
 pub struct GrantListArgs {
     /// Only grants for this peer
@@ -341,32 +312,6 @@ pub struct GrantTokenArgs {
     /// Lifetime of the token in seconds, 1 to 900 [default: 900]
     #[arg(long, value_name = "SECONDS", value_parser = parse_ttl, allow_negative_numbers = true)]
     pub ttl: Option<u32>,
-}
-
-fn parse_ttl(s: &str) -> Result<u32, String> {
-    let (lo, hi) = (TOKEN_TTL_RANGE.start(), TOKEN_TTL_RANGE.end());
-    match s.trim().parse::<i64>() {
-        Ok(n) if (i64::from(*lo)..=i64::from(*hi)).contains(&n) => Ok(n as u32),
-        Ok(n) => Err(format!(
-            "must be from {lo} to {hi} seconds (tokens live at most 15 minutes), got {n}"
-        )),
-        Err(_) => Err(format!(
-            "must be a whole number of seconds from {lo} to {hi}"
-        )),
-    }
-}
-
-fn parse_status(s: &str) -> Result<GrantStatus, String> {
-    s.parse()
-}
-
-fn parse_future_time(s: &str) -> Result<time::OffsetDateTime, String> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("not an RFC 3339 time such as 2026-12-31T23:59:59Z ({e})"))?;
-    if t <= time::OffsetDateTime::now_utc() {
-        return Err("must be in the future".into());
-    }
-    Ok(t)
 }
 
 #[derive(Debug, Subcommand)]
@@ -408,7 +353,7 @@ pub struct PeerQueryArgs {
     #[arg(value_name = "PEER_ID")]
     pub id: String,
     /// The resource to read
-    #[arg(value_name = "RESOURCE", value_parser = RESOURCE_NAMES)]
+    #[arg(value_name = "RESOURCE", value_parser = resource_names())]
     pub resource: String,
     /// Rows per page [default: the grant's max_rows_per_query]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -466,8 +411,8 @@ pub struct ServeArgs {
     /// Base URL of enrollment URLs handed out [default: http://<listen address>]
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
-    /// Validity of issued client certificates, in days
-    #[arg(long, default_value_t = 7, value_name = "DAYS")]
+    /// Validity of issued client certificates, in days (1 to 365)
+    #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=365))]
     pub cert_validity_days: u32,
     /// Serve HTTPS with a certificate issued by the gateway's own CA (SANs: the host of
     /// --public-url and the listen address); client certificates are requested and, when

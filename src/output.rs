@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 
+use crate::api::text::{escape, escape_keeping_lines, json_ascii_safe};
 use crate::error::{Error, Result};
 
 /// `--output`: a table for people, or exactly one JSON document for scripts.
@@ -31,9 +32,10 @@ pub fn emit<T: Render + ?Sized>(format: OutputFormat, value: &T) -> Result<()> {
             let mut s = serde_json::to_string_pretty(value)
                 .map_err(|e| Error::internal(format!("cannot encode the output as JSON: {e}")))?;
             s.push('\n');
-            s
+            json_ascii_safe(s)
         }
-        OutputFormat::Table => value.table(),
+        // Tables escape each cell; this catches any text a `table()` wrote itself.
+        OutputFormat::Table => escape_keeping_lines(&value.table()).into_owned(),
     };
     write_stdout(text.as_bytes())
 }
@@ -43,7 +45,7 @@ pub fn emit<T: Render + ?Sized>(format: OutputFormat, value: &T) -> Result<()> {
 pub fn warn(format: OutputFormat, message: &str) {
     use std::io::Write;
     if format == OutputFormat::Table {
-        let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
+        let _ = writeln!(std::io::stderr().lock(), "warning: {}", escape(message));
     }
 }
 
@@ -64,11 +66,12 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
 /// that a script sees nothing but the document and, on failure, the JSON error.
 pub fn progress(format: OutputFormat, line: &str) {
     if format == OutputFormat::Table {
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        let _ = writeln!(std::io::stderr().lock(), "{}", escape(line));
     }
 }
 
-/// Writes an error to standard error: one line of text, or `{"error": {code, message}}`.
+/// Writes an error to standard error: one line of text (control and bidi characters
+/// escaped), or `{"error": {code, message}}`.
 pub fn print_error(format: OutputFormat, err: &Error) {
     print_error_parts(format, err.code(), err.message());
 }
@@ -80,9 +83,12 @@ pub fn print_error_parts(format: OutputFormat, code: &str, message: &str) {
         OutputFormat::Json => writeln!(
             stderr,
             "{}",
-            serde_json::json!({"error": {"code": code, "message": message}})
+            json_ascii_safe(
+                serde_json::json!({"error": {"code": code, "message": message}}).to_string()
+            )
         ),
-        OutputFormat::Table => writeln!(stderr, "error: {message}"),
+        // One line, whatever a gateway put in its message.
+        OutputFormat::Table => writeln!(stderr, "error: {}", escape(message)),
     };
 }
 
@@ -96,9 +102,27 @@ pub fn timestamp(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-/// An optional timestamp for tables; `-` when absent.
+/// What a table shows where a value is absent.
+pub const ABSENT: &str = "-";
+
+/// A table cell: the value, or [`ABSENT`].
+pub fn or_dash(value: Option<&str>) -> String {
+    value.unwrap_or(ABSENT).to_string()
+}
+
+/// Names joined by `, `, or [`ABSENT`] when there are none.
+pub fn list_or_dash<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    if names.is_empty() {
+        ABSENT.to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// An optional timestamp for tables; [`ABSENT`] when absent.
 pub fn timestamp_or_dash(t: Option<OffsetDateTime>) -> String {
-    t.map_or_else(|| "-".to_string(), timestamp)
+    t.map_or_else(|| ABSENT.to_string(), timestamp)
 }
 
 /// How far `t` is from `now`, for people: `in 15m`, `in 4m 10s`, `in 2h 5m`, `3s ago`.
@@ -126,7 +150,7 @@ pub fn list_table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut b = tabled::builder::Builder::default();
     b.push_record(header.iter().map(|h| h.to_string()));
     for row in rows {
-        b.push_record(row);
+        b.push_record(row.iter().map(|c| escape(c).into_owned()));
     }
     finish(b)
 }
@@ -135,7 +159,7 @@ pub fn list_table(header: &[&str], rows: Vec<Vec<String>>) -> String {
 pub fn detail_table(rows: &[(&str, String)]) -> String {
     let mut b = tabled::builder::Builder::default();
     for (k, v) in rows {
-        b.push_record([format!("{k}:"), v.clone()]);
+        b.push_record([format!("{k}:"), escape(v).into_owned()]);
     }
     finish(b)
 }

@@ -30,7 +30,6 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: AuditCommand) -> Re
 
 impl Render for [AuditEntry] {
     fn table(&self) -> String {
-        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         let rows = self
             .iter()
             .map(|e| {
@@ -38,9 +37,9 @@ impl Render for [AuditEntry] {
                     output::timestamp(e.at),
                     e.action.as_str().to_string(),
                     e.actor.clone(),
-                    dash(&e.grant_id),
-                    dash(&e.peer_id),
-                    dash(&e.detail),
+                    output::or_dash(e.grant_id.as_deref()),
+                    output::or_dash(e.peer_id.as_deref()),
+                    output::or_dash(e.detail.as_deref()),
                 ]
             })
             .collect();

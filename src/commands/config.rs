@@ -49,16 +49,15 @@ impl Render for Vec<ProfileRow> {
         if self.is_empty() {
             return "no profiles (see `mosaic config show` for the config file's path)\n".into();
         }
-        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         let rows = self
             .iter()
             .map(|p| {
                 vec![
                     format!("{}{}", p.name, if p.default { " (default)" } else { "" }),
-                    dash(&p.url),
-                    dash(&p.token_file),
-                    dash(&p.cacert),
-                    dash(&p.output),
+                    output::or_dash(p.url.as_deref()),
+                    output::or_dash(p.token_file.as_deref()),
+                    output::or_dash(p.cacert.as_deref()),
+                    output::or_dash(p.output.as_deref()),
                 ]
             })
             .collect();
@@ -110,13 +109,15 @@ impl From<&Settings> for Shown {
 
 impl Render for Shown {
     fn table(&self) -> String {
-        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         let row = |v: String, s: &config::Source| format!("{v}  ({s})");
         let rows = [
-            ("config file", opt(&self.config_file)),
+            ("config file", output::or_dash(self.config_file.as_deref())),
             (
                 "profile",
-                row(opt(&self.profile.value), &self.profile.source),
+                row(
+                    output::or_dash(self.profile.value.as_deref()),
+                    &self.profile.source,
+                ),
             ),
             (
                 "gateway",
@@ -126,14 +127,26 @@ impl Render for Shown {
                 "output",
                 row(self.output.value.clone(), &self.output.source),
             ),
-            ("cacert", row(opt(&self.cacert.value), &self.cacert.source)),
+            (
+                "cacert",
+                row(
+                    output::or_dash(self.cacert.value.as_deref()),
+                    &self.cacert.source,
+                ),
+            ),
             (
                 "token file",
-                row(opt(&self.token_file.value), &self.token_file.source),
+                row(
+                    output::or_dash(self.token_file.value.as_deref()),
+                    &self.token_file.source,
+                ),
             ),
             (
                 "admin token",
-                row(opt(&self.admin_token.value), &self.admin_token.source),
+                row(
+                    output::or_dash(self.admin_token.value.as_deref()),
+                    &self.admin_token.source,
+                ),
             ),
         ];
         output::detail_table(&rows)

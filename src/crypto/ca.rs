@@ -244,8 +244,7 @@ fn truncate_to_seconds(t: OffsetDateTime) -> OffsetDateTime {
 /// 16 random bytes with the top bit clear, so the DER INTEGER stays positive and its
 /// encoding is exactly these bytes.
 fn random_serial() -> SerialNumber {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS random source failed");
+    let mut bytes: [u8; 16] = super::random_bytes();
     bytes[0] &= 0x7f;
     bytes[0] |= 0x01;
     SerialNumber::from(bytes.to_vec())

@@ -36,6 +36,10 @@ impl rcgen::PublicKeyData for CsrKey {
 
 /// Checks `pem` and returns its key. The error names what is wrong, for a 400.
 pub fn parse_p256_csr(pem: &str) -> Result<CsrKey, String> {
+    // The PEM parser skips anything before `-----BEGIN`; a CSR is the block and nothing else.
+    if !pem.trim_start().starts_with("-----BEGIN ") {
+        return Err("csr_pem has text before its PEM block".into());
+    }
     let (rest, block) =
         parse_x509_pem(pem.as_bytes()).map_err(|_| "csr_pem is not a PEM block".to_string())?;
     if block.label != "CERTIFICATE REQUEST" && block.label != "NEW CERTIFICATE REQUEST" {
@@ -217,5 +221,14 @@ tXXk6F8o71XMZlUlCLF2z2ypsdoGCCxV8xE5
             parse_p256_csr("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn refuses_text_before_the_pem_block() {
+        let key = crate::crypto::keys::PeerKey::generate().unwrap();
+        let csr = key.csr_pem("x").unwrap();
+        assert!(parse_p256_csr(&format!("  \n{csr}")).is_ok());
+        let e = parse_p256_csr(&format!("hello\n{csr}")).unwrap_err();
+        assert!(e.contains("text before its PEM block"), "{e}");
     }
 }

@@ -79,10 +79,7 @@ impl SealingSecret {
 
     /// Seals `plaintext` under `info`, bound to `aad` (the record it belongs to).
     pub fn seal(&self, info: &[u8], aad: &[u8], plaintext: &[u8]) -> String {
-        let mut salt = [0u8; SALT_LEN];
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut salt).expect("the OS random source failed");
-        getrandom::fill(&mut nonce).expect("the OS random source failed");
+        let (salt, nonce) = (super::random_bytes(), super::random_bytes());
         self.seal_with(info, aad, plaintext, salt, nonce)
     }
 

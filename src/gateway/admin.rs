@@ -63,8 +63,7 @@ impl AdminToken {
                 AdminTokenSource::File { generated: false },
             ));
         }
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        getrandom::fill(bytes.as_mut()).expect("the OS random source failed");
+        let bytes = crate::crypto::random_secret::<32>();
         let value = Zeroizing::new(URL_SAFE_NO_PAD.encode(bytes.as_ref()));
         write_private_file(&path, format!("{}\n", value.as_str()).as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

@@ -76,8 +76,7 @@ impl Ca {
 }
 
 fn create(cert_path: &Path, key_path: &Path, secret: &SealingSecret) -> Result<(), String> {
-    let mut tag = [0u8; 4];
-    getrandom::fill(&mut tag).expect("the OS random source failed");
+    let tag: [u8; 4] = crate::crypto::random_bytes();
     let name = format!("Mosaic gateway federation CA {}", hex::encode(tag));
     let authority = CertificateAuthority::generate(&name, CA_VALIDITY)
         .map_err(|e| format!("cannot make the gateway's CA: {e}"))?;

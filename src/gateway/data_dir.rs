@@ -1,5 +1,6 @@
-//! The data directory: where it is, creating it private (0700), and writing the files in
-//! it privately (0600) and atomically.
+//! The data directory: where it is (`--data-dir`/`MOSAIC_DATA_DIR`, else under the user's data
+//! directory), creating it private (0700), and a warning when others can read it. The
+//! files in it are written by `crate::private_files` (0600, atomically).
 
 use std::fs;
 use std::path::{Path, PathBuf};

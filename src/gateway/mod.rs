@@ -27,8 +27,6 @@ use store::Store;
 
 /// Largest request body accepted; beyond it, 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
-/// Bounds of `--cert-validity-days`: client certificates are meant to be short-lived.
-const CERT_VALIDITY_DAYS: std::ops::RangeInclusive<u32> = 1..=365;
 
 /// How the gateway runs, as its operator gave it (`mosaic gateway serve`'s flags).
 #[derive(Debug, Clone)]
@@ -39,7 +37,8 @@ pub struct Config {
     pub data_dir: Option<std::path::PathBuf>,
     /// Base URL of enrollment URLs handed out; `None`: `http://<bound address>`.
     pub public_url: Option<String>,
-    /// Validity of issued client certificates, in days.
+    /// Validity of issued client certificates, in days: 1 to 365 (the flag's range),
+    /// since client certificates are meant to be short-lived.
     pub cert_validity_days: u32,
     /// Serve HTTPS with a certificate from the gateway's own CA.
     pub tls: bool,
@@ -78,14 +77,6 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     // Everything that can be wrong with the configuration is checked before anything is
     // written to disk.
     let secret = SealingSecret::from_env().map_err(|e| startup(e.to_string()))?;
-    if !CERT_VALIDITY_DAYS.contains(&args.cert_validity_days) {
-        return Err(startup(format!(
-            "--cert-validity-days must be from {} to {}, got {}",
-            CERT_VALIDITY_DAYS.start(),
-            CERT_VALIDITY_DAYS.end(),
-            args.cert_validity_days
-        )));
-    }
     let public_url = args
         .public_url
         .as_deref()
@@ -198,11 +189,23 @@ fn server_names(public_url: &str, listen: std::net::SocketAddr) -> Vec<String> {
 
 /// `--public-url`: http(s), no query or fragment; kept without a trailing slash.
 fn parse_public_url(raw: &str) -> Result<String, String> {
+    // Checked on the raw text: the URL parser drops tabs and newlines silently.
+    if raw.chars().any(crate::api::text::is_unsafe_char) {
+        return Err(format!(
+            "--public-url {raw:?} must not contain control or bidirectional formatting characters"
+        ));
+    }
     let url = url::Url::parse(raw).map_err(|e| format!("--public-url {raw:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!(
             "--public-url {raw:?} must be an http:// or https:// URL"
         ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "--public-url must not carry a user name or password: it is handed out in every enrollment URL"
+                .to_string(),
+        );
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(

@@ -89,23 +89,23 @@ impl Transcript {
         for (path, placeholder) in &self.paths {
             text = text.replace(path, placeholder);
         }
-        // How long until a token expires depends on how fast the test ran.
-        let relative = regex::Regex::new(r"\(in \d+m( \d+s)?\)").unwrap();
-        text = relative.replace_all(&text, "(in [duration])").into_owned();
         // JSON times carry as many fractional digits as they need.
         let fraction = regex::Regex::new(r"(T\d{2}:\d{2}:\d{2})\.\d+").unwrap();
         text = fraction.replace_all(&text, "${1}.fff").into_owned();
-        for (pattern, name) in MASKS {
+        for (pattern, name, fixed) in MASKS {
             let re = regex::Regex::new(pattern).unwrap();
             text = re
                 .replace_all(&text, |c: &regex::Captures| {
-                    let whole = &c[0];
-                    match c.name("keep") {
-                        Some(keep) => {
-                            format!("{}{}", keep.as_str(), mask(name, whole.len() - keep.len()))
-                        }
-                        None => mask(name, whole.len()),
-                    }
+                    // Only the `m` group is masked; what the pattern matched around it stays.
+                    let (whole, m) = (c.get(0).unwrap(), c.name("m").unwrap());
+                    let masked = if fixed {
+                        format!("[{name}]")
+                    } else {
+                        mask(name, m.len())
+                    };
+                    let (start, end) = (m.start() - whole.start(), m.end() - whole.start());
+                    let w = whole.as_str();
+                    format!("{}{masked}{}", &w[..start], &w[end..])
                 })
                 .into_owned();
         }
@@ -113,23 +113,43 @@ impl Transcript {
     }
 }
 
-/// What changes from run to run, in the order it is masked; a `keep` group stays.
-const MASKS: [(&str, &str); 9] = [
-    (r"sha256:[0-9a-fA-F]{64}", "sha256-fingerprint"),
+/// What changes from run to run, in the order it is masked: the `m` group of each
+/// pattern, by a placeholder of the same length, or (`true`) by a fixed one where the
+/// length itself varies and nothing is aligned after it.
+const MASKS: [(&str, &str, bool); 11] = [
     (
-        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        r"(?P<m>sha256:[0-9a-fA-F]{64})",
+        "sha256-fingerprint",
+        false,
+    ),
+    (
+        r"(?P<m>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
         "uuid",
+        false,
     ),
     (
-        r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.fff)?(Z|[+-]\d{2}:\d{2})",
+        r"(?P<m>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.fff)?(Z|[+-]\d{2}:\d{2}))",
         "time",
+        false,
     ),
-    (r"tok_[0-9a-f]{16}", "token-handle"),
-    (r"\b[A-Za-z0-9_-]{43}\b", "enrollment-token"),
-    (r#"(?P<keep>"cert_serial": "|serial: +)[0-9a-f]+"#, "serial"),
-    (r"127\.0\.0\.1:\d+", "loopback:port"),
-    (r"\d+ ms\b", "ms"),
-    (r"os error \d+", "os error"),
+    (r"(?P<m>tok_[0-9a-f]{16})", "token-handle", false),
+    // A token is 43 characters of base64url, which may begin or end with `-`.
+    (
+        r"(?m)(?:^|[^A-Za-z0-9_-])(?P<m>[A-Za-z0-9_-]{43})(?:$|[^A-Za-z0-9_-])",
+        "enrollment-token",
+        false,
+    ),
+    (
+        r#"(?:"cert_serial": "|serial: +)(?P<m>[0-9a-f]+)"#,
+        "serial",
+        true,
+    ),
+    // How long until a token expires depends on how fast the test ran.
+    (r"\((?P<m>in \d+m( \d+s)?)\)", "duration", true),
+    (r"(?P<m>127\.0\.0\.1:\d{4,5})", "loopback:port", false),
+    (r"(?P<m>\d+(\.\d+)?) ms\b", "ms", true),
+    (r#""round_trip_ms": (?P<m>\d+(\.\d+)?)"#, "ms", true),
+    (r"os error (?P<m>\d+)", "errno", true),
 ];
 
 /// `[name....]` as long as the text it replaces (or the name cut to fit).
@@ -454,4 +474,104 @@ fn config_commands_in_a_table() {
 #[test]
 fn config_commands_in_json() {
     snapshot!("config_json", config_commands(true));
+}
+
+/// The grant in use: rows imported on A, read by B over mutual TLS (`peer test`, `peer
+/// query`), a resource outside the scope, and the grant revoked under B's feet.
+fn data_plane_commands(json: bool) -> Transcript {
+    let (a, b) = (Gateway::start_tls(), Gateway::start_tls());
+    let state = tempfile::tempdir().unwrap();
+    let mut t = Transcript::new(&[&a, &b]);
+    let o: &[&str] = if json { &["-o", "json"] } else { &[] };
+    let with =
+        |args: &[&str]| -> Vec<String> { args.iter().chain(o).map(|s| s.to_string()).collect() };
+    // Times given, so that the rows (and their table) are the same on every run.
+    let rows = r#"[{"id": "t1", "title": "Write the report", "status": "open",
+                    "created_at": "2026-11-01T09:00:00Z", "updated_at": "2026-11-02T10:30:00Z"},
+                   {"id": "t2", "title": "Review", "status": "done", "due_at": "2026-12-01T00:00:00Z",
+                    "created_at": "2026-11-03T08:15:00Z", "updated_at": "2026-11-03T08:15:00Z"}]"#;
+    let args = with(&[
+        "federation",
+        "data",
+        "import",
+        "tasks",
+        "--user",
+        "user-7",
+        "-",
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    t.run(a.mosaic(), &args, Some(rows)).ok();
+    let grant = create(&mut t, &a, "user-7", true).ok().json();
+    let grant_id = grant["id"].as_str().unwrap();
+    let token = t
+        .on(
+            &a,
+            &["federation", "grant", "token", grant_id, "-o", "json"],
+        )
+        .ok()
+        .json();
+    let mut add = b.mosaic();
+    add.env("BETTER_AUTH_SECRET", SECRET)
+        .env("MOSAIC_STATE_DIR", state.path());
+    let url = token["enrollment_url"].as_str().unwrap();
+    let pin = token["ca_fingerprint"].as_str().unwrap();
+    let peer = t
+        .run(
+            add,
+            &[
+                "federation",
+                "peer",
+                "add",
+                url,
+                "--ca-fingerprint",
+                pin,
+                "-o",
+                "json",
+            ],
+            None,
+        )
+        .ok()
+        .json();
+    let peer_id = peer["id"].as_str().unwrap();
+    let on_b = |t: &mut Transcript, args: &[&str]| {
+        let args = with(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        t.on(&b, &args)
+    };
+    on_b(&mut t, &["federation", "peer", "test", peer_id]).ok();
+    on_b(&mut t, &["federation", "peer", "query", peer_id, "tasks"]).ok();
+    on_b(
+        &mut t,
+        &[
+            "federation",
+            "peer",
+            "query",
+            peer_id,
+            "tasks",
+            "--limit",
+            "1",
+        ],
+    )
+    .ok();
+    on_b(
+        &mut t,
+        &["federation", "peer", "query", peer_id, "credentials"],
+    );
+    t.on(
+        &a,
+        &["federation", "grant", "revoke", grant_id, "-o", "json"],
+    )
+    .ok();
+    on_b(&mut t, &["federation", "peer", "test", peer_id]);
+    t.path(state.path(), "[STATE]")
+}
+
+#[test]
+fn data_plane_commands_in_a_table() {
+    snapshot!("data_plane_table", data_plane_commands(false));
+}
+
+#[test]
+fn data_plane_commands_in_json() {
+    snapshot!("data_plane_json", data_plane_commands(true));
 }

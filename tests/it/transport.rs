@@ -249,25 +249,18 @@ fn redirects_are_not_followed() {
     assert_eq!(s.requests().len(), 1);
 }
 
+/// The admin token once went in clear to any HTTP_PROXY, because the plain-http rule
+/// looked at the target, not at the hop. A loopback target is reached directly; the proxy
+/// rules for other hosts are in `proxy.rs`.
 #[test]
-fn the_proxy_from_the_environment_is_used() {
+fn a_loopback_gateway_never_goes_through_the_proxy() {
     let proxy = list_standin(1);
-    // Nothing listens on 127.0.0.2:9; only the proxy can answer.
+    // Nothing listens on 127.0.0.2:9: the direct connection is refused.
     let mut cmd = at("http://127.0.0.2:9");
     cmd.env("HTTP_PROXY", &proxy.url)
         .args(["federation", "grant", "list", "-o", "json"]);
-    let out = run(cmd, None).ok();
-    assert_eq!(out.json().as_array().unwrap().len(), 1);
-    assert_eq!(
-        proxy.requests()[0].path,
-        "http://127.0.0.2:9/api/admin/federation/grants?limit=1000"
-    );
-    let mut cmd = at("http://127.0.0.2:9");
-    cmd.env("HTTP_PROXY", &proxy.url)
-        .env("NO_PROXY", "127.0.0.2")
-        .args(["federation", "grant", "list"]);
     run(cmd, None).code(6);
-    assert_eq!(proxy.requests().len(), 1);
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
 }
 
 #[test]

@@ -1,13 +1,17 @@
 //! The typed HTTP client for `/api/admin/federation` and the public enrollment endpoint.
-//! `endpoints` holds one method per endpoint, `transport` every rule about HTTP,
-//! `credentials` the admin token, `redact` what may be shown of a URL. Nothing here
-//! prints, except the `-v` request log, which is a diagnostic on standard error.
+//! `endpoints` and `federation` hold one method per endpoint, `transport` every rule
+//! about sending and reading, `status` the mapping of faults and error statuses to the
+//! CLI's errors, `pinned` TLS pinned to a CA fingerprint, `credentials` the admin token,
+//! `redact` what may be shown of a URL. Nothing here prints, except the `-v` request
+//! log, which is a diagnostic on standard error.
 
 mod credentials;
 mod endpoints;
 mod federation;
 mod pinned;
+mod proxy;
 mod redact;
+mod status;
 mod transport;
 
 use std::fmt;
@@ -23,7 +27,8 @@ pub use pinned::tls_error_in;
 pub use redact::{REDACTED, redact_url};
 
 use crate::error::{Error, Result};
-use transport::{error_chain, parse_http_url, read_cacert};
+use status::error_chain;
+use transport::{parse_http_url, read_cacert};
 
 /// `mosaic/<version>`, sent with every request.
 pub const USER_AGENT: &str = concat!("mosaic/", env!("CARGO_PKG_VERSION"));
@@ -54,6 +59,8 @@ pub struct Client {
     /// For requests to another gateway's enrollment URL when the operator pinned its CA
     /// (`peer add --ca-fingerprint`): trusts exactly that CA. See [`Client::pin_ca`].
     pinned: Option<(String, reqwest::Client)>,
+    /// Which proxy each request takes (never one for loopback).
+    proxies: proxy::Proxies,
     base: Arc<Url>,
     token: Option<AdminToken>,
     timeout: Duration,
@@ -85,8 +92,11 @@ impl Client {
         if cfg.timeout.is_zero() {
             return Err(Error::invalid_input("--timeout: must be at least 1 second"));
         }
+        let proxies = proxy::Proxies::from_env();
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
+            .no_proxy()
+            .proxy(proxies.reqwest_proxy())
             .timeout(cfg.timeout)
             // An API answer is never a redirect; following one could carry a request to
             // a host or a scheme the operator never named.
@@ -108,6 +118,7 @@ impl Client {
         Ok(Client {
             http,
             pinned: None,
+            proxies,
             base: Arc::new(base),
             token: cfg.admin_token,
             timeout: cfg.timeout,
@@ -122,6 +133,8 @@ impl Client {
     pub fn pin_ca(&self, fingerprint: &str) -> Result<Client> {
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
+            .no_proxy()
+            .proxy(self.proxies.reqwest_proxy())
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .tls_backend_preconfigured(pinned::PinnedCa::new(fingerprint).client_config())

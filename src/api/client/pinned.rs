@@ -124,3 +124,59 @@ pub fn tls_error_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::ca::CertificateAuthority;
+    use rustls::pki_types::pem::PemObject;
+
+    fn ca(name: &str) -> (CertificateAuthority, CertificateDer<'static>) {
+        let ca = CertificateAuthority::generate(name, time::Duration::days(1)).unwrap();
+        let der = CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).unwrap();
+        (ca, der)
+    }
+
+    fn leaf(ca: &CertificateAuthority) -> CertificateDer<'static> {
+        let cert = ca
+            .issue_server(&["127.0.0.1".to_string()], time::Duration::days(1))
+            .unwrap();
+        CertificateDer::from(cert.der)
+    }
+
+    #[test]
+    fn only_a_chain_ending_at_the_pinned_ca_is_trusted() {
+        let (a, a_der) = ca("A");
+        let (b, b_der) = ca("B");
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let now = UnixTime::now();
+        let pinned = PinnedCa::new(a.fingerprint());
+        let verify = |leaf: &CertificateDer<'_>, chain: &[CertificateDer<'_>], name| {
+            pinned.verify_server_cert(leaf, chain, name, &[], now)
+        };
+        let a_leaf = leaf(&a);
+        assert!(verify(&a_leaf, std::slice::from_ref(&a_der), &name).is_ok());
+        // The pinned CA must be in the chain; another CA's chain fails.
+        assert!(matches!(
+            verify(&a_leaf, &[], &name),
+            Err(rustls::Error::InvalidCertificate(_))
+        ));
+        assert!(verify(&leaf(&b), &[b_der], &name).is_err());
+        // Sending the pinned CA does not make another CA's leaf trusted.
+        assert!(verify(&leaf(&b), std::slice::from_ref(&a_der), &name).is_err());
+        // The name still has to match.
+        let elsewhere = ServerName::try_from("gw.example").unwrap();
+        assert!(verify(&a_leaf, &[a_der], &elsewhere).is_err());
+    }
+
+    #[test]
+    fn the_rustls_error_is_found_behind_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let io = std::io::Error::other(tls);
+        assert!(matches!(
+            tls_error_in(&io),
+            Some(rustls::Error::InvalidCertificate(_))
+        ));
+        assert!(tls_error_in(&std::io::Error::other("plain")).is_none());
+    }
+}

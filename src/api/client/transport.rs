@@ -14,12 +14,11 @@ use serde::de::DeserializeOwned;
 use url::{Host, Url};
 
 use super::redact::{REDACTED, enrollment_token, redact_url};
+use super::status::{describe_body_error, no_admin_token, status_text};
 use super::{Auth, Client, MAX_RESPONSE_BYTES};
-use crate::api::env;
-use crate::api::federation::codes;
 use crate::api::paths;
 use crate::api::query::Paged;
-use crate::api::types::{ErrorBody, PAGE_LIMIT_MAX, Page};
+use crate::api::types::{PAGE_LIMIT_MAX, Page};
 use crate::error::{Error, Result};
 
 /// The largest `--cacert` bundle read (the whole Mozilla bundle is about 200 KiB).
@@ -118,6 +117,7 @@ impl Client {
         let shown = redact_url(url.as_str());
         let url_token = enrollment_token(&url).map(str::to_string);
         self.check_transport(&url, &shown)?;
+        let via = self.check_proxy(&url, &shown, auth)?;
         let http = match (&self.pinned, auth) {
             (Some((_, pinned)), Auth::Public) => pinned,
             _ => &self.http,
@@ -145,11 +145,13 @@ impl Client {
         let ms = started.elapsed().as_millis();
         match &result {
             Ok((status, bytes)) => self.log(format_args!(
-                "{method} {shown} -> {} in {ms} ms ({} bytes)",
+                "{method} {shown}{via} -> {} in {ms} ms ({} bytes)",
                 status_text(*status),
                 bytes.len()
             )),
-            Err(e) => self.log(format_args!("{method} {shown} failed after {ms} ms: {e}")),
+            Err(e) => self.log(format_args!(
+                "{method} {shown}{via} failed after {ms} ms: {e}"
+            )),
         }
         let (status, bytes) = result?;
 
@@ -233,6 +235,29 @@ impl Client {
         self.check_transport(&url, &redact_url(raw))
     }
 
+    /// The proxy a request to `url` takes, as the `-v` log names it (` via proxy …`, empty
+    /// for a direct connection). Plain http:// through a proxy is refused unless the
+    /// operator allowed plain http: the proxy would read the admin token, or the
+    /// enrollment token in the path, and everything else in clear.
+    fn check_proxy(&self, url: &Url, shown: &str, auth: Auth) -> Result<String> {
+        let Some(proxy) = self.proxies.for_url(url) else {
+            return Ok(String::new());
+        };
+        let proxy = redact_url(proxy);
+        if url.scheme() == "http" && !self.allow_insecure_http {
+            let what = match auth {
+                Auth::Admin => "the admin token",
+                Auth::Public => "the enrollment token",
+            };
+            return Err(Error::invalid_input(format!(
+                "refusing to send {what} to {shown} over plain http:// through the proxy \
+                 {proxy}: it would read it in clear; use https://, set NO_PROXY for this \
+                 host, or pass --allow-insecure-http if you accept that"
+            )));
+        }
+        Ok(format!(" via proxy {proxy}"))
+    }
+
     /// Plain http:// is allowed only to loopback, unless the operator said otherwise.
     fn check_transport(&self, url: &Url, shown: &str) -> Result<()> {
         if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(url) {
@@ -245,107 +270,17 @@ impl Client {
         Ok(())
     }
 
-    fn transport_error(&self, e: &reqwest::Error, shown: &str, auth: Auth) -> Error {
-        if let (Some((pin, _)), Auth::Public) = (&self.pinned, auth)
-            && let Some(rustls::Error::InvalidCertificate(why)) = super::tls_error_in(e)
-        {
-            return Error::verification(format!(
-                "{shown}: the server's TLS certificate does not chain to the pinned CA {pin} \
-                 ({why}); nothing was sent and the token is unspent"
-            ));
-        }
-        if e.is_timeout() {
-            return Error::unreachable(format!(
-                "{shown}: no answer within {} s (--timeout)",
-                self.timeout.as_secs()
-            ));
-        }
-        let cause = error_chain(e);
-        let hint = if cause.contains("certificate") || cause.contains("UnknownIssuer") {
-            " (if the gateway uses a private CA, pass --cacert FILE)"
-        } else {
-            ""
-        };
-        let verb = if e.is_connect() {
-            "cannot connect to"
-        } else {
-            "request failed:"
-        };
-        Error::unreachable(format!("{verb} {shown}: {cause}{hint}"))
-    }
-
-    /// Maps an error status to the CLI's error, with the gateway's own message verbatim.
-    fn status_error(&self, status: StatusCode, bytes: &[u8], auth: Auth, shown: &str) -> Error {
-        let detail = serde_json::from_slice::<ErrorBody>(bytes)
-            .ok()
-            .map(|b| b.error);
-        // What the local gateway relays from a peer (`peer test`, `peer query`).
-        match detail.as_ref().map(|d| d.code.as_str()) {
-            Some(codes::PEER_REFUSED) => {
-                return Error::unauthorized(detail.map(|d| d.message).unwrap_or_default());
-            }
-            Some(codes::PEER_UNTRUSTED) => {
-                return Error::verification(detail.map(|d| d.message).unwrap_or_default());
-            }
-            Some(codes::PEER_UNREACHABLE) => {
-                return Error::unreachable(detail.map(|d| d.message).unwrap_or_default());
-            }
-            _ => {}
-        }
-        let gateway_msg = detail.map(|d| d.message);
-        let http = status_text(status);
-        let check = match auth {
-            Auth::Admin => "is --gateway right?",
-            Auth::Public => "is the enrollment URL right?",
-        };
-        match (status.as_u16(), gateway_msg) {
-            (410, _) => Error::token_invalid(
-                "enrollment token used, unknown or expired: ask the granting admin for a new \
-                 one with `mosaic federation grant token <grant-id>`",
-            ),
-            (401 | 403, msg) => {
-                let msg = msg.unwrap_or_else(|| format!("{shown} answered {http}"));
-                Error::unauthorized(match auth {
-                    Auth::Admin => format!(
-                        "{msg} (the gateway refused the admin token: check \
-                         {} or --token-file)",
-                        env::ADMIN_TOKEN
-                    ),
-                    Auth::Public => msg,
-                })
-            }
-            (413, msg) => {
-                Error::invalid_input(msg.unwrap_or_else(|| {
-                    format!("{shown} answered {http}: the request is too large")
-                }))
-            }
-            (400, Some(msg)) => Error::invalid_input(msg),
-            (404, Some(msg)) => Error::not_found(msg),
-            (409, Some(msg)) => Error::conflict(msg),
-            (500..=599, Some(msg)) => Error::unreachable(format!("{shown} answered {http}: {msg}")),
-            (400..=499, None) => Error::unreachable(format!(
-                "{shown} answered {http} without a Mosaic error body; {check}"
-            )),
-            (_, Some(msg)) => Error::unreachable(format!("{shown} answered {http}: {msg}")),
-            (_, None) => Error::unreachable(format!("{shown} answered {http}")),
-        }
-    }
-
     fn log(&self, line: fmt::Arguments<'_>) {
         if self.verbose {
             use std::io::Write;
-            let _ = writeln!(std::io::stderr().lock(), "debug: {line}");
+            let line = line.to_string();
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "debug: {}",
+                crate::api::text::escape(&line)
+            );
         }
     }
-}
-
-fn no_admin_token() -> Error {
-    Error::unauthorized(format!(
-        "no admin token: set {} or pass --token-file FILE \
-         (or set {})",
-        env::ADMIN_TOKEN,
-        env::ADMIN_TOKEN_FILE
-    ))
 }
 
 /// `url` with `query` as its query string, encoded as reqwest's `.query()` would.
@@ -413,7 +348,7 @@ pub(super) fn read_cacert(path: &Path) -> Result<Vec<reqwest::Certificate>> {
 }
 
 /// Loopback: `localhost`, 127.0.0.0/8 and ::1.
-fn is_loopback(url: &Url) -> bool {
+pub(super) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
@@ -424,55 +359,6 @@ fn is_loopback(url: &Url) -> bool {
                     .is_some_and(|v4| IpAddr::V4(v4).is_loopback())
         }
         None => false,
-    }
-}
-
-fn status_text(status: StatusCode) -> String {
-    match status.canonical_reason() {
-        Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
-        None => format!("HTTP {}", status.as_u16()),
-    }
-}
-
-/// A reqwest error and its causes, without the URL (the caller names it, redacted).
-pub(super) fn error_chain(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut parts: Vec<String> = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    if parts.is_empty() {
-        // Only the top level is left; drop its "for url (...)" part.
-        let mut text = e.to_string();
-        if let Some(i) = text.find(" for url (") {
-            text.truncate(i);
-        }
-        parts.push(text);
-    }
-    // The innermost causes say the most ("Connection refused", "UnknownIssuer").
-    parts
-        .into_iter()
-        .rev()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" <- ")
-}
-
-/// Why a body did not decode, without echoing a large or binary body.
-fn describe_body_error(bytes: &[u8], e: &serde_json::Error) -> String {
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
-    let looks_html = head.trim_start().starts_with('<');
-    if bytes.is_empty() {
-        "the body is empty".into()
-    } else if looks_html {
-        "it is HTML, not JSON".into()
-    } else {
-        e.to_string()
     }
 }
 

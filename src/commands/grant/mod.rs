@@ -17,8 +17,8 @@ use crate::cli::{
 };
 use crate::error::{Error, Result};
 use crate::output::{
-    OutputFormat, Render, detail_table, emit, list_table, progress, relative, shell_quote,
-    timestamp, timestamp_or_dash,
+    OutputFormat, Render, detail_table, emit, list_or_dash, list_table, or_dash, progress,
+    relative, shell_quote, timestamp, timestamp_or_dash,
 };
 use scope::read_scope;
 
@@ -38,9 +38,12 @@ async fn create(client: &Client, format: OutputFormat, args: GrantCreateArgs) ->
     let scope = read_scope(&args.scope)?;
     let expires_at = match args.expires_in {
         Some(d) => Some(
-            time::OffsetDateTime::now_utc()
-                + time::Duration::try_from(d)
-                    .map_err(|_| Error::invalid_input("--expires-in is too long"))?,
+            time::Duration::try_from(d)
+                .ok()
+                .and_then(|d| time::OffsetDateTime::now_utc().checked_add(d))
+                .ok_or_else(|| {
+                    Error::invalid_input("--expires-in: reaches past year 9999; give a shorter one")
+                })?,
         ),
         None => args.expires_at,
     };
@@ -134,22 +137,22 @@ async fn token(client: &Client, format: OutputFormat, args: GrantTokenArgs) -> R
     emit(format, &token)
 }
 
+/// The value as given: an ID with edge whitespace is refused, not silently trimmed into
+/// another ID.
 fn required(flag: &str, value: &str) -> Result<String> {
-    let v = value.trim();
-    if v.is_empty() {
+    if value.trim().is_empty() {
         return Err(Error::invalid_input(format!("{flag}: must not be empty")));
     }
-    Ok(v.to_string())
+    if value.trim() != value {
+        return Err(Error::invalid_input(format!(
+            "{flag}: \"{value}\" starts or ends with whitespace; give the ID exactly"
+        )));
+    }
+    Ok(value.to_string())
 }
 
 fn scope_rows(scope: &Scope) -> Vec<(&'static str, String)> {
-    let names = |rs: &[crate::api::types::Resource]| {
-        if rs.is_empty() {
-            "-".to_string()
-        } else {
-            rs.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
-        }
-    };
+    let names = |rs: &[crate::api::types::Resource]| list_or_dash(rs.iter().map(|r| r.as_str()));
     vec![
         ("scope.resources", names(&scope.resources)),
         ("scope.excluded_resources", names(&scope.excluded_resources)),
@@ -162,7 +165,6 @@ fn scope_rows(scope: &Scope) -> Vec<(&'static str, String)> {
 
 impl Render for Grant {
     fn table(&self) -> String {
-        let dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
         let mut rows = vec![
             ("id", self.id.clone()),
             ("user", self.user_id.clone()),
@@ -175,8 +177,11 @@ impl Render for Grant {
             ("activated", timestamp_or_dash(self.activated_at)),
             ("expires", timestamp_or_dash(self.expires_at)),
             ("revoked", timestamp_or_dash(self.revoked_at)),
-            ("revoked_reason", dash(&self.revoked_reason)),
-            ("peer_cert_fingerprint", dash(&self.peer_cert_fingerprint)),
+            ("revoked_reason", or_dash(self.revoked_reason.as_deref())),
+            (
+                "peer_cert_fingerprint",
+                or_dash(self.peer_cert_fingerprint.as_deref()),
+            ),
         ]);
         let mut text = detail_table(&rows);
         if let Some(tokens) = &self.tokens {
@@ -200,7 +205,7 @@ fn token_history(tokens: &[TokenRecord]) -> String {
                 timestamp(t.issued_at),
                 timestamp(t.expires_at),
                 timestamp_or_dash(t.redeemed_at),
-                t.cert_fingerprint.clone().unwrap_or_else(|| "-".into()),
+                or_dash(t.cert_fingerprint.as_deref()),
             ]
         })
         .collect();

@@ -72,10 +72,16 @@ impl Render for Peer {
             ("name", self.name.clone()),
             ("remote", self.remote_url.clone()),
             ("status", self.status.as_str().to_string()),
-            ("grant", opt(&self.grant_id)),
-            ("subject user", opt(&self.subject_user_id)),
-            ("fingerprint", opt(&self.cert_fingerprint)),
-            ("serial", opt(&self.cert_serial)),
+            ("grant", output::or_dash(self.grant_id.as_deref())),
+            (
+                "subject user",
+                output::or_dash(self.subject_user_id.as_deref()),
+            ),
+            (
+                "fingerprint",
+                output::or_dash(self.cert_fingerprint.as_deref()),
+            ),
+            ("serial", output::or_dash(self.cert_serial.as_deref())),
             ("not after", output::timestamp_or_dash(self.cert_not_after)),
             ("created", output::timestamp(self.created_at)),
             ("activated", output::timestamp_or_dash(self.activated_at)),
@@ -103,9 +109,9 @@ impl Render for Vec<Peer> {
                     p.name.clone(),
                     p.remote_url.clone(),
                     p.status.as_str().to_string(),
-                    opt(&p.cert_fingerprint),
+                    output::or_dash(p.cert_fingerprint.as_deref()),
                     output::timestamp_or_dash(p.cert_not_after),
-                    opt(&p.grant_id),
+                    output::or_dash(p.grant_id.as_deref()),
                 ]
             })
             .collect();
@@ -117,8 +123,4 @@ impl Render for Removed {
     fn table(&self) -> String {
         format!("removed peer {}\n", self.id)
     }
-}
-
-fn opt(v: &Option<String>) -> String {
-    v.clone().unwrap_or_else(|| "-".into())
 }

@@ -80,13 +80,7 @@ pub async fn query(client: &Client, format: OutputFormat, args: &PeerQueryArgs) 
 impl Render for PeerTest {
     fn table(&self) -> String {
         let w = &self.whoami;
-        let list = |rs: &[Resource]| {
-            if rs.is_empty() {
-                "-".to_string()
-            } else {
-                rs.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
-            }
-        };
+        let list = |rs: &[Resource]| output::list_or_dash(rs.iter().map(|r| r.as_str()));
         let rows = [
             ("grant", w.grant_id.clone()),
             ("status", w.status.as_str().to_string()),
@@ -120,7 +114,7 @@ impl Render for Rows {
                 header
                     .iter()
                     .map(|h| match row.get(*h) {
-                        None | Some(serde_json::Value::Null) => "-".to_string(),
+                        None | Some(serde_json::Value::Null) => output::ABSENT.to_string(),
                         Some(serde_json::Value::String(s)) => s.clone(),
                         Some(other) => other.to_string(),
                     })

@@ -166,6 +166,9 @@ pub async fn revoke(
             "reason is longer than {MAX_REASON} bytes"
         )));
     }
+    if let Some(reason) = &req.reason {
+        super::check_printable("reason", reason)?;
+    }
     let grant = state
         .store
         .write(move |tx, now| {

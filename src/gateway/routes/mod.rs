@@ -63,7 +63,7 @@ pub fn router(state: AppState) -> Router {
 const MAX_TEXT: usize = 256;
 
 /// An opaque ID or name chosen by the client (user, peer, grant IDs in bodies and
-/// queries): present, at most 256 bytes, no control characters, no edge whitespace.
+/// queries): present, at most 256 bytes, no control or bidi characters, no edge whitespace.
 pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(ApiError::invalid(format!("{field} must not be empty")));
@@ -73,14 +73,22 @@ pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
             "{field} is longer than {MAX_TEXT} bytes"
         )));
     }
-    if value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(format!(
-            "{field} must not contain control characters"
-        )));
-    }
+    check_printable(field, value)?;
     if value.trim() != value {
         return Err(ApiError::invalid(format!(
             "{field} must not start or end with whitespace"
+        )));
+    }
+    Ok(())
+}
+
+/// Any text the gateway stores and shows again (IDs, names, reasons, URLs): no control
+/// characters and no bidirectional formatting characters, so nothing it hands out can
+/// drive an operator's terminal.
+pub fn check_printable(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.chars().any(crate::api::text::is_unsafe_char) {
+        return Err(ApiError::invalid(format!(
+            "{field} must not contain control or bidirectional formatting characters"
         )));
     }
     Ok(())

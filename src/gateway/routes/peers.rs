@@ -40,11 +40,18 @@ fn check_peer_id(id: &str) -> Result<(), ApiError> {
 }
 
 fn check_remote_url(remote_url: &str) -> Result<(), ApiError> {
+    // Checked on the raw text: the URL parser drops tabs and newlines silently.
+    super::check_printable("remote_url", remote_url)?;
     let url = url::Url::parse(remote_url)
         .map_err(|e| ApiError::invalid(format!("remote_url is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(ApiError::invalid(
             "remote_url must be an http:// or https:// URL with a host",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ApiError::invalid(
+            "remote_url must not carry a user name or password",
         ));
     }
     Ok(())

@@ -8,7 +8,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use time::Duration;
-use zeroize::Zeroizing;
 
 use super::grants::no_such_grant;
 use crate::api::paths;
@@ -16,6 +15,7 @@ use crate::api::types::{
     AuditAction, CreateTokenRequest, EnrollmentToken, ErrorBody, GrantStatus, TOKEN_TTL_DEFAULT,
     TOKEN_TTL_RANGE,
 };
+use crate::crypto::{random_bytes, random_secret};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{OptionalJsonBody, PathParam};
@@ -57,13 +57,10 @@ pub async fn create(
     }
 
     // 256 random bits; the handle is a separate random name that is safe to show.
-    let mut secret = Zeroizing::new([0u8; 32]);
-    getrandom::fill(secret.as_mut()).expect("the OS random source failed");
+    let secret = random_secret::<32>();
     let token = URL_SAFE_NO_PAD.encode(secret.as_ref());
     let hash = token_hash(&token);
-    let mut handle = [0u8; 8];
-    getrandom::fill(&mut handle).expect("the OS random source failed");
-    let handle = format!("tok_{}", hex::encode(handle));
+    let handle = format!("tok_{}", hex::encode(random_bytes::<8>()));
 
     let (grant_id, expires_at) = state
         .store

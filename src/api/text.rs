@@ -1,0 +1,119 @@
+//! Which characters may reach a terminal: the one rule the CLI escapes by and the gateway
+//! refuses by, so that a string from a gateway or a stored record cannot move the cursor,
+//! retitle the window, clear the screen or reorder what the operator reads.
+
+use std::borrow::Cow;
+
+/// Control characters (C0, DEL, C1), bidirectional formatting characters (Unicode
+/// Trojan Source, CVE-2021-42574) and the two Unicode line breaks that end a line in some
+/// terminals.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// `s` with every [unsafe character](is_unsafe_char) written as a visible escape
+/// (`\n`, `\t`, `\x1b`, `\u{202e}`): one line, printable as it stands.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    escape_keeping(s, false)
+}
+
+/// [`escape`], keeping `\n` as a line break: for multi-line text this program made
+/// (tables) around values that were already escaped.
+pub fn escape_keeping_lines(s: &str) -> Cow<'_, str> {
+    escape_keeping(s, true)
+}
+
+/// A JSON text with every [unsafe character](is_unsafe_char) left in it by the encoder
+/// (DEL, C1 controls, bidi) written as a `\uXXXX` escape: the same JSON value, to the
+/// byte once decoded, and nothing in it that a terminal acts on. Such characters can only
+/// be inside strings, where the escape means the same character.
+pub fn json_ascii_safe(json: String) -> String {
+    if !json.chars().any(is_unsafe_char) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_unsafe_char(c) && c != '\n' {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn escape_keeping(s: &str, lines: bool) -> Cow<'_, str> {
+    if !s
+        .chars()
+        .any(|c| is_unsafe_char(c) && !(lines && c == '\n'))
+    {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' if lines => out.push('\n'),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe_char(c) && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if is_unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_controls_and_bidi_and_keeps_the_rest() {
+        assert_eq!(escape("gw-b \u{e9}\u{4e2d}"), "gw-b \u{e9}\u{4e2d}");
+        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+        assert_eq!(escape("\x1b]0;x\x07\x1b[2J"), "\\x1b]0;x\\x07\\x1b[2J");
+        assert_eq!(escape("a\nb\r\tc\u{7f}\u{9b}"), "a\\nb\\r\\tc\\x7f\\x9b");
+        assert_eq!(escape("u\u{202e}fdp.exe"), "u\\u{202e}fdp.exe");
+        assert_eq!(
+            escape("\u{2066}\u{2069}\u{200f}\u{2028}"),
+            "\\u{2066}\\u{2069}\\u{200f}\\u{2028}"
+        );
+        assert_eq!(escape_keeping_lines("a\nb\x1b"), "a\nb\\x1b");
+    }
+
+    #[test]
+    fn json_stays_the_same_value_without_unsafe_characters() {
+        let value = serde_json::json!({"m": "a\u{1b}[2J\u{7f}\u{9b}\u{202e}\u{2069}z\n", "k": [1]});
+        let text = json_ascii_safe(serde_json::to_string_pretty(&value).unwrap());
+        assert!(
+            !text.chars().any(|c| is_unsafe_char(c) && c != '\n'),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            value
+        );
+    }
+
+    #[test]
+    fn nothing_unsafe_survives_escaping() {
+        let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
+        let out = escape(&all);
+        assert!(!out.chars().any(is_unsafe_char));
+        let out = escape_keeping_lines(&all);
+        assert!(!out.chars().any(|c| is_unsafe_char(c) && c != '\n'));
+    }
+}
