@@ -218,103 +218,39 @@ pub fn resolve(
         Some((p, f)) => (Some(p), f),
         None => (None, ConfigFile::default()),
     };
-    let profile = match given.profile {
-        Some((name, source)) => Some(Setting {
-            value: name,
-            source,
-        }),
-        None => file.default_profile.clone().map(|name| Setting {
+    let profile = given.profile.map(setting).or_else(|| {
+        file.default_profile.clone().map(|name| Setting {
             value: name,
             source: Source::Profile("default_profile".into()),
-        }),
+        })
+    });
+    let (pname, prof) = match &profile {
+        Some(p) => (p.value.clone(), chosen_profile(&file, p)?),
+        None => (String::new(), Profile::default()),
     };
-    let chosen = match &profile {
-        None => None,
-        Some(p) => Some((
-            p.value.clone(),
-            file.profiles.get(&p.value).cloned().ok_or_else(|| {
-                let known: Vec<&str> = file.profiles.keys().map(String::as_str).collect();
-                Error::invalid_input(format!(
-                    "unknown profile \"{}\" (from {}); known profiles: {}",
-                    p.value,
-                    p.source,
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ))
-            })?,
-        )),
-    };
-    let pname = chosen.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
-    let prof = chosen.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
     let in_profile = || Source::Profile(pname.clone());
-
-    let gateway = match (given.gateway, &prof.url) {
-        (Some((v, s)), _) => Setting {
-            value: v,
-            source: s,
-        },
-        (None, Some(u)) => Setting {
-            value: u.clone(),
-            source: in_profile(),
-        },
-        (None, None) => Setting {
-            value: default_gateway.to_string(),
-            source: Source::Default,
-        },
-    };
-    let output = match (given.output, prof.output) {
-        (Some((v, s)), _) => Setting {
-            value: v,
-            source: s,
-        },
-        (None, Some(o)) => Setting {
-            value: o.into(),
-            source: in_profile(),
-        },
-        (None, None) => Setting {
-            value: OutputFormat::Table,
-            source: Source::Default,
-        },
-    };
-    let path_setting =
-        |given: Option<(PathBuf, Source)>, prof: &Option<PathBuf>| match (given, prof) {
-            (Some((v, s)), _) => Setting {
-                value: Some(v),
-                source: s,
-            },
-            (None, Some(p)) => Setting {
-                value: Some(expand_home(p)),
-                source: in_profile(),
-            },
-            (None, None) => Setting {
-                value: None,
-                source: Source::Unset,
-            },
-        };
-    let cacert = path_setting(given.cacert, &prof.cacert);
-    let profile_token_file = if given.admin_token.is_some() {
-        None
-    } else {
-        prof.token_file.clone()
-    };
-    let token_file = path_setting(given.token_file, &profile_token_file);
-    let admin_token = match (&token_file.value, &given.admin_token) {
-        (Some(path), _) => Setting {
-            value: Some(format!("{REDACTED} (from file {})", path.display())),
-            source: token_file.source.clone(),
-        },
-        (None, Some(_)) => Setting {
-            value: Some(REDACTED.into()),
-            source: Source::Env(env::ADMIN_TOKEN.into()),
-        },
-        (None, None) => Setting {
-            value: None,
-            source: Source::Unset,
-        },
-    };
+    let gateway = given
+        .gateway
+        .map(setting)
+        .unwrap_or_else(|| match &prof.url {
+            Some(url) => setting((url.clone(), in_profile())),
+            None => setting((default_gateway.to_string(), Source::Default)),
+        });
+    let output = given
+        .output
+        .map(setting)
+        .unwrap_or_else(|| match prof.output {
+            Some(o) => setting((o.into(), in_profile())),
+            None => setting((OutputFormat::Table, Source::Default)),
+        });
+    let cacert = path_setting(given.cacert, prof.cacert.as_ref(), &pname);
+    // MOSAIC_ADMIN_TOKEN beats a profile's token file (a flag or env file beats both).
+    let profile_token_file = prof
+        .token_file
+        .as_ref()
+        .filter(|_| given.admin_token.is_none());
+    let token_file = path_setting(given.token_file, profile_token_file, &pname);
+    let admin_token = shown_admin_token(&token_file, given.admin_token.is_some());
     Ok(Settings {
         profile,
         gateway,
@@ -328,6 +264,71 @@ pub fn resolve(
         allow_insecure_http: given.allow_insecure_http,
         env_admin_token: given.admin_token,
     })
+}
+
+/// What the command line or the environment said, as a setting.
+fn setting<T>((value, source): (T, Source)) -> Setting<T> {
+    Setting { value, source }
+}
+
+/// The profile `p` names; an unknown name is an error that lists the known ones.
+fn chosen_profile(file: &ConfigFile, p: &Setting<String>) -> Result<Profile> {
+    file.profiles.get(&p.value).cloned().ok_or_else(|| {
+        let known: Vec<&str> = file.profiles.keys().map(String::as_str).collect();
+        Error::invalid_input(format!(
+            "unknown profile \"{}\" (from {}); known profiles: {}",
+            p.value,
+            p.source,
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })
+}
+
+/// A path setting: given (flag or env), else from the profile (`~` expanded), else unset.
+fn path_setting(
+    given: Option<(PathBuf, Source)>,
+    in_profile: Option<&PathBuf>,
+    profile_name: &str,
+) -> Setting<Option<PathBuf>> {
+    match (given, in_profile) {
+        (Some((v, source)), _) => Setting {
+            value: Some(v),
+            source,
+        },
+        (None, Some(p)) => Setting {
+            value: Some(expand_home(p)),
+            source: Source::Profile(profile_name.to_string()),
+        },
+        (None, None) => Setting {
+            value: None,
+            source: Source::Unset,
+        },
+    }
+}
+
+/// Whether an admin token is in effect and whence, for `config show`; never the token.
+fn shown_admin_token(
+    token_file: &Setting<Option<PathBuf>>,
+    from_env: bool,
+) -> Setting<Option<String>> {
+    match (&token_file.value, from_env) {
+        (Some(path), _) => Setting {
+            value: Some(format!("{REDACTED} (from file {})", path.display())),
+            source: token_file.source.clone(),
+        },
+        (None, true) => Setting {
+            value: Some(REDACTED.into()),
+            source: Source::Env(env::ADMIN_TOKEN.into()),
+        },
+        (None, false) => Setting {
+            value: None,
+            source: Source::Unset,
+        },
+    }
 }
 
 /// A warning when a token file can be read by group or others; `None` when it is private

@@ -84,7 +84,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         .transpose()
         .map_err(startup)?;
 
-    let dir = DataDir::open(args.data_dir).map_err(startup)?;
+    let dir = DataDir::open(args.data_dir.clone()).map_err(startup)?;
     let (admin, admin_source) = AdminToken::resolve(&dir).map_err(startup)?;
     let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
     let ca = Ca::load_or_create(&dir, &secret).map_err(startup)?;
@@ -100,18 +100,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     let public_url = public_url.unwrap_or_else(|| format!("{scheme}://{addr}"));
     let ca = Arc::new(ca);
     let tls = use_tls
-        .then(|| {
-            let identity = match (&args.tls_cert, &args.tls_key) {
-                (Some(cert), Some(key)) => tls::ServerIdentity::Files {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                },
-                _ => tls::ServerIdentity::Issued {
-                    sans: server_names(&public_url, addr),
-                },
-            };
-            tls::server_config(ca.clone(), identity)
-        })
+        .then(|| tls_config(&args, &ca, &public_url, addr))
         .transpose()
         .map_err(startup)?;
     // Installed before the "listening" line, so a signal sent right after it is caught.
@@ -126,34 +115,14 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         secret: Arc::new(secret),
         peer_clients: peer_client::PeerClients::default(),
     };
-    let admin_note = match admin_source {
-        AdminTokenSource::Env => "from MOSAIC_ADMIN_TOKEN".to_string(),
-        AdminTokenSource::File { generated: true } => format!(
-            "generated into {}",
-            dir.file(admin::ADMIN_TOKEN_FILE).display()
-        ),
-        AdminTokenSource::File { generated: false } => {
-            format!("from {}", dir.file(admin::ADMIN_TOKEN_FILE).display())
-        }
-    };
-    {
-        // Scripts wait for the last line; it must come only once the socket is bound.
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "mosaic gateway data directory: {}",
-            dir.path().display()
-        );
-        let _ = writeln!(out, "mosaic gateway admin token: {admin_note}");
-        let _ = writeln!(
-            out,
-            "mosaic gateway CA fingerprint: {}",
-            state.ca.fingerprint()
-        );
-        let _ = writeln!(out, "mosaic gateway enrollment URLs under: {public_url}");
-        let _ = writeln!(out, "mosaic gateway listening on {scheme}://{addr}");
-        let _ = out.flush();
-    }
+    print_banner(&[
+        format!("data directory: {}", dir.path().display()),
+        format!("admin token: {}", admin_note(&dir, admin_source)),
+        format!("CA fingerprint: {}", state.ca.fingerprint()),
+        format!("enrollment URLs under: {public_url}"),
+        // Scripts wait for this last line; it comes only once the socket is bound.
+        format!("listening on {scheme}://{addr}"),
+    ]);
 
     let app = routes::router(state);
     match tls {
@@ -165,6 +134,45 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     }
     eprintln!("mosaic gateway: stopped");
     Ok(())
+}
+
+/// The HTTPS server's configuration: the operator's certificate and key, or one the
+/// gateway's own CA issues for the public URL's host and the listen address.
+fn tls_config(
+    args: &Config,
+    ca: &Arc<Ca>,
+    public_url: &str,
+    addr: std::net::SocketAddr,
+) -> Result<rustls::ServerConfig, String> {
+    let identity = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => tls::ServerIdentity::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => tls::ServerIdentity::Issued {
+            sans: server_names(public_url, addr),
+        },
+    };
+    tls::server_config(ca.clone(), identity)
+}
+
+/// Where the admin token came from, for the start-up lines (never the token).
+fn admin_note(dir: &DataDir, source: AdminTokenSource) -> String {
+    let file = dir.file(admin::ADMIN_TOKEN_FILE);
+    match source {
+        AdminTokenSource::Env => format!("from {}", crate::api::env::ADMIN_TOKEN),
+        AdminTokenSource::File { generated: true } => format!("generated into {}", file.display()),
+        AdminTokenSource::File { generated: false } => format!("from {}", file.display()),
+    }
+}
+
+/// The start-up lines on standard output, each after `mosaic gateway `, flushed.
+fn print_banner(lines: &[String]) {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "mosaic gateway {line}");
+    }
+    let _ = out.flush();
 }
 
 /// SANs of the certificate the gateway issues itself: the host of the public URL and the

@@ -90,6 +90,17 @@ pub fn server_config(
                     cert.display()
                 ));
             }
+            // Peers trust this gateway's own CA only (the pin of `peer add`, and the CA B
+            // stores at enrollment): a chain ending elsewhere serves admins, not peers.
+            if chain.last() != Some(&ca_der) {
+                eprintln!(
+                    "mosaic gateway: warning: the chain in --tls-cert {} does not end at this \
+                     gateway's CA ({}): `peer add --ca-fingerprint` and enrolled peers will \
+                     refuse it; issue the server certificate from this CA and append ca.pem",
+                    cert.display(),
+                    ca.fingerprint()
+                );
+            }
             let key_der = PrivateKeyDer::from_pem_file(&key)
                 .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
             let certified = CertifiedKey::from_der(chain, key_der, &provider).map_err(|e| {
@@ -175,8 +186,10 @@ fn issue(
     ))
 }
 
-impl ResolvesServerCert for IssuedCert {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+impl IssuedCert {
+    /// The certificate to present now: the current one, or a fresh one once it is due
+    /// for renewal.
+    fn current(&self) -> Arc<CertifiedKey> {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         if OffsetDateTime::now_utc() >= current.1 {
             match issue(&self.ca, &self.ca_der, &self.sans, &self.provider) {
@@ -185,7 +198,13 @@ impl ResolvesServerCert for IssuedCert {
                 Err(e) => eprintln!("mosaic gateway: renewing the TLS certificate failed: {e}"),
             }
         }
-        Some(current.0.clone())
+        current.0.clone()
+    }
+}
+
+impl ResolvesServerCert for IssuedCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
     }
 }
 
@@ -242,4 +261,57 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::seal::SealingSecret;
+    use crate::gateway::data_dir::DataDir;
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::{ServerName, UnixTime};
+
+    fn gateway_ca(tmp: &tempfile::TempDir) -> Arc<Ca> {
+        let dir = DataDir::open(Some(tmp.path().join("data"))).unwrap();
+        let secret = SealingSecret::new(vec![b's'; 32]).unwrap();
+        Arc::new(Ca::load_or_create(&dir, &secret).unwrap())
+    }
+
+    #[test]
+    fn the_issued_certificate_names_its_hosts_chains_to_the_ca_and_is_renewed_when_due() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ca = gateway_ca(&tmp);
+        let ca_der = ca_der(&ca).unwrap();
+        let sans = vec!["127.0.0.1".to_string(), "gw-a.example".to_string()];
+        let issued = IssuedCert::new(ca.clone(), ca_der.clone(), sans, provider()).unwrap();
+        let first = issued.current();
+        assert_eq!(first.cert.len(), 2, "leaf and CA");
+        assert_eq!(first.cert[1], ca_der, "the CA is sent in the chain");
+
+        let mut roots = RootCertStore::empty();
+        roots.add(ca_der).unwrap();
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .unwrap();
+        let verify = |key: &CertifiedKey, name: &'static str| {
+            verifier.verify_server_cert(
+                &key.cert[0],
+                &key.cert[1..],
+                &ServerName::try_from(name).unwrap(),
+                &[],
+                UnixTime::now(),
+            )
+        };
+        assert!(verify(&first, "127.0.0.1").is_ok());
+        assert!(verify(&first, "gw-a.example").is_ok());
+        assert!(verify(&first, "elsewhere.example").is_err());
+
+        // Not yet due: the same certificate. Due: a new one, as valid.
+        assert!(Arc::ptr_eq(&first, &issued.current()));
+        issued.current.lock().unwrap().1 = OffsetDateTime::now_utc() - time::Duration::seconds(1);
+        let renewed = issued.current();
+        assert_ne!(renewed.cert[0], first.cert[0]);
+        assert!(verify(&renewed, "127.0.0.1").is_ok());
+    }
 }

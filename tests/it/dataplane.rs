@@ -177,7 +177,8 @@ fn ca_of(a: &Gateway) -> CertificateAuthority {
             sealed.trim(),
         )
         .unwrap();
-    CertificateAuthority::load(&a.ca_pem(), &key).unwrap()
+    let ca_pem = std::fs::read_to_string(a.dir.join("ca.pem")).unwrap();
+    CertificateAuthority::load(&ca_pem, &key).unwrap()
 }
 
 /// A client certificate and key signed by `ca` for `grant_id` / `user`.
@@ -586,6 +587,53 @@ fn no_secret_appears_in_any_output_or_log_with_verbose() {
     }
     assert!(!text.contains("PRIVATE KEY") && !text.contains("mosaic-sealed-v1:"));
     assert!(text.contains("debug:"), "-v logged requests");
+}
+
+#[test]
+fn a_server_certificate_from_files_is_served_with_a_warning_about_peers() {
+    let files = tempfile::tempdir().unwrap();
+    let other = CertificateAuthority::generate("another CA", time::Duration::days(1)).unwrap();
+    let leaf = other
+        .issue_server(&["127.0.0.1".to_string()], time::Duration::days(1))
+        .unwrap();
+    let chain = format!("{}{}", pem("CERTIFICATE", &leaf.der), other.cert_pem());
+    let cert = write_file(files.path(), "chain.pem", &chain);
+    let key = write_file(
+        files.path(),
+        "key.pem",
+        &pem("PRIVATE KEY", &leaf.key_pkcs8_der),
+    );
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    // The harness trusts the chain's CA (MOSAIC_CACERT) and checks health through it.
+    let gw = Gateway::start_at("127.0.0.1:0", &["--tls-cert", cert, "--tls-key", key]);
+    assert!(gw.url.starts_with("https://"));
+    gw.run(&["federation", "grant", "list"]).ok();
+    assert!(
+        gw.log().contains("does not end at this gateway's CA"),
+        "{}",
+        gw.log()
+    );
+    // The gateway's own CA does not verify this server certificate.
+    let mut cmd = gw.mosaic();
+    cmd.env("MOSAIC_CACERT", gw.dir.join("ca.pem"))
+        .args(["federation", "grant", "list"]);
+    run(cmd, None).code(6);
+
+    // Unusable files stop the start-up with one line naming the flag; half a pair is usage.
+    for args in [
+        vec!["--tls-cert", "/nonexistent/chain.pem", "--tls-key", key],
+        vec!["--tls-cert", key, "--tls-key", key],
+        vec!["--tls-cert", cert],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = crate::common::mosaic();
+        cmd.args(["gateway", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(&args)
+            .env("BETTER_AUTH_SECRET", SECRET);
+        let out = run(cmd, None).code(2);
+        assert!(out.stderr.contains("--tls-"), "{args:?}: {}", out.stderr);
+    }
 }
 
 #[test]

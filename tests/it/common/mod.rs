@@ -228,7 +228,16 @@ impl Gateway {
 
     /// The gateway's CA certificate (PEM).
     pub fn ca_pem(&self) -> String {
-        std::fs::read_to_string(self.dir.join("ca.pem")).expect("ca.pem")
+        std::fs::read_to_string(self.ca_file()).expect("CA file")
+    }
+
+    /// The file of the CA its HTTPS chain ends at: its own `ca.pem`, or with
+    /// `--tls-cert FILE` that chain (whose last certificate is its CA).
+    pub fn ca_file(&self) -> PathBuf {
+        match self.extra_args.iter().position(|a| a == "--tls-cert") {
+            Some(i) => PathBuf::from(&self.extra_args[i + 1]),
+            None => self.dir.join("ca.pem"),
+        }
     }
 
     /// host:port it listens on.
@@ -290,7 +299,7 @@ impl Gateway {
         cmd.env("MOSAIC_GATEWAY_URL", &self.url)
             .env("MOSAIC_ADMIN_TOKEN", &self.admin_token);
         if self.is_tls() {
-            cmd.env("MOSAIC_CACERT", self.dir.join("ca.pem"));
+            cmd.env("MOSAIC_CACERT", self.ca_file());
         }
         cmd
     }
@@ -411,3 +420,4 @@ pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
 pub const SEED_SCOPE: &str = r#"{"resources":["tasks","notes"],"excluded_resources":["credentials"],"max_rows_per_query":100}"#;
 pub mod standin;
 pub mod tls;
+pub mod transcript;

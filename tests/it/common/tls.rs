@@ -26,9 +26,10 @@ pub fn https(
 ) -> Result<(u16, Value), String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).expect("CA PEM"))
-        .expect("CA usable as a root");
+    let (added, _) = roots.add_parsable_certificates(
+        CertificateDer::pem_slice_iter(ca_pem.as_bytes()).map(|c| c.expect("CA PEM")),
+    );
+    assert!(added > 0, "no CA certificate in the PEM");
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
