@@ -327,7 +327,7 @@ pub enum PeerCommand {
     #[command(after_help = "Example:\n  mosaic federation peer list -o json")]
     List,
 
-    /// Store a certificate that `peer add` kept because the local gateway did not take it
+    /// Complete an enrollment `peer add` did not: store the certificate it kept, or ask the granting gateway again
     #[command(after_help = "Example:\n  mosaic federation peer finish 5c1d…")]
     Finish(PeerIdArg),
 

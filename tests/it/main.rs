@@ -22,5 +22,6 @@ mod peers;
 mod proxy;
 mod robustness;
 mod snapshots;
+mod stranding;
 mod terminal;
 mod transport;

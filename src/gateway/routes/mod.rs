@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/peers/keypair", post(peers::create))
         .route("/peers/{id}/cert", patch(peers::store_cert))
         .route("/peers/{id}", delete(peers::remove))
+        .route("/peers/{id}/enrollment", get(peers::enrollment))
         .route("/peers/{id}/whoami", get(peer_reads::whoami))
         .route(
             "/peers/{id}/resources/{resource}",
