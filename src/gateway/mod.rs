@@ -87,7 +87,8 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     let dir = DataDir::open(args.data_dir.clone()).map_err(startup)?;
     let (admin, admin_source) = AdminToken::resolve(&dir).map_err(startup)?;
     let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
-    let ca = Ca::load_or_create(&dir, &secret).map_err(startup)?;
+    let never_served = store.is_empty().await.map_err(startup)?;
+    let ca = Ca::load_or_create(&dir, &secret, never_served).map_err(startup)?;
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

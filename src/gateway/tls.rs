@@ -275,7 +275,7 @@ mod tests {
     fn gateway_ca(tmp: &tempfile::TempDir) -> Arc<Ca> {
         let dir = DataDir::open(Some(tmp.path().join("data"))).unwrap();
         let secret = SealingSecret::new(vec![b's'; 32]).unwrap();
-        Arc::new(Ca::load_or_create(&dir, &secret).unwrap())
+        Arc::new(Ca::load_or_create(&dir, &secret, true).unwrap())
     }
 
     #[test]

@@ -227,3 +227,84 @@ fn an_unusable_state_directory_stops_peer_add_before_the_token_is_spent() {
     assert_eq!(peer["status"], "active");
     assert_eq!(peer["grant_id"].as_str(), Some(grant_id.as_str()));
 }
+
+/// B loses the certificate and the state directory loses the file that kept it (a full
+/// or wiped disk): the token is spent, yet `peer finish` gets the same certificate from
+/// A again with the peer's own key, and the peer becomes active.
+#[test]
+fn with_the_kept_file_lost_peer_finish_asks_the_granting_gateway_again() {
+    use crate::common::standin::Reply;
+    use serde_json::json;
+
+    let a = Gateway::start();
+    let b = Gateway::start();
+    let state = tempfile::tempdir().unwrap();
+    let scope = write_file(state.path(), "scope.json", SEED_SCOPE);
+    let (grant_id, url) = grant_with_token(&a, scope.to_str().unwrap());
+    let b_url = b.url.clone();
+    let lossy_b = StandIn::start(move |req| {
+        if req.method == "PATCH" {
+            Reply::json(
+                503,
+                &json!({"error": {"code": "internal", "message": "unavailable"}}),
+            )
+        } else {
+            forward(req, &b_url)
+        }
+    });
+    let mut cmd = b.mosaic();
+    cmd.env("MOSAIC_GATEWAY_URL", &lossy_b.url)
+        .env("BETTER_AUTH_SECRET", SECRET)
+        .env("MOSAIC_STATE_DIR", state.path())
+        .args(["federation", "peer", "add", &url]);
+    let out = run(cmd, None).code(6);
+    assert!(out.stderr.contains("it is kept in"), "{out:?}");
+    std::fs::remove_dir_all(state.path().join("enrollments")).unwrap();
+
+    // A: the token is spent and the grant active.
+    let grant = a
+        .run(&["federation", "grant", "show", &grant_id, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(grant["status"], "active");
+    let id = list(&b, "peer")[0]["id"].as_str().unwrap().to_string();
+
+    // Without B's secret the sealed enrollment cannot be opened: exit 2, nothing changes.
+    let mut cmd = b.mosaic();
+    cmd.env("MOSAIC_STATE_DIR", state.path())
+        .args(["federation", "peer", "finish", &id]);
+    run(cmd, None).code(2);
+
+    let mut cmd = b.mosaic();
+    cmd.env("BETTER_AUTH_SECRET", SECRET)
+        .env("MOSAIC_STATE_DIR", state.path())
+        .args(["federation", "peer", "finish", &id]);
+    let out = run(cmd, None).ok();
+    assert!(
+        out.stderr.contains("asking the granting gateway again"),
+        "{out:?}"
+    );
+    let peer = &list(&b, "peer")[0];
+    assert_eq!(peer["status"], "active");
+    assert_eq!(peer["cert_fingerprint"], grant["peer_cert_fingerprint"]);
+    let repeated = a
+        .run(&[
+            "federation",
+            "audit",
+            "list",
+            "--action",
+            "enrollment.repeated",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(repeated.as_array().unwrap().len(), 1, "{repeated}");
+
+    // Finishing again: nothing to finish (exit 4), and the peer stays as it is.
+    let mut cmd = b.mosaic();
+    cmd.env("BETTER_AUTH_SECRET", SECRET)
+        .env("MOSAIC_STATE_DIR", state.path())
+        .args(["federation", "peer", "finish", &id]);
+    run(cmd, None).code(4);
+}
