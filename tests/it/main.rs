@@ -18,6 +18,7 @@ mod gateway_process;
 mod gateway_tls;
 mod grant;
 mod grant_input;
+mod limits;
 mod operator;
 mod output;
 mod peer_add;
