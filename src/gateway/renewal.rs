@@ -61,8 +61,7 @@ impl RenewalPolicy {
     /// `percent` of the time left, plus up to 5% of it at random.
     pub fn due_at(&self, now: i64, not_after: i64) -> i64 {
         let left = (not_after - now).max(0);
-        let mut random = [0u8; 8];
-        getrandom::fill(&mut random).expect("the OS random source failed");
+        let random = crate::crypto::random_bytes::<8>();
         let jitter_span = left * JITTER_PERCENT / 100;
         let jitter = if jitter_span > 0 {
             (u64::from_le_bytes(random) % jitter_span as u64) as i64
