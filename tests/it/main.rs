@@ -28,5 +28,6 @@ mod proxy;
 mod robustness;
 mod snapshots;
 mod stranding;
+mod strict_input;
 mod terminal;
 mod transport;
