@@ -29,5 +29,6 @@ mod renewal;
 mod robustness;
 mod snapshots;
 mod stranding;
+mod strict_input;
 mod terminal;
 mod transport;
