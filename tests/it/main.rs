@@ -21,6 +21,7 @@ mod peer_add;
 mod peers;
 mod proxy;
 mod robustness;
+mod scripting;
 mod snapshots;
 mod terminal;
 mod transport;
