@@ -352,7 +352,7 @@ pub enum PeerCommand {
     #[command(after_help = "Example:\n  mosaic federation peer list -o json")]
     List,
 
-    /// Store a certificate that `peer add` kept because the local gateway did not take it
+    /// Complete an enrollment `peer add` did not: store the certificate it kept, or ask the granting gateway again
     #[command(after_help = "Example:\n  mosaic federation peer finish 5c1d…")]
     Finish(PeerIdArg),
 
@@ -450,6 +450,21 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers; on HTTP/1 also the longest idle
+    /// time of a keep-alive connection (1 to 3600)
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Seconds from a request's headers to its answer, body read included; past it, 408
+    /// (1 to 3600)
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
+    /// Connections served at once; further ones are closed at once (1 to 1000000)
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Seconds requests in flight may take after SIGTERM/SIGINT before the gateway exits
+    /// anyway (0 to 3600)
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout: u64,
 }
 
 #[cfg(feature = "gateway")]
@@ -463,6 +478,12 @@ impl From<ServeArgs> for crate::gateway::Config {
             tls: a.tls,
             tls_cert: a.tls_cert,
             tls_key: a.tls_key,
+            limits: crate::gateway::server::Limits {
+                header_timeout: std::time::Duration::from_secs(a.header_timeout),
+                request_timeout: std::time::Duration::from_secs(a.request_timeout),
+                max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
+                shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout),
+            },
         }
     }
 }

@@ -207,6 +207,23 @@ pub struct CreatePeerRequest {
     pub csr_pem: String,
     /// `mosaic-sealed-v1:…`, see docs/sealing.md.
     pub sealed_private_key: String,
+    /// What `peer finish` needs to ask the granting gateway again for the certificate
+    /// (the enrollment URL and what the preview showed), sealed like the key with its own
+    /// HKDF info (docs/sealing.md). Kept while the peer is pending, dropped on activation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_enrollment: Option<String>,
+}
+
+/// Answer of `GET /api/admin/federation/peers/{id}/enrollment`: what a pending peer keeps
+/// so that `peer finish` can ask the granting gateway again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "gateway", derive(ToSchema))]
+pub struct PeerEnrollment {
+    pub peer_id: String,
+    /// The CSR the peer was created with: the same public key gets the same certificate.
+    pub csr_pem: String,
+    /// `mosaic-sealed-v1:…`, opened only by the CLI with `BETTER_AUTH_SECRET`.
+    pub sealed_enrollment: String,
 }
 
 /// Body of `POST <enrollment-url>` (peer add, step 2).
@@ -273,6 +290,10 @@ pub enum AuditAction {
     /// The detail says why (never the token itself).
     #[serde(rename = "enrollment.refused")]
     EnrollmentRefused,
+    /// A redeemed token presented again with a CSR for the key that redeemed it: the same
+    /// certificate was answered again (idempotent redemption); the detail names it.
+    #[serde(rename = "enrollment.repeated")]
+    EnrollmentRepeated,
     #[serde(rename = "peer.added")]
     PeerAdded,
     #[serde(rename = "peer.activated")]
@@ -291,13 +312,14 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 12] = [
+    pub const ALL: [AuditAction; 13] = [
         AuditAction::GrantCreated,
         AuditAction::TokenIssued,
         AuditAction::GrantActivated,
         AuditAction::GrantRevoked,
         AuditAction::GrantExpired,
         AuditAction::EnrollmentRefused,
+        AuditAction::EnrollmentRepeated,
         AuditAction::PeerAdded,
         AuditAction::PeerActivated,
         AuditAction::PeerRemoved,
@@ -314,6 +336,7 @@ impl AuditAction {
             AuditAction::GrantRevoked => "grant.revoked",
             AuditAction::GrantExpired => "grant.expired",
             AuditAction::EnrollmentRefused => "enrollment.refused",
+            AuditAction::EnrollmentRepeated => "enrollment.repeated",
             AuditAction::PeerAdded => "peer.added",
             AuditAction::PeerActivated => "peer.activated",
             AuditAction::PeerRemoved => "peer.removed",

@@ -10,7 +10,7 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use super::csr::parse_p256_csr;
-use super::verify::utf8_string_der;
+use super::oid::utf8_string_der;
 use super::{fingerprint, oid};
 
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,8 @@ use crate::api::env::SEALING_SECRET as SECRET_ENV;
 pub const SEALED_PREFIX: &str = "mosaic-sealed-v1:";
 /// HKDF `info` for keys that seal peer private keys.
 pub const PEER_KEY_INFO: &[u8] = b"mosaic/federation/peer-key/v1";
+/// HKDF info for what a pending peer keeps to finish its enrollment (the enrollment URL).
+pub const PEER_ENROLLMENT_INFO: &[u8] = b"mosaic/federation/peer-enrollment/v1";
 /// Shortest secret accepted, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -138,6 +140,20 @@ impl SealingSecret {
     /// Seals a peer's PKCS#8 private key, bound to the peer ID.
     pub fn seal_peer_key(&self, peer_id: &str, pkcs8_der: &[u8]) -> String {
         self.seal(PEER_KEY_INFO, peer_id.as_bytes(), pkcs8_der)
+    }
+
+    /// Seals what a pending peer keeps to finish its enrollment, bound to the peer ID.
+    pub fn seal_enrollment(&self, peer_id: &str, plaintext: &[u8]) -> String {
+        self.seal(PEER_ENROLLMENT_INFO, peer_id.as_bytes(), plaintext)
+    }
+
+    /// Opens [`Self::seal_enrollment`]'s text; fails for another peer ID or secret.
+    pub fn open_enrollment(
+        &self,
+        peer_id: &str,
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        self.open(PEER_ENROLLMENT_INFO, peer_id.as_bytes(), sealed)
     }
 
     /// Opens a peer's sealed private key; fails for another peer ID or secret.

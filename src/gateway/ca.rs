@@ -1,6 +1,12 @@
 //! The gateway's own certificate authority on disk: made on first start, its
 //! self-signed certificate in `DIR/ca.pem` and its key sealed at rest in
-//! `DIR/ca-key.sealed`. Signing itself is `crypto::ca`.
+//! `DIR/ca-key.sealed`, which appear together or not at all. Signing itself is
+//! `crypto::ca`.
+//!
+//! A first start writes both files into `DIR/ca.new/` (each synced), renames that to
+//! `DIR/ca.ready/` (the pair is complete), then moves each file into place. A start finds
+//! the state any crash left: `ca.new/` is a pair never used, removed and made again;
+//! `ca.ready/` is finished.
 
 use std::path::Path;
 
@@ -19,20 +25,50 @@ const CA_KEY_INFO: &[u8] = b"mosaic/gateway/ca-key/v1";
 /// Associated data of the sealed CA key: there is one CA per data directory.
 const CA_KEY_AAD: &[u8] = b"mosaic-gateway-ca";
 const CA_VALIDITY: Duration = Duration::days(3650);
+/// Where a new CA's pair is written.
+const CA_STAGING_DIR: &str = "ca.new";
+/// The complete pair, being moved into place.
+const CA_READY_DIR: &str = "ca.ready";
 
 pub struct Ca {
     authority: CertificateAuthority,
 }
 
 impl Ca {
-    /// Loads the CA from the data directory, making it on first start. Never replaces an
-    /// existing CA: peers pin its fingerprint.
-    pub fn load_or_create(dir: &DataDir, secret: &SealingSecret) -> Result<Ca, String> {
+    /// Loads the CA from the data directory, making it on first start, and finishing or
+    /// redoing a first start a crash interrupted. Never replaces a CA that may have been
+    /// seen: peers pin its fingerprint. `never_served` says the gateway's database holds
+    /// no record at all, so nobody can have seen a CA of this directory.
+    pub fn load_or_create(
+        dir: &DataDir,
+        secret: &SealingSecret,
+        never_served: bool,
+    ) -> Result<Ca, String> {
         let cert_path = dir.file(CA_CERT_FILE);
         let key_path = dir.file(CA_KEY_FILE);
+        let staging = dir.file(CA_STAGING_DIR);
+        if staging.exists() {
+            // A pair never moved into place, perhaps half written: nothing used it.
+            std::fs::remove_dir_all(&staging)
+                .map_err(|e| format!("cannot remove {}: {e}", staging.display()))?;
+        }
+        finish_ready(dir.path())?;
         match (cert_path.exists(), key_path.exists()) {
-            (false, false) => create(&cert_path, &key_path, secret)?,
+            (false, false) => create(dir.path(), secret)?,
             (true, true) => {}
+            // Only a first start by an older mosaic leaves the key alone (it wrote the
+            // key first); with an empty database nobody saw that CA.
+            (false, true) if never_served => {
+                eprintln!(
+                    "mosaic gateway: {} was left without {} by an interrupted first start, \
+                     and this gateway has never served a request: making its CA again",
+                    key_path.display(),
+                    cert_path.display()
+                );
+                std::fs::remove_file(&key_path)
+                    .map_err(|e| format!("cannot remove {}: {e}", key_path.display()))?;
+                create(dir.path(), secret)?;
+            }
             (cert, _) => {
                 return Err(format!(
                     "{} exists but {} does not: restore the missing file from a backup \
@@ -75,19 +111,59 @@ impl Ca {
     }
 }
 
-fn create(cert_path: &Path, key_path: &Path, secret: &SealingSecret) -> Result<(), String> {
+/// Makes a CA and puts its pair in place: both files written and synced in the staging
+/// directory, the directory renamed to say the pair is complete, then each file moved.
+fn create(dir: &Path, secret: &SealingSecret) -> Result<(), String> {
     let tag: [u8; 4] = crate::crypto::random_bytes();
     let name = format!("Mosaic gateway federation CA {}", hex::encode(tag));
     let authority = CertificateAuthority::generate(&name, CA_VALIDITY)
         .map_err(|e| format!("cannot make the gateway's CA: {e}"))?;
     let sealed = secret.seal(CA_KEY_INFO, CA_KEY_AAD, authority.key_pkcs8_der());
-    // Key first: a crash between the two writes leaves a key without a certificate,
-    // which the next start reports instead of silently making a second CA.
-    write_private_file(key_path, sealed.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
-    write_private_file(cert_path, authority.cert_pem().as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", cert_path.display()))?;
-    Ok(())
+    let staging = dir.join(CA_STAGING_DIR);
+    let io = |what: &Path, e: std::io::Error| format!("cannot write {}: {e}", what.display());
+    crate::private_files::create_dir(&staging).map_err(|e| io(&staging, e))?;
+    for (name, bytes) in [
+        (CA_KEY_FILE, sealed.as_bytes()),
+        (CA_CERT_FILE, authority.cert_pem().as_bytes()),
+    ] {
+        let path = staging.join(name);
+        write_private_file(&path, bytes).map_err(|e| io(&path, e))?;
+    }
+    let ready = dir.join(CA_READY_DIR);
+    std::fs::rename(&staging, &ready).map_err(|e| io(&ready, e))?;
+    sync_dir(dir).map_err(|e| io(dir, e))?;
+    finish_ready(dir)
+}
+
+/// Moves a complete pair from `ca.ready/` into place, whichever of its files a crash
+/// left there.
+fn finish_ready(dir: &Path) -> Result<(), String> {
+    let ready = dir.join(CA_READY_DIR);
+    if !ready.exists() {
+        return Ok(());
+    }
+    for name in [CA_KEY_FILE, CA_CERT_FILE] {
+        let (from, to) = (ready.join(name), dir.join(name));
+        if !from.exists() {
+            continue;
+        }
+        if to.exists() {
+            return Err(format!(
+                "both {} and {} exist: a CA was made while another was in place; keep the \
+                 one peers pinned and remove the other",
+                from.display(),
+                to.display()
+            ));
+        }
+        std::fs::rename(&from, &to)
+            .map_err(|e| format!("cannot move {} into place: {e}", from.display()))?;
+    }
+    sync_dir(dir).map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+    std::fs::remove_dir(&ready).map_err(|e| format!("cannot remove {}: {e}", ready.display()))
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn load(cert_path: &Path, key_path: &Path, secret: &SealingSecret) -> Result<Ca, String> {

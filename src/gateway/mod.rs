@@ -10,6 +10,7 @@ mod extract;
 pub mod openapi;
 mod peer_client;
 mod routes;
+pub mod server;
 mod store;
 pub mod tls;
 
@@ -45,6 +46,8 @@ pub struct Config {
     /// Serve HTTPS with this PEM chain and key instead (both or neither).
     pub tls_cert: Option<std::path::PathBuf>,
     pub tls_key: Option<std::path::PathBuf>,
+    /// Timeouts and the connection cap.
+    pub limits: server::Limits,
 }
 
 /// Why the gateway did not start (bad configuration or environment: nothing was
@@ -87,7 +90,8 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     let dir = DataDir::open(args.data_dir.clone()).map_err(startup)?;
     let (admin, admin_source) = AdminToken::resolve(&dir).map_err(startup)?;
     let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
-    let ca = Ca::load_or_create(&dir, &secret).map_err(startup)?;
+    let never_served = store.is_empty().await.map_err(startup)?;
+    let ca = Ca::load_or_create(&dir, &secret, never_served).map_err(startup)?;
 
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -124,14 +128,8 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         format!("listening on {scheme}://{addr}"),
     ]);
 
-    let app = routes::router(state);
-    match tls {
-        Some(config) => tls::serve(listener, config, app, shutdown).await,
-        None => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| ServeError::Stopped(e.to_string()))?,
-    }
+    let app = routes::router(state, args.limits.request_timeout);
+    server::serve(listener, tls, app, args.limits, shutdown).await;
     eprintln!("mosaic gateway: stopped");
     Ok(())
 }

@@ -34,6 +34,7 @@ use super::routes::{
         peers::list,
         peers::store_cert,
         peers::remove,
+        peers::enrollment,
         peer_reads::whoami,
         peer_reads::resources,
         data::import,

@@ -1,17 +1,9 @@
 //! HTTPS for the gateway (`--tls`): the server certificate (issued by the gateway's own
 //! CA, or loaded from files), optional client certificates verified against that CA, and
-//! the connection loop that hands every request the verified client chain.
+//! the chain each request carries (the accept loop is `server`).
 
-use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use axum::Router;
-use axum::http::Request;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -19,9 +11,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use time::OffsetDateTime;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 use super::ca::Ca;
 
@@ -29,8 +18,6 @@ use super::ca::Ca;
 /// thirds of it have passed.
 const SERVER_CERT_VALIDITY: time::Duration = time::Duration::days(30);
 const SERVER_CERT_RENEW_BEFORE: time::Duration = time::Duration::days(10);
-/// A client that does not finish its handshake in this time is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client certificate chain the TLS layer verified against the gateway's CA (leaf
 /// first, DER), put into the extensions of every request of that connection. Absent when
@@ -208,61 +195,6 @@ impl ResolvesServerCert for IssuedCert {
     }
 }
 
-/// Serves `app` over TLS until `shutdown` resolves, then lets requests in flight finish.
-/// Each connection's verified client chain goes into its requests' extensions.
-pub async fn serve(
-    listener: TcpListener,
-    config: rustls::ServerConfig,
-    app: Router,
-    shutdown: impl Future<Output = ()>,
-) {
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    eprintln!("mosaic gateway: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            // A failed handshake (another CA's client certificate, plain HTTP, a scanner)
-            // just closes the connection.
-            let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-            else {
-                return;
-            };
-            let chain = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .map(|certs| ClientChain(Arc::new(certs.iter().map(|c| c.to_vec()).collect())));
-            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                if let Some(chain) = &chain {
-                    req.extensions_mut().insert(chain.clone());
-                }
-                app.clone().oneshot(req)
-            });
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            let _ = watcher.watch(conn.into_owned()).await;
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,7 +207,7 @@ mod tests {
     fn gateway_ca(tmp: &tempfile::TempDir) -> Arc<Ca> {
         let dir = DataDir::open(Some(tmp.path().join("data"))).unwrap();
         let secret = SealingSecret::new(vec![b's'; 32]).unwrap();
-        Arc::new(Ca::load_or_create(&dir, &secret).unwrap())
+        Arc::new(Ca::load_or_create(&dir, &secret, true).unwrap())
     }
 
     #[test]

@@ -30,7 +30,13 @@ fn every_grant_and_token_event_is_audited() {
     let (_, csr) = p256_csr();
     let (status, enrolled) = enroll(&url_of(&token), &csr);
     assert_eq!(status, 200);
-    assert_eq!(enroll(&url_of(&token), &csr).0, 410);
+    // The same key again gets the same certificate (idempotent redemption); another key
+    // gets the one indistinguishable 410.
+    let again = enroll(&url_of(&token), &csr);
+    assert_eq!(again.0, 200);
+    assert_eq!(again.1["certificate_pem"], enrolled["certificate_pem"]);
+    let (_, other) = p256_csr();
+    assert_eq!(enroll(&url_of(&token), &other).0, 410);
     let (status, _) = gw.request(
         "PATCH",
         &format!("{GRANTS}/{id}/revoke"),
@@ -48,6 +54,7 @@ fn every_grant_and_token_event_is_audited() {
             "token.issued",
             "enrollment.refused",
             "grant.activated",
+            "enrollment.repeated",
             "enrollment.refused",
             "grant.revoked"
         ]
@@ -65,8 +72,9 @@ fn every_grant_and_token_event_is_audited() {
         detail(2)
     );
     assert!(detail(3).contains(&fingerprint), "{}", detail(3));
-    assert!(detail(4).contains("already used"), "{}", detail(4));
-    assert_eq!(detail(5), "peer decommissioned");
+    assert!(detail(4).contains(&fingerprint), "{}", detail(4));
+    assert!(detail(5).contains("already used"), "{}", detail(5));
+    assert_eq!(detail(6), "peer decommissioned");
     assert_eq!(for_grant[0]["actor"], "admin");
     assert_eq!(for_grant[3]["actor"], "enrollment");
 

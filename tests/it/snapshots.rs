@@ -267,7 +267,7 @@ fn peer_commands(json: bool) -> Transcript {
     on_b(&mut t, &with(&["federation", "peer", "add", url])).code(4);
     on_b(&mut t, &with(&["federation", "peer", "list"])).ok();
     let peer_id = id_of(&peer);
-    on_b(&mut t, &with(&["federation", "peer", "finish", &peer_id])).code(3);
+    on_b(&mut t, &with(&["federation", "peer", "finish", &peer_id])).code(4);
     on_b(&mut t, &with(&["federation", "peer", "remove", &peer_id])).ok();
     on_b(&mut t, &with(&["federation", "peer", "list"])).ok();
     t.path(state.path(), "[STATE]")

@@ -9,8 +9,8 @@ use super::{Auth, Client};
 use crate::api::query::{AuditListQuery, GrantListQuery, PeerListQuery};
 use crate::api::types::{
     AuditEntry, CreateGrantRequest, CreatePeerRequest, CreateTokenRequest, EnrollRequest,
-    EnrollResponse, EnrollmentPreview, EnrollmentToken, Grant, Peer, RevokeGrantRequest,
-    StoreCertRequest,
+    EnrollResponse, EnrollmentPreview, EnrollmentToken, Grant, Peer, PeerEnrollment,
+    RevokeGrantRequest, StoreCertRequest,
 };
 use crate::error::Result;
 
@@ -83,6 +83,19 @@ impl Client {
         let url = self.admin_url(&["peers", id_segment("peer", id)?, "cert"])?;
         self.request(Method::PATCH, url, Auth::Admin, Some(req), "peer")
             .await
+    }
+
+    /// `GET /peers/{id}/enrollment`: what a pending peer keeps to ask again (`peer finish`).
+    pub async fn get_peer_enrollment(&self, id: &str) -> Result<PeerEnrollment> {
+        let url = self.admin_url(&["peers", id_segment("peer", id)?, "enrollment"])?;
+        self.request(
+            Method::GET,
+            url,
+            Auth::Admin,
+            None::<&()>,
+            "peer enrollment",
+        )
+        .await
     }
 
     pub async fn delete_peer(&self, id: &str) -> Result<()> {

@@ -1,10 +1,13 @@
-//! `peer add`'s sequence, one step per method of [`Enrollment`]: local checks, preview and
-//! CA pin, key and CSR, the sealed key stored as a pending peer *before* the single-use
-//! token is spent, enrollment, every certificate check, then activation.
+//! `peer add`'s sequence, one step per method of [`Enrollment`]: local checks (the state
+//! directory included), preview and CA pin, key and CSR, the sealed key and the sealed
+//! enrollment stored as a pending peer *before* the single-use token is spent, enrollment,
+//! every certificate check, then activation: the certificate goes to the local gateway
+//! first, to a local file only if that fails. From any crash point, `peer finish` can
+//! complete the job.
 
 use time::OffsetDateTime;
 
-use super::pending::PendingCertificate;
+use super::pending::{KeptEnrollment, PendingCertificate};
 use crate::api::client::Client;
 use crate::api::paths::ENROLLMENT as ENROLLMENT_PATH;
 use crate::api::types::{
@@ -67,6 +70,7 @@ impl<'a> Enrollment<'a> {
             .transpose()?;
         let secret = SealingSecret::from_env().map_err(|e| Error::invalid_input(e.to_string()))?;
         client.require_admin_token()?;
+        PendingCertificate::check_dir()?;
         let remote = match &pin {
             Some(pin) => client.pin_ca(pin)?,
             None => client.clone(),
@@ -86,7 +90,7 @@ impl<'a> Enrollment<'a> {
     /// Runs every step; the peer is active on the local gateway when this returns `Ok`.
     pub async fn run(mut self) -> Result<Peer> {
         let previewed = self.preview().await?;
-        let pending = self.store_key().await?;
+        let pending = self.store_key(&previewed).await?;
         let issued = self.spend_token(&pending).await?;
         let checked = self.check(&issued, &previewed, &pending)?;
         self.progress(&format!(
@@ -124,7 +128,7 @@ impl<'a> Enrollment<'a> {
 
     /// 2 and 3. Key and CSR, made here; the private key leaves this process only sealed,
     /// and is stored as a pending peer before the single-use token is spent.
-    async fn store_key(&mut self) -> Result<Pending> {
+    async fn store_key(&mut self, previewed: &Previewed) -> Result<Pending> {
         let key = PeerKey::generate().map_err(|e| Error::internal(e.to_string()))?;
         let peer_id = uuid::Uuid::new_v4().to_string();
         let csr_pem = key
@@ -135,6 +139,14 @@ impl<'a> Enrollment<'a> {
             .take()
             .ok_or_else(|| Error::internal("the sealing secret was already used"))?;
         let sealed_private_key = secret.seal_peer_key(&peer_id, key.pkcs8_der());
+        let sealed_enrollment = KeptEnrollment {
+            enrollment_url: self.args.enrollment_url.clone(),
+            ca_fingerprint: previewed.ca_fingerprint.clone(),
+            pinned: self.pin.is_some(),
+            grant_id: previewed.preview.grant_id.clone(),
+            subject_user_id: previewed.preview.subject_user_id.clone(),
+        }
+        .seal(&secret, &peer_id)?;
         drop(secret);
         self.progress("key: generated a P-256 key and CSR, sealed the key");
         self.client
@@ -144,6 +156,7 @@ impl<'a> Enrollment<'a> {
                 remote_url: self.remote_url.clone(),
                 csr_pem: csr_pem.clone(),
                 sealed_private_key,
+                sealed_enrollment: Some(sealed_enrollment),
             })
             .await?;
         self.progress(&format!(
@@ -195,7 +208,7 @@ impl<'a> Enrollment<'a> {
         }
         let cause = err.message().to_string();
         err.with_message(format!(
-            "{cause}; the pending peer {peer_id} holds an unused key: remove it with `mosaic federation peer remove {peer_id}`, and if the token may have been spent ask the granting admin to revoke the grant and issue a new one"
+            "{cause}; the token may or may not have been spent: run `mosaic federation peer finish {peer_id}`, which asks the granting gateway again for the certificate (or `mosaic federation peer remove {peer_id}` to give up)"
         ))
     }
 
@@ -214,8 +227,9 @@ impl<'a> Enrollment<'a> {
         })
     }
 
-    /// 6. Activate. The certificate is on disk until the local gateway has it, so a
-    ///    failure here loses nothing: `peer finish` completes the job.
+    /// 6. Activate: the certificate goes to the local gateway first. If it does not take
+    ///    it, the certificate is kept in a local file; and if even that fails, the pending
+    ///    peer still keeps what `peer finish` needs to ask the granting gateway again.
     async fn activate(&self, peer_id: &str, issued: EnrollResponse) -> Result<Peer> {
         let pending = PendingCertificate {
             peer_id: peer_id.to_string(),
@@ -224,16 +238,21 @@ impl<'a> Enrollment<'a> {
             grant_id: issued.grant_id,
             subject_user_id: issued.subject_user_id,
         };
-        let saved = pending.save()?;
-        let peer = pending.activate(self.client).await.map_err(|e| {
-            let cause = e.message().to_string();
-            e.with_message(format!(
-                "the certificate was issued and verified but the local gateway did not store it ({cause}); it is kept in {}: finish with `mosaic federation peer finish {peer_id}`",
-                saved.display()
-            ))
-        })?;
-        let _ = std::fs::remove_file(&saved);
-        Ok(peer)
+        let err = match pending.activate(self.client).await {
+            Ok(peer) => return Ok(peer),
+            Err(e) => e,
+        };
+        let cause = err.message().to_string();
+        let kept = match pending.save() {
+            Ok(path) => format!("it is kept in {}", path.display()),
+            Err(e) => format!(
+                "it could not be kept locally either ({}), but the pending peer keeps what is needed to ask the granting gateway for it again",
+                e.message()
+            ),
+        };
+        Err(err.with_message(format!(
+            "the certificate was issued and verified but the local gateway did not store it ({cause}); {kept}: finish with `mosaic federation peer finish {peer_id}`"
+        )))
     }
 
     fn progress(&self, line: &str) {

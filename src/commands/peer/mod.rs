@@ -2,6 +2,7 @@
 //! (`enroll`); certificates it could not hand to the local gateway wait in `pending`.
 
 mod enroll;
+mod finish;
 mod pending;
 mod reads;
 
@@ -13,7 +14,6 @@ use crate::cli::{PeerAddArgs, PeerCommand, PeerIdArg};
 use crate::error::Result;
 use crate::output::{self, OutputFormat, Render};
 use enroll::Enrollment;
-use pending::PendingCertificate;
 pub use pending::state_dir;
 
 pub async fn run(client: &Client, format: OutputFormat, cmd: PeerCommand) -> Result<()> {
@@ -28,7 +28,9 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: PeerCommand) -> Res
             Ok(())
         }
         PeerCommand::Remove(PeerIdArg { id }) => output::emit(format, &remove(client, &id).await?),
-        PeerCommand::Finish(PeerIdArg { id }) => output::emit(format, &finish(client, &id).await?),
+        PeerCommand::Finish(PeerIdArg { id }) => {
+            output::emit(format, &finish::finish(client, format, &id).await?)
+        }
         PeerCommand::Test(PeerIdArg { id }) => {
             output::emit(format, &reads::test(client, &id).await?)
         }
@@ -41,16 +43,6 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: PeerCommand) -> Res
 /// `peer add`: enroll this gateway (B) with the remote one (A) behind `enrollment_url`.
 pub async fn add(client: &Client, format: OutputFormat, args: &PeerAddArgs) -> Result<Peer> {
     Enrollment::new(client, format, args)?.run().await
-}
-
-/// `peer finish`: store a certificate that `peer add` kept on disk because the local
-/// gateway did not take it.
-pub async fn finish(client: &Client, peer_id: &str) -> Result<Peer> {
-    client.require_admin_token()?;
-    let pending = PendingCertificate::load(peer_id)?;
-    let peer = pending.activate(client).await?;
-    let _ = std::fs::remove_file(PendingCertificate::path(peer_id)?);
-    Ok(peer)
 }
 
 pub async fn list(client: &Client) -> Result<Vec<Peer>> {

@@ -166,6 +166,78 @@ pub async fn enroll(
     Ok(Json(response?))
 }
 
+/// Idempotent redemption: a redeemed token presented again with a CSR for the public key
+/// that redeemed it, while its grant is active with that certificate, gets the same
+/// certificate again, so that an enroller that crashed after A's commit can fetch what A
+/// issued. Anything else (`None`) keeps the one indistinguishable 410.
+fn repeat(
+    conn: &Connection,
+    state: &AppState,
+    token: &str,
+    csr_pem: &str,
+) -> Result<Option<(EnrollResponse, Event)>, ApiError> {
+    let hash = token_hash(token);
+    let Some(stored) = tokens::find_by_hash(conn, &hash)? else {
+        return Ok(None);
+    };
+    if !bool::from(stored.token_hash.as_slice().ct_eq(&hash)) || stored.redeemed_at.is_none() {
+        return Ok(None);
+    }
+    let Some(grant) = grants::get(conn, &stored.grant_id)? else {
+        return Ok(None);
+    };
+    let Some((der, not_after)) = certificates::for_token(conn, &stored.handle)? else {
+        return Ok(None);
+    };
+    let fingerprint = crate::crypto::fingerprint(&der);
+    if grant.status != GrantStatus::Active
+        || grant.peer_cert_fingerprint.as_deref() != Some(fingerprint.as_str())
+    {
+        return Ok(None);
+    }
+    let Ok(csr_key) = crate::crypto::csr::parse_p256_csr(csr_pem) else {
+        return Ok(None);
+    };
+    let same_key = x509_parser::parse_x509_certificate(&der)
+        .map(|(_, cert)| cert.tbs_certificate.subject_pki.raw == csr_key.spki_der())
+        .unwrap_or(false);
+    if !same_key {
+        return Ok(None);
+    }
+    let event = Event::new(AuditAction::EnrollmentRepeated, Actor::Enrollment)
+        .grant(&grant.id)
+        .detail(format!(
+            "token {} presented again by the key it was redeemed with: certificate {fingerprint} answered again",
+            stored.handle
+        ));
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64_lines(&der)
+    );
+    Ok(Some((
+        EnrollResponse {
+            certificate_pem: pem,
+            ca_certificate_pem: state.ca.cert_pem().to_string(),
+            grant_id: grant.id,
+            subject_user_id: grant.user_id,
+            peer_id: grant.peer_id,
+            not_after: from_ms(not_after),
+        },
+        event,
+    )))
+}
+
+/// Standard base64 in 64-column lines, as PEM wants it.
+fn base64_lines(der: &[u8]) -> String {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    text.as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Inside one `BEGIN IMMEDIATE` transaction: check the token and its grant, sign the CSR,
 /// spend the token and activate the grant. Of concurrent enrollments for one grant,
 /// the first to take the write lock wins; the others find the token used (410) or the
@@ -179,7 +251,12 @@ fn redeem(
 ) -> Result<Result<(EnrollResponse, Event), Refusal>, ApiError> {
     let token = match live_token(conn, token, now)? {
         Ok(t) => t,
-        Err(refusal) => return Ok(Err(refusal)),
+        Err(refusal) => {
+            return Ok(match repeat(conn, state, token, csr_pem)? {
+                Some(answer) => Ok(answer),
+                None => Err(refusal),
+            });
+        }
     };
     let grant = match pending_grant(conn, &token)? {
         Ok(g) => g,

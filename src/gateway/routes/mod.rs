@@ -11,16 +11,25 @@ pub mod peers;
 pub mod system;
 pub mod tokens;
 
+use std::time::Duration;
+
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
+use tower::ServiceBuilder;
 
 use super::error::ApiError;
 use super::{AppState, BODY_LIMIT, access_log, admin};
 use crate::api::paths;
 
-pub fn router(state: AppState) -> Router {
+/// The whole API. `request_timeout` bounds each request from the end of its headers to
+/// its answer (body read included): past it, 408.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let admin_routes = Router::new()
         .route("/grants", post(grants::create).get(grants::list))
         .route("/grants/{id}", get(grants::show))
@@ -30,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/peers/keypair", post(peers::create))
         .route("/peers/{id}/cert", patch(peers::store_cert))
         .route("/peers/{id}", delete(peers::remove))
+        .route("/peers/{id}/enrollment", get(peers::enrollment))
         .route("/peers/{id}/whoami", get(peer_reads::whoami))
         .route(
             "/peers/{id}/resources/{resource}",
@@ -55,8 +65,38 @@ pub fn router(state: AppState) -> Router {
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(from_fn(refuse_declared_large_body))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(request_timed_out))
+                .timeout(request_timeout),
+        )
         .layer(from_fn(access_log::log_request))
         .with_state(state)
+}
+
+/// 413 from the `Content-Length` header alone, before any of the body is read: the
+/// client is spared sending it, and `Expect: 100-continue` gets no `100 Continue`
+/// (hyper sends it only once the body is read).
+async fn refuse_declared_large_body(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return ApiError::PayloadTooLarge(BODY_LIMIT).into_response();
+    }
+    next.run(req).await
+}
+
+/// The answer when `--request-timeout` passed before the answer was ready.
+async fn request_timed_out(_: tower::BoxError) -> ApiError {
+    ApiError::coded(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        "the request took longer than the gateway's request timeout (--request-timeout)",
+    )
 }
 
 /// Longest ID, name or free text the gateway stores, in bytes.

@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use super::check_text;
 use crate::api::query::PeerListQuery;
 use crate::api::types::{
-    AuditAction, CreatePeerRequest, ErrorBody, Page, Peer, PeerStatus, StoreCertRequest,
+    AuditAction, CreatePeerRequest, ErrorBody, Page, Peer, PeerEnrollment, PeerStatus,
+    StoreCertRequest,
 };
 use crate::crypto::csr::parse_p256_csr;
 use crate::crypto::keys::PeerKey;
@@ -118,6 +119,12 @@ pub async fn create(
     check_text("name", &req.name)?;
     check_remote_url(&req.remote_url)?;
     check_sealed_key(&req.sealed_private_key)?;
+    if let Some(sealed) = &req.sealed_enrollment {
+        seal::decode_sealed(sealed).map_err(|e| match e {
+            SealError::Malformed(why) => ApiError::invalid(format!("sealed_enrollment {why}")),
+            e => ApiError::invalid(format!("sealed_enrollment: {e}")),
+        })?;
+    }
     let key = parse_p256_csr(&req.csr_pem).map_err(ApiError::InvalidRequest)?;
     check_key_opens(
         &state.secret,
@@ -137,6 +144,7 @@ pub async fn create(
                     csr_pem: &req.csr_pem,
                     public_key: key.spki_der(),
                     sealed_private_key: &req.sealed_private_key,
+                    sealed_enrollment: req.sealed_enrollment.as_deref(),
                     created_at: now,
                 },
             );
@@ -290,6 +298,48 @@ pub async fn remove(
         .await?;
     state.peer_clients.forget(&peer_id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/federation/peers/{id}/enrollment",
+    tag = "peers",
+    params(("id" = String, Path, description = "The peer's ID")),
+    responses(
+        (status = 200, description = "What the pending peer keeps to ask the granting gateway again (`peer finish`)", body = PeerEnrollment),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "No such peer, or it keeps no enrollment", body = ErrorBody),
+        (status = 409, description = "The peer is already active", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn enrollment(
+    State(state): State<AppState>,
+    PathParam(id): PathParam,
+) -> ApiResult<Json<PeerEnrollment>> {
+    let kept = state
+        .store
+        .read(move |tx, _now| {
+            let (status, csr_pem, sealed) =
+                peers::enrollment(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
+            if status == "active" {
+                return Err(ApiError::conflict(format!(
+                    "peer {id} is already active: there is nothing to finish"
+                )));
+            }
+            let sealed_enrollment = sealed.ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "peer {id} keeps no enrollment to ask again (it was added by an older mosaic)"
+                ))
+            })?;
+            Ok(PeerEnrollment {
+                peer_id: id,
+                csr_pem,
+                sealed_enrollment,
+            })
+        })
+        .await?;
+    Ok(Json(kept))
 }
 
 fn no_such_peer(id: &str) -> ApiError {

@@ -1,7 +1,7 @@
 //! The `issued_certificates` table: every client certificate the CA signed, kept so that
 //! an activated grant can always be traced to the exact certificate and token.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::crypto::ca::ClientCert;
 
@@ -28,4 +28,17 @@ pub fn insert(
         ],
     )?;
     Ok(())
+}
+
+/// The certificate a token was redeemed for: (DER, not_after in ms).
+pub fn for_token(
+    conn: &Connection,
+    token_handle: &str,
+) -> rusqlite::Result<Option<(Vec<u8>, i64)>> {
+    conn.query_row(
+        "SELECT der, not_after FROM issued_certificates WHERE token_handle = ?1",
+        [token_handle],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
 }

@@ -118,6 +118,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX grants_by_cert ON grants (peer_cert_fingerprint)
         WHERE peer_cert_fingerprint IS NOT NULL;
     "#,
+    // 3: what a pending peer keeps, sealed, so that `peer finish` can ask the granting
+    // gateway again for the certificate of a spent token.
+    r#"
+    ALTER TABLE peers ADD COLUMN sealed_enrollment TEXT;
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer `mosaic`.

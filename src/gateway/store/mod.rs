@@ -60,6 +60,22 @@ impl Store {
         })
     }
 
+    /// Whether the database holds no grant, no peer and no audit record: a gateway that has
+    /// never served a request that changed anything.
+    pub async fn is_empty(&self) -> Result<bool, String> {
+        self.run(|conn| {
+            conn.query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM grants) AND NOT EXISTS (SELECT 1 FROM peers) \
+                 AND NOT EXISTS (SELECT 1 FROM audit_log)",
+                [],
+                |r| r.get::<_, bool>(0),
+            )
+            .map_err(StoreError::from)
+        })
+        .await
+        .map_err(|e: StoreError| format!("cannot read the database: {e}"))
+    }
+
     /// Runs `f` with the connection on a blocking thread, so that SQLite's fsyncs never
     /// stall the async workers.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>

@@ -39,14 +39,15 @@ pub struct NewPeer<'a> {
     pub csr_pem: &'a str,
     pub public_key: &'a [u8],
     pub sealed_private_key: &'a str,
+    pub sealed_enrollment: Option<&'a str>,
     pub created_at: i64,
 }
 
 pub fn insert(conn: &Connection, p: &NewPeer<'_>) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO peers (id, name, remote_url, csr_pem, public_key, sealed_private_key,
-                            status, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+                            sealed_enrollment, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
         params![
             p.id,
             p.name,
@@ -54,6 +55,7 @@ pub fn insert(conn: &Connection, p: &NewPeer<'_>) -> rusqlite::Result<()> {
             p.csr_pem,
             p.public_key,
             p.sealed_private_key,
+            p.sealed_enrollment,
             p.created_at
         ],
     )?;
@@ -65,6 +67,19 @@ pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Peer>> {
         &format!("SELECT {COLUMNS} FROM peers WHERE id = ?1"),
         [id],
         from_row,
+    )
+    .optional()
+}
+
+/// A peer's status, its CSR and the sealed enrollment it keeps (if any).
+pub fn enrollment(
+    conn: &Connection,
+    id: &str,
+) -> rusqlite::Result<Option<(String, String, Option<String>)>> {
+    conn.query_row(
+        "SELECT status, csr_pem, sealed_enrollment FROM peers WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
     .optional()
 }
@@ -109,7 +124,8 @@ pub fn activate(conn: &Connection, id: &str, now: i64, c: &PeerCert<'_>) -> rusq
     let n = conn.execute(
         "UPDATE peers SET status = 'active', grant_id = ?2, subject_user_id = ?3,
                           certificate_pem = ?4, ca_certificate_pem = ?5, cert_fingerprint = ?6,
-                          cert_serial = ?7, cert_not_after = ?8, activated_at = ?9
+                          cert_serial = ?7, cert_not_after = ?8, activated_at = ?9,
+                          sealed_enrollment = NULL
          WHERE id = ?1 AND status = 'pending'",
         params![
             id,

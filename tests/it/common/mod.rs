@@ -248,6 +248,25 @@ impl Gateway {
             .to_string()
     }
 
+    /// The gateway process's id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("gateway running").id()
+    }
+
+    /// Waits up to `within` for the process to exit by itself; whether it did.
+    pub fn exited_within(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().expect("gateway running");
+        while Instant::now() < deadline {
+            if child.try_wait().expect("wait").is_some() {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Stops the process (SIGKILL) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

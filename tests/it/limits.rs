@@ -1,0 +1,259 @@
+//! A gateway facing the network: the header-read and request timeouts, the connection
+//! cap, the bounded drain after SIGTERM and the 413 answered from `Content-Length` alone.
+//! Raw TCP on loopback, a handful of connections, every wait bounded.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::Gateway;
+
+fn connect(gw: &Gateway) -> TcpStream {
+    let s = TcpStream::connect(gw.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Reads until the peer closes the connection (or the read timeout): what it sent.
+fn read_to_close(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).to_string()
+}
+
+/// Reads one whole answer with a `Content-Length` body from a kept-alive connection.
+fn read_answer(s: &mut TcpStream) -> (u16, String) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).expect("answer");
+        assert!(
+            n > 0,
+            "closed before a whole answer: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .expect("content-length");
+            if got.len() >= end + 4 + len {
+                let status = text[9..12].parse().unwrap();
+                return (status, text[end + 4..end + 4 + len].to_string());
+            }
+        }
+    }
+}
+
+fn health(s: &mut TcpStream) -> u16 {
+    s.write_all(b"GET /api/health HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .unwrap();
+    read_answer(s).0
+}
+
+fn error_code(body: &str) -> String {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    v["error"]["code"].as_str().expect("error.code").to_string()
+}
+
+#[test]
+fn a_client_sending_headers_slowly_is_closed_after_the_header_timeout() {
+    let gw = Gateway::start_with(&["--header-timeout", "1"], true);
+    let mut slow = connect(&gw);
+    let started = Instant::now();
+    slow.write_all(b"GET /api/health HTTP/1.1\r\nHost: gw\r\n")
+        .unwrap();
+    // One more header byte a little later: trickling does not extend the deadline.
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = slow.write_all(b"X");
+    let got = read_to_close(&mut slow);
+    let held = started.elapsed();
+    assert!(
+        !got.contains(" 200 "),
+        "no answer to a half-sent request: {got:?}"
+    );
+    assert!(
+        held >= Duration::from_millis(900),
+        "closed too early: {held:?}"
+    );
+    assert!(held < Duration::from_secs(5), "held for {held:?}");
+
+    // An idle keep-alive connection is closed the same way; the gateway keeps serving.
+    let mut idle = connect(&gw);
+    assert_eq!(health(&mut idle), 200);
+    let started = Instant::now();
+    assert_eq!(read_to_close(&mut idle), "");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(health(&mut connect(&gw)), 200);
+}
+
+#[test]
+fn a_body_sent_too_slowly_is_answered_408_after_the_request_timeout() {
+    let gw = Gateway::start_with(&["--request-timeout", "1"], true);
+    let mut s = connect(&gw);
+    let started = Instant::now();
+    let head = format!(
+        "POST /api/admin/federation/grants HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"user_id\"",
+        gw.admin_token
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let (status, body) = read_answer(&mut s);
+    assert_eq!(status, 408, "{body}");
+    assert_eq!(error_code(&body), "request_timeout");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        gw.log().contains("POST /api/admin/federation/grants 408"),
+        "{}",
+        gw.log()
+    );
+}
+
+#[test]
+fn past_the_connection_cap_new_connections_are_closed_and_the_held_ones_served() {
+    let gw = Gateway::start_with(&["--max-connections", "3", "--header-timeout", "30"], true);
+    // The harness's own health check has closed its connection by now; wait until the
+    // gateway has seen it go.
+    let mut held: Vec<TcpStream> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while held.len() < 3 {
+        let mut s = connect(&gw);
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(b"GET /api/health HTTP/1.1\r\nHost: gw\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 12];
+        match s.read(&mut buf) {
+            Ok(n) if n > 0 => held.push(s),
+            _ => assert!(
+                Instant::now() < deadline,
+                "3 connections never fit under the cap"
+            ),
+        }
+        let mut rest = [0u8; 4096];
+        if let Some(s) = held.last_mut() {
+            let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+            let _ = s.read(&mut rest);
+        }
+    }
+    // The fourth is accepted and closed without an answer.
+    let mut extra = connect(&gw);
+    let _ = extra.write_all(b"GET /api/health HTTP/1.1\r\nHost: gw\r\n\r\n");
+    let got = read_to_close(&mut extra);
+    assert!(!got.contains(" 200 "), "served past the cap: {got:?}");
+    assert!(gw.log().contains("refusing new ones"), "{}", gw.log());
+    // The held connections are still served.
+    for s in &mut held {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(health(s), 200);
+    }
+    // Once one closes, a new connection is served again.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut s = connect(&gw);
+        let _ = s.write_all(b"GET /api/health HTTP/1.1\r\nHost: gw\r\n\r\n");
+        if read_to_close_or_answer(&mut s) == Some(200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no room after a connection closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn read_to_close_or_answer(s: &mut TcpStream) -> Option<u16> {
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).ok()?;
+    String::from_utf8_lossy(&buf[9..12]).parse().ok()
+}
+
+#[test]
+fn sigterm_with_a_half_sent_request_exits_within_the_shutdown_timeout() {
+    let mut gw = Gateway::start_with(
+        &[
+            "--shutdown-timeout",
+            "1",
+            "--header-timeout",
+            "600",
+            "--request-timeout",
+            "600",
+        ],
+        true,
+    );
+    let mut half_headers = connect(&gw);
+    half_headers
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: gw\r\n")
+        .unwrap();
+    let mut half_body = connect(&gw);
+    let head = format!(
+        "POST /api/admin/federation/grants HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 100\r\n\r\n{{",
+        gw.admin_token
+    );
+    half_body.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &gw.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(
+        gw.exited_within(Duration::from_secs(6)),
+        "still running after SIGTERM"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "the drain was not waited for: {took:?}"
+    );
+    assert!(gw.log().contains("still open after 1s"), "{}", gw.log());
+}
+
+#[test]
+fn a_declared_large_body_is_refused_413_before_it_is_sent() {
+    let gw = Gateway::start();
+    for expect in ["", "Expect: 100-continue\r\n"] {
+        let mut s = connect(&gw);
+        let head = format!(
+            "POST /api/admin/federation/grants HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 1000000000\r\n{expect}\r\n",
+            gw.admin_token
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        // Not one byte of the body is sent: the answer comes anyway.
+        let (status, body) = read_answer(&mut s);
+        assert_eq!(status, 413, "{expect:?}: {body}");
+        assert_eq!(error_code(&body), "payload_too_large");
+    }
+    // And no `100 Continue` came first.
+    let mut s = connect(&gw);
+    s.write_all(
+        b"POST /api/federation/enroll/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 999999999\r\n\
+          Expect: 100-continue\r\n\r\n",
+    )
+    .unwrap();
+    let got = read_to_close(&mut s);
+    assert!(got.starts_with("HTTP/1.1 413 "), "{got:?}");
+    assert!(!got.contains("100 Continue"), "{got:?}");
+    assert!(
+        got.to_ascii_lowercase().contains("cache-control: no-store"),
+        "{got:?}"
+    );
+}
