@@ -366,6 +366,41 @@ mod tests {
     }
 
     #[test]
+    fn a_server_certificate_names_its_hosts_and_is_valid_from_a_minute_ago() {
+        let ca = ca();
+        let sans = vec!["gw-a.example".to_string(), "127.0.0.1".to_string()];
+        let server = ca.issue_server(&sans, Duration::days(30)).unwrap();
+        let (_, cert) = X509Certificate::from_der(&server.der).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let validity = cert.validity();
+        let not_before = validity.not_before.to_datetime();
+        assert!(not_before < now && now - not_before <= Duration::minutes(2));
+        assert_eq!(validity.not_after.to_datetime(), server.not_after);
+        assert!(server.not_after > now + Duration::days(29));
+        let eku = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && !eku.client_auth);
+        let names = cert.subject_alternative_name().unwrap().unwrap();
+        assert_eq!(names.value.general_names.len(), 2);
+        let ca_der = crate::crypto::verify::single_pem_der(ca.cert_pem(), "CA").unwrap();
+        let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
+        cert.verify_signature(Some(ca_cert.public_key())).unwrap();
+        let key = PeerKey::from_pkcs8_der(&server.key_pkcs8_der).unwrap();
+        assert_eq!(
+            cert.public_key().raw,
+            key.spki_der(),
+            "the key is the certificate's"
+        );
+        assert_eq!(
+            format!("{server:?}"),
+            format!(
+                "ServerCert {{ fingerprint: {:?}, not_after: {:?}, .. }}",
+                fingerprint(&server.der),
+                server.not_after
+            )
+        );
+    }
+
+    #[test]
     fn csr_public_key_is_the_requesters_key() {
         let key = PeerKey::generate().unwrap();
         let spki = csr_public_key(&key.csr_pem("p").unwrap()).unwrap();

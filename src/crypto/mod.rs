@@ -36,3 +36,29 @@ fn fill_random(buf: &mut [u8]) {
 pub fn fingerprint(der: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(der)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two draws of 32 bytes from a working source are equal, or constant, with
+    /// probability 2^-256: a source that is not drawn from fails here.
+    #[test]
+    fn random_bytes_and_secrets_are_fresh_each_time() {
+        let (a, b) = (random_bytes::<32>(), random_bytes::<32>());
+        assert_ne!(a, b);
+        assert!(a.iter().any(|&x| x != a[0]), "{a:?}");
+        let (c, d) = (random_secret::<32>(), random_secret::<32>());
+        assert_ne!(*c, *d);
+        assert!(c.iter().any(|&x| x != c[0]), "{:?}", *c);
+        assert_ne!(*c, a);
+    }
+
+    #[test]
+    fn fingerprint_is_sha256_hex_with_its_prefix() {
+        assert_eq!(
+            fingerprint(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

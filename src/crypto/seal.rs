@@ -309,6 +309,35 @@ mod tests {
         }
     }
 
+    /// The enrollment URL a pending peer keeps is sealed under its own HKDF label: it opens
+    /// as itself only, for its own peer, and a peer key's blob never opens as one.
+    #[test]
+    fn a_sealed_enrollment_opens_only_as_an_enrollment_of_its_peer() {
+        let s = secret();
+        let url = b"https://gw-a.example/api/federation/enrollment/secret-token";
+        let sealed = s.seal_enrollment(PEER_ID, url);
+        assert!(sealed.starts_with(SEALED_PREFIX), "{sealed}");
+        assert_eq!(s.open_enrollment(PEER_ID, &sealed).unwrap().as_slice(), url);
+        assert_eq!(
+            s.open_peer_key(PEER_ID, &sealed).unwrap_err(),
+            SealError::Unsealable
+        );
+        assert_eq!(
+            s.open_enrollment("peer-0002", &sealed).unwrap_err(),
+            SealError::Unsealable
+        );
+        assert_eq!(
+            s.open_enrollment(PEER_ID, SEALED).unwrap_err(),
+            SealError::Unsealable
+        );
+        assert_eq!(
+            s.open(PEER_ENROLLMENT_INFO, PEER_ID.as_bytes(), &sealed)
+                .unwrap()
+                .as_slice(),
+            url
+        );
+    }
+
     #[test]
     fn an_empty_plaintext_seals_to_44_bytes_and_opens() {
         let s = secret();

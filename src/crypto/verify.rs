@@ -419,6 +419,38 @@ mod tests {
     }
 
     #[test]
+    fn grant_identity_reads_what_the_certificate_claims() {
+        let c = Case::new();
+        let pem = c.issue(|_| {});
+        let der = single_pem_der(&pem, "certificate").unwrap();
+        let issued = c.check(&pem, None).unwrap();
+        assert_eq!(
+            grant_identity(&der).unwrap(),
+            GrantIdentity {
+                fingerprint: issued.fingerprint,
+                grant_id: GRANT.into(),
+                subject_user_id: USER.into(),
+                not_after: issued.not_after,
+            }
+        );
+        let without_user = c.issue(|p| {
+            p.custom_extensions.remove(1);
+        });
+        let der = single_pem_der(&without_user, "certificate").unwrap();
+        assert!(matches!(
+            grant_identity(&der),
+            Err(VerifyError::ExtensionMissing {
+                name: "subject user ID",
+                ..
+            })
+        ));
+        assert!(matches!(
+            grant_identity(b"not a certificate"),
+            Err(VerifyError::Pem { .. })
+        ));
+    }
+
+    #[test]
     fn a_certificate_naming_the_ca_but_signed_by_another_key_is_refused() {
         let c = Case::new();
         // Same name as the real CA, another key: only the signature tells them apart.

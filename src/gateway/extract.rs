@@ -7,7 +7,9 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::BODY_LIMIT;
 use super::error::ApiError;
@@ -27,7 +29,7 @@ pub struct PathParam(pub String);
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
-    T: DeserializeOwned,
+    T: DeserializeOwned + Serialize,
 {
     type Rejection = ApiError;
 
@@ -44,7 +46,7 @@ where
 impl<S, T> FromRequest<S> for OptionalJsonBody<T>
 where
     S: Send + Sync,
-    T: DeserializeOwned + Default,
+    T: DeserializeOwned + Serialize + Default,
 {
     type Rejection = ApiError;
 
@@ -59,7 +61,7 @@ where
 async fn read_json<S, T>(req: Request, state: &S) -> Result<Option<T>, ApiError>
 where
     S: Send + Sync,
-    T: DeserializeOwned,
+    T: DeserializeOwned + Serialize,
 {
     let is_json = req
         .headers()
@@ -89,22 +91,64 @@ where
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(&body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        // The path names the field whose value was refused (`scope.max_rows_per_query`);
-        // for an unknown or missing field it is the object that holds it, and serde's own
-        // message names the field.
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // The path names the field or element whose value was refused
+        // (`scope.resources[0]`); for an unknown or missing field it is the object that
+        // holds it, and serde's own message names the field.
         let path = e.path().to_string();
         let inner = e.into_inner();
-        match (inner.classify(), path.as_str()) {
-            (serde_json::error::Category::Data, p) if p != "." => {
-                ApiError::invalid(format!("request body: `{p}`: {inner}"))
-            }
-            _ => ApiError::invalid(format!("request body: {inner}")),
+        match path.as_str() {
+            "" | "." => ApiError::invalid(format!("request body: {inner}")),
+            p => ApiError::invalid(format!("request body: `{p}`: {inner}")),
         }
     })?;
     de.end()
         .map_err(|e| ApiError::invalid(format!("request body: {e}")))?;
+    // serde fills a struct from a JSON array too (`["u-1", "gw-b", {...}]`); the contract
+    // says object, so the body's shape is checked against what it was read into.
+    let sent: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("request body: {e}")))?;
+    let read = serde_json::to_value(&value).map_err(ApiError::internal)?;
+    objects_where_objects(&sent, &read, &mut String::new())?;
     Ok(Some(value))
+}
+
+/// Refuses an array (or anything else) wherever `read`, the body as the gateway
+/// understood it, has an object; `path` names the place (`scope`, `items[2]`).
+fn objects_where_objects(sent: &Value, read: &Value, path: &mut String) -> Result<(), ApiError> {
+    match (sent, read) {
+        (Value::Object(sent), Value::Object(read)) => {
+            for (key, read) in read {
+                if let Some(sent) = sent.get(key) {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                    objects_where_objects(sent, read, path)?;
+                    path.truncate(len);
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(sent), Value::Array(read)) => {
+            for (i, (sent, read)) in sent.iter().zip(read).enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                objects_where_objects(sent, read, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        (sent, Value::Object(_)) if !sent.is_object() => {
+            Err(ApiError::invalid(if path.is_empty() {
+                "request body: must be a JSON object".to_string()
+            } else {
+                format!("request body: `{path}` must be a JSON object")
+            }))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl<S, T> FromRequestParts<S> for QueryParams<T>

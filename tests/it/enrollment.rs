@@ -463,3 +463,50 @@ fn no_secret_appears_in_answers_or_logs() {
         "{log}"
     );
 }
+
+/// A spent token presented again by the key that spent it gets the same certificate
+/// while the grant is active with it (idempotent redemption); another key, or the same
+/// key once the grant is revoked, gets the one indistinguishable 410.
+#[test]
+fn a_spent_token_repeats_its_certificate_only_to_its_key_while_the_grant_is_active() {
+    let gw = Gateway::start();
+    let grant = create_grant(&gw);
+    let id = grant["id"].as_str().unwrap();
+    let url = url_of(&issue_token(&gw, id, None));
+    let (_, csr) = p256_csr();
+    let (status, first) = enroll(&url, &csr);
+    assert_eq!(status, 200, "{first}");
+
+    let (status, again) = enroll(&url, &csr);
+    assert_eq!(status, 200, "{again}");
+    for field in [
+        "certificate_pem",
+        "ca_certificate_pem",
+        "grant_id",
+        "subject_user_id",
+        "peer_id",
+        "not_after",
+    ] {
+        assert_eq!(again[field], first[field], "{field}");
+    }
+    let der = pem_der(again["certificate_pem"].as_str().unwrap());
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    assert_eq!(
+        mosaic::crypto::fingerprint(&der),
+        gw.request("GET", &format!("{GRANTS}/{id}"), None).1["peer_cert_fingerprint"]
+    );
+    assert!(cert.validity().is_valid());
+
+    let (_, other) = p256_csr();
+    let (status, body) = enroll(&url, &other);
+    assert_error(status, &body, 410, "token_invalid");
+
+    let (status, _) = gw.request(
+        "PATCH",
+        &format!("{GRANTS}/{id}/revoke"),
+        Some(&json!({"reason": "test"})),
+    );
+    assert_eq!(status, 200);
+    let (status, body) = enroll(&url, &csr);
+    assert_error(status, &body, 410, "token_invalid");
+}

@@ -65,6 +65,20 @@ fn health(s: &mut TcpStream) -> u16 {
     read_answer(s).0
 }
 
+/// The gateway's log (read by another thread) shows `line` within a few seconds.
+#[track_caller]
+fn assert_logged(gw: &Gateway, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gw.log().contains(line) {
+        assert!(
+            Instant::now() < deadline,
+            "{line:?} not logged:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn error_code(body: &str) -> String {
     let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
     v["error"]["code"].as_str().expect("error.code").to_string()
@@ -116,11 +130,7 @@ fn a_body_sent_too_slowly_is_answered_408_after_the_request_timeout() {
     assert_eq!(status, 408, "{body}");
     assert_eq!(error_code(&body), "request_timeout");
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        gw.log().contains("POST /api/admin/federation/grants 408"),
-        "{}",
-        gw.log()
-    );
+    assert_logged(&gw, "POST /api/admin/federation/grants 408");
 }
 
 #[test]
@@ -154,7 +164,7 @@ fn past_the_connection_cap_new_connections_are_closed_and_the_held_ones_served()
     let _ = extra.write_all(b"GET /api/health HTTP/1.1\r\nHost: gw\r\n\r\n");
     let got = read_to_close(&mut extra);
     assert!(!got.contains(" 200 "), "served past the cap: {got:?}");
-    assert!(gw.log().contains("refusing new ones"), "{}", gw.log());
+    assert_logged(&gw, "refusing new ones");
     // The held connections are still served.
     for s in &mut held {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -223,7 +233,7 @@ fn sigterm_with_a_half_sent_request_exits_within_the_shutdown_timeout() {
         took >= Duration::from_millis(900),
         "the drain was not waited for: {took:?}"
     );
-    assert!(gw.log().contains("still open after 1s"), "{}", gw.log());
+    assert_logged(&gw, "still open after 1s");
 }
 
 #[test]

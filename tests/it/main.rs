@@ -29,5 +29,6 @@ mod robustness;
 mod scripting;
 mod snapshots;
 mod stranding;
+mod strict_input;
 mod terminal;
 mod transport;

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -47,6 +47,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
         .route("/data/{resource}", post(data::import))
         .route("/audit", get(audit::list))
+        .route_layer(from_fn(refuse_unexpected_query))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         // A layer (not a route layer): unknown admin paths need the token too.
@@ -61,6 +62,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
         .route(paths::WHOAMI, get(federation::whoami))
         .route(paths::RESOURCES_ROUTE, get(federation::resources))
+        .route_layer(from_fn(refuse_unexpected_query))
         .nest(paths::ADMIN, admin_routes)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
@@ -73,6 +75,33 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
         .layer(from_fn(access_log::log_request))
         .with_state(state)
+}
+
+/// Unknown query parameters are 400 on every route: the list and data-plane reads check
+/// theirs (`QueryParams`); every other route takes none, so any parameter there is a
+/// typo that must not pass silently (`tokens?ttl_seconds=5` is not a 5 s token).
+async fn refuse_unexpected_query(matched: MatchedPath, req: Request, next: Next) -> Response {
+    let takes_query = req.method() == Method::GET
+        && [
+            format!("{}/grants", paths::ADMIN),
+            format!("{}/peers", paths::ADMIN),
+            format!("{}/audit", paths::ADMIN),
+            format!("{}/peers/{{id}}/resources/{{resource}}", paths::ADMIN),
+            paths::RESOURCES_ROUTE.to_string(),
+        ]
+        .iter()
+        .any(|p| p == matched.as_str());
+    match req.uri().query() {
+        Some(query) if !query.is_empty() && !takes_query => {
+            let name = query.split(['&', '=']).next().unwrap_or_default();
+            let name: String = name.chars().take(64).collect();
+            ApiError::invalid(format!(
+                "unknown query parameter `{name}`: this endpoint takes no query parameters"
+            ))
+            .into_response()
+        }
+        _ => next.run(req).await,
+    }
 }
 
 /// 413 from the `Content-Length` header alone, before any of the body is read: the

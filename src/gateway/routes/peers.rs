@@ -30,12 +30,12 @@ fn check_peer_id(id: &str) -> Result<(), ApiError> {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
-        && id != "keypair";
+        && !matches!(id, "keypair" | "." | "..");
     if ok {
         Ok(())
     } else {
         Err(ApiError::invalid(
-            "id must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.', '~' (and not \"keypair\")",
+            "id must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.', '~' (and not \"keypair\", \".\" or \"..\")",
         ))
     }
 }
