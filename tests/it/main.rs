@@ -32,3 +32,4 @@ mod stranding;
 mod strict_input;
 mod terminal;
 mod transport;
+mod traps;
