@@ -89,11 +89,24 @@ impl PeerClients {
             )));
         }
         let client = self.client_for(secret, peer_id, creds)?;
-        let request = match body {
-            Some(body) => client.post(&url).json(body),
-            None => client.get(&url),
+        // One retry when the connection failed before an answer (a kept-alive connection
+        // the peer closed as idle just as it was reused): both calls are idempotent, a
+        // read, and a renewal with the same CSR key, which A answers with the same
+        // certificate.
+        let mut retried = false;
+        let response = loop {
+            let request = match body {
+                Some(body) => client.post(&url).json(body),
+                None => client.get(&url),
+            };
+            match request.send().await {
+                Ok(response) => break response,
+                Err(e) if !retried && !e.is_timeout() && tls_error_in(&e).is_none() => {
+                    retried = true;
+                }
+                Err(e) => return Err(transport_error(&e)),
+            }
         };
-        let response = request.send().await.map_err(|e| transport_error(&e))?;
         let status = response.status();
         let body = read_capped(response).await?;
         if status.is_success() {
