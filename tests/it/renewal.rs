@@ -265,7 +265,7 @@ fn peer_renew_issues_a_new_certificate_and_a_refuses_the_old_one_once_the_new_is
 
     assert!(Fed::actions(&fed.a).contains(&"certificate.renewed".to_string()));
     assert!(Fed::actions(&fed.b).contains(&"peer.renewed".to_string()));
-    let table = fed.b.run(&["federation", "peer", "list"]).ok();
+    let table = fed.b.run(&["federation", "peer", "list", "-o", "wide"]).ok();
     assert!(table.stdout.contains("RENEWAL DUE"), "{}", table.stdout);
     drop(fed.state);
 }
