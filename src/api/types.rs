@@ -54,18 +54,18 @@ pub struct Grant {
     pub peer_id: String,
     pub scope: Scope,
     pub status: GrantStatus,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub activated_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub revoked_at: Option<OffsetDateTime>,
     pub revoked_reason: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub expires_at: Option<OffsetDateTime>,
     pub peer_cert_fingerprint: Option<String>,
     /// When the current peer certificate expires (it is renewed before then).
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "crate::api::timestamp::option")]
     pub peer_cert_not_after: Option<OffsetDateTime>,
     /// Every enrollment token ever issued for the grant, oldest first. Only
     /// `GET /api/admin/federation/grants/:id` fills it; lists leave it out.
@@ -79,12 +79,12 @@ pub struct Grant {
 #[cfg_attr(feature = "gateway", derive(ToSchema))]
 pub struct TokenRecord {
     pub handle: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub issued_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub expires_at: OffsetDateTime,
     pub state: TokenState,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub redeemed_at: Option<OffsetDateTime>,
     /// Fingerprint of the certificate issued when the token was redeemed.
     pub cert_fingerprint: Option<String>,
@@ -122,7 +122,7 @@ pub struct CreateGrantRequest {
     pub scope: Scope,
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "crate::api::timestamp::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub expires_at: Option<OffsetDateTime>,
@@ -157,7 +157,7 @@ pub struct EnrollmentToken {
     pub grant_id: String,
     pub token: String,
     pub enrollment_url: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub expires_at: OffsetDateTime,
     pub ca_fingerprint: String,
 }
@@ -191,15 +191,15 @@ pub struct Peer {
     pub status: PeerStatus,
     pub cert_fingerprint: Option<String>,
     pub cert_serial: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub cert_not_after: Option<OffsetDateTime>,
     /// When this gateway renews the certificate (a share of its lifetime, plus jitter);
     /// null for a pending peer.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "crate::api::timestamp::option")]
     pub renewal_due_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub activated_at: Option<OffsetDateTime>,
 }
 
@@ -250,7 +250,7 @@ pub struct EnrollResponse {
     pub grant_id: String,
     pub subject_user_id: String,
     pub peer_id: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub not_after: OffsetDateTime,
 }
 
@@ -262,7 +262,7 @@ pub struct EnrollmentPreview {
     pub subject_user_id: String,
     pub peer_id: String,
     pub scope: Scope,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub expires_at: OffsetDateTime,
     pub ca_certificate_pem: String,
 }
@@ -380,7 +380,7 @@ impl std::str::FromStr for AuditAction {
 #[cfg_attr(feature = "gateway", derive(ToSchema))]
 pub struct AuditEntry {
     pub id: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub at: OffsetDateTime,
     pub action: AuditAction,
     /// Who acted: `admin` (the admin API), `enrollment` (the public enrollment
