@@ -443,7 +443,7 @@ pub struct ServeArgs {
     /// Requests a minute per client address on the enrollment endpoint, and failed admin
     /// authentications a minute per address (bursts of as many); past it, 429 with
     /// Retry-After. `off` disables both
-    #[arg(long, env = "MOSAIC_RATE_LIMIT", default_value = "60", value_name = "N|off", value_parser = parse_rate_limit)]
+    #[arg(long, env = "MOSAIC_RATE_LIMIT", default_value = "300", value_name = "N|off", value_parser = parse_rate_limit)]
     pub rate_limit: RateLimit,
 }
 
