@@ -48,9 +48,24 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = env::GATEWAY_URL, value_name = "URL")]
     pub gateway: Option<String>,
 
-    /// Output format: a table for people, or exactly one JSON document for scripts
+    /// Output format: a table for people (`wide`: every column, nothing shortened), or
+    /// exactly one JSON document for scripts
     #[arg(short, long, global = true, env = env::OUTPUT, value_enum)]
     pub output: Option<OutputFormat>,
+
+    /// Print only the identifying value: a grant's ID, `grant token`'s enrollment URL, a
+    /// peer's ID (one per line for lists)
+    #[arg(short, long, global = true, conflicts_with = "jq")]
+    pub quiet: bool,
+
+    /// Print what this jq expression selects from the JSON output (strings raw, one result
+    /// per line), e.g. `--jq '.[].id'`
+    #[arg(long, global = true, value_name = "EXPR")]
+    pub jq: Option<String>,
+
+    /// Leave out the header row of list tables
+    #[arg(long, global = true)]
+    pub no_headers: bool,
 
     /// PEM file of a private CA to trust, in addition to the system's roots
     #[arg(long, global = true, env = env::CACERT, value_name = "FILE")]
@@ -79,6 +94,16 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    /// How output is shaped beyond its format (`-q`, `--jq`, `--no-headers`, wide).
+    pub fn shape(&self, format: OutputFormat) -> crate::output::Shape {
+        crate::output::Shape {
+            quiet: self.quiet,
+            jq: self.jq.clone(),
+            no_headers: self.no_headers,
+            wide: format == OutputFormat::Wide,
+        }
+    }
+
     /// What the command line and the environment said, each with its source, for
     /// `crate::config` to resolve against the profiles.
     pub fn given(&self, matches: &ArgMatches) -> Given {

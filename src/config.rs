@@ -51,6 +51,7 @@ pub struct Profile {
 #[serde(rename_all = "snake_case")]
 pub enum ProfileOutput {
     Table,
+    Wide,
     Json,
 }
 
@@ -58,6 +59,7 @@ impl From<ProfileOutput> for OutputFormat {
     fn from(o: ProfileOutput) -> Self {
         match o {
             ProfileOutput::Table => OutputFormat::Table,
+            ProfileOutput::Wide => OutputFormat::Wide,
             ProfileOutput::Json => OutputFormat::Json,
         }
     }

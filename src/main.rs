@@ -27,6 +27,10 @@ fn main() -> ExitCode {
         }
     };
     let format = settings.format();
+    if let Err(e) = mosaic::output::configure(cli.global.shape(format)) {
+        mosaic::output::print_error(format, &e);
+        return ExitCode::from(e.exit_code());
+    }
     if let Some(warning) = settings
         .token_file
         .value
@@ -102,6 +106,7 @@ fn requested_format(args: impl Iterator<Item = OsString>) -> OutputFormat {
         match value {
             Some("json") => format = OutputFormat::Json,
             Some("table") => format = OutputFormat::Table,
+            Some("wide") => format = OutputFormat::Wide,
             _ => {}
         }
     }

@@ -1,7 +1,11 @@
-//! Rendering: tables for people, exactly one JSON document for scripts. All printing goes
-//! through here and survives a closed pipe (`mosaic … | head -1` ends quietly, exit 0).
+//! Rendering: tables for people, exactly one JSON document for scripts, or just what a
+//! script asked for (`-q`: the identifying value; `--jq EXPR`: fields picked by a jq
+//! expression). All printing goes through here and survives a closed pipe
+//! (`mosaic … | head -1` ends quietly, exit 0). Hints for people go to standard error, and
+//! only when it is a terminal.
 
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, IsTerminal, Write};
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -11,31 +15,110 @@ use time::macros::format_description;
 use crate::api::text::{escape, escape_keeping_lines, json_ascii_safe};
 use crate::error::{Error, Result};
 
-/// `--output`: a table for people, or exactly one JSON document for scripts.
+/// `--output`: a table for people (`wide`: every column, nothing shortened), or exactly
+/// one JSON document for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     Table,
+    Wide,
     Json,
+}
+
+impl OutputFormat {
+    /// Whether the output is for people (a table, narrow or wide).
+    pub fn is_table(self) -> bool {
+        self != OutputFormat::Json
+    }
+}
+
+/// How output is shaped beyond its format, set once by `main` from `-q`, `--jq`,
+/// `--no-headers` and `-o wide`.
+#[derive(Debug, Clone, Default)]
+pub struct Shape {
+    /// `-q`: only the identifying value of what the command produced.
+    pub quiet: bool,
+    /// `--jq EXPR`: the results of the expression run on the JSON document.
+    pub jq: Option<String>,
+    /// `--no-headers`: list tables without their header row.
+    pub no_headers: bool,
+    /// `-o wide`: every column of list tables, nothing shortened.
+    pub wide: bool,
+}
+
+static SHAPE: OnceLock<Shape> = OnceLock::new();
+
+/// Sets the output shape for the rest of the process; a `--jq` expression that does not
+/// compile is refused here, before any request.
+pub fn configure(shape: Shape) -> Result<()> {
+    if let Some(expr) = &shape.jq {
+        jq::compile(expr)?;
+    }
+    let _ = SHAPE.set(shape);
+    Ok(())
+}
+
+fn shape() -> &'static Shape {
+    SHAPE.get_or_init(Shape::default)
+}
+
+/// Whether list tables show every column at full length (`-o wide`).
+pub fn is_wide() -> bool {
+    shape().wide
+}
+
+/// Whether only what the script asked for goes out: no progress, no hints.
+fn is_script_shape() -> bool {
+    let s = shape();
+    s.quiet || s.jq.is_some()
 }
 
 /// A value a command shows: as itself in JSON, as [`Render::table`] for people.
 pub trait Render: Serialize {
     /// The text shown with `--output table`, ending with a newline.
     fn table(&self) -> String;
+
+    /// What `-q` prints: the identifying value(s), one per line (a grant's ID, an
+    /// enrollment URL, a peer's ID). `None`: the command has no such value and `-q`
+    /// prints nothing.
+    fn quiet(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Writes `value` to standard output: one JSON document (pretty-printed, newline-ended),
-/// or its table. A closed pipe is not an error.
+/// its table, its identifying value (`-q`) or the results of `--jq`. A closed pipe is not
+/// an error.
 pub fn emit<T: Render + ?Sized>(format: OutputFormat, value: &T) -> Result<()> {
-    let text = match format {
-        OutputFormat::Json => {
-            let mut s = serde_json::to_string_pretty(value)
-                .map_err(|e| Error::internal(format!("cannot encode the output as JSON: {e}")))?;
-            s.push('\n');
-            json_ascii_safe(s)
+    let shape = shape();
+    let text = if let Some(expr) = &shape.jq {
+        let doc = serde_json::to_value(value)
+            .map_err(|e| Error::internal(format!("cannot encode the output as JSON: {e}")))?;
+        let text = jq::run(expr, &doc)?;
+        if std::io::stdout().is_terminal() {
+            escape_keeping_lines(&text).into_owned()
+        } else {
+            text
         }
-        // Tables escape each cell; this catches any text a `table()` wrote itself.
-        OutputFormat::Table => escape_keeping_lines(&value.table()).into_owned(),
+    } else if shape.quiet {
+        let mut text = value.quiet().unwrap_or_default();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        escape_keeping_lines(&text).into_owned()
+    } else {
+        match format {
+            OutputFormat::Json => {
+                let mut s = serde_json::to_string_pretty(value).map_err(|e| {
+                    Error::internal(format!("cannot encode the output as JSON: {e}"))
+                })?;
+                s.push('\n');
+                json_ascii_safe(s)
+            }
+            // Tables escape each cell; this catches any text a `table()` wrote itself.
+            OutputFormat::Table | OutputFormat::Wide => {
+                escape_keeping_lines(&value.table()).into_owned()
+            }
+        }
     };
     write_stdout(text.as_bytes())
 }
@@ -43,9 +126,21 @@ pub fn emit<T: Render + ?Sized>(format: OutputFormat, value: &T) -> Result<()> {
 /// One warning line on standard error, for people: with `-o json` standard error is kept
 /// for the one JSON error document, so warnings are not printed there.
 pub fn warn(format: OutputFormat, message: &str) {
-    use std::io::Write;
-    if format == OutputFormat::Table {
+    if format.is_table() {
         let _ = writeln!(std::io::stderr().lock(), "warning: {}", escape(message));
+    }
+}
+
+/// A hint for a person at a terminal (what to run next, what an empty list means): on
+/// standard error, only when it is a terminal, never with `-o json`, `-q` or `--jq`.
+/// Printed after the record it is about.
+pub fn hint(format: OutputFormat, text: &str) {
+    if format.is_table() && !is_script_shape() && std::io::stderr().is_terminal() {
+        let _ = write!(
+            std::io::stderr().lock(),
+            "{}",
+            escape_keeping_lines(&format!("{}\n", text.trim_end_matches('\n')))
+        );
     }
 }
 
@@ -65,7 +160,7 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
 /// One progress line on standard error, for people only: silent with `--output json`, so
 /// that a script sees nothing but the document and, on failure, the JSON error.
 pub fn progress(format: OutputFormat, line: &str) {
-    if format == OutputFormat::Table {
+    if format.is_table() && !is_script_shape() {
         let _ = writeln!(std::io::stderr().lock(), "{}", escape(line));
     }
 }
@@ -88,7 +183,9 @@ pub fn print_error_parts(format: OutputFormat, code: &str, message: &str) {
             )
         ),
         // One line, whatever a gateway put in its message.
-        OutputFormat::Table => writeln!(stderr, "error: {}", escape(message)),
+        OutputFormat::Table | OutputFormat::Wide => {
+            writeln!(stderr, "error: {}", escape(message))
+        }
     };
 }
 
@@ -145,10 +242,16 @@ pub fn relative(t: OffsetDateTime, now: OffsetDateTime) -> String {
     }
 }
 
-/// A table with a header row and no borders, like `kubectl get` or `gh … list`.
+/// A table with a header row (unless `--no-headers`) and no borders, like `kubectl get`
+/// or `gh … list`. No rows: no output at all, so that `| wc -l` counts records.
 pub fn list_table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
     let mut b = tabled::builder::Builder::default();
-    b.push_record(header.iter().map(|h| h.to_string()));
+    if !shape().no_headers {
+        b.push_record(header.iter().map(|h| h.to_string()));
+    }
     for row in rows {
         b.push_record(row.iter().map(|c| escape(c).into_owned()));
     }
@@ -175,9 +278,111 @@ fn finish(b: tabled::builder::Builder) -> String {
     s
 }
 
+/// A long cell cut to `max` characters with a trailing `…`, unless `-o wide`.
+pub fn clip(s: &str, max: usize) -> String {
+    if is_wide() || s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A certificate fingerprint for a narrow table: `sha256:` and the first 12 hex digits,
+/// enough to tell certificates apart by eye; `-o wide` shows it whole.
+pub fn short_fingerprint(fp: &str) -> String {
+    if is_wide() {
+        return fp.to_string();
+    }
+    let hex = fp.strip_prefix("sha256:").unwrap_or(fp);
+    if hex.len() <= 12 {
+        return fp.to_string();
+    }
+    format!("{}…", &hex[..12])
+}
+
 /// Quotes `s` for a POSIX shell: `'…'`, with embedded quotes as `'\''`.
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `--jq EXPR`, through jaq (a jq implementation): each result on its own line, strings
+/// raw as `jq -r` prints them, anything else as compact JSON.
+mod jq {
+    use jaq_core::load::{Arena, File, Loader};
+    use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
+    use jaq_json::Val;
+
+    use crate::error::{Error, Result};
+
+    type Filter = jaq_core::compile::Filter<jaq_core::Native<data::JustLut<Val>>>;
+
+    pub fn compile(expr: &str) -> Result<Filter> {
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
+        let arena = Arena::default();
+        let modules = Loader::new(defs)
+            .load(
+                &arena,
+                File {
+                    code: expr,
+                    path: (),
+                },
+            )
+            .map_err(|_| {
+                Error::invalid_input(format!("--jq: cannot parse the expression {expr:?}"))
+            })?;
+        Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errs| {
+                let names: Vec<&str> = errs
+                    .iter()
+                    .flat_map(|(_, e)| e.iter().map(|(name, _)| *name))
+                    .collect();
+                Error::invalid_input(format!(
+                    "--jq: unknown name(s) in the expression: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    pub fn run(expr: &str, doc: &serde_json::Value) -> Result<String> {
+        let filter = compile(expr)?;
+        let input = jaq_json::read::parse_single(doc.to_string().as_bytes())
+            .map_err(|e| Error::internal(format!("--jq: cannot read the document: {e}")))?;
+        let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
+        let mut out = String::new();
+        for v in filter.id.run((ctx, input)).map(unwrap_valr) {
+            match v {
+                Ok(Val::TStr(s)) => out.push_str(&String::from_utf8_lossy(&s)),
+                Ok(v) => out.push_str(&v.to_string()),
+                Err(e) => return Err(Error::invalid_input(format!("--jq: {e}"))),
+            }
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn fields_strings_raw_and_errors() {
+            let doc = serde_json::json!([{"id": "a", "n": 1}, {"id": "b", "n": 2}]);
+            assert_eq!(run(".[].id", &doc).unwrap(), "a\nb\n");
+            assert_eq!(run(".[0] | {n}", &doc).unwrap(), "{\"n\":1}\n");
+            assert_eq!(run("map(.n) | add", &doc).unwrap(), "3\n");
+            assert!(compile(".[").is_err());
+            assert!(compile("nosuchfn").is_err());
+            assert!(run(".[0].id + 1", &doc).is_err());
+        }
+    }
 }
 
 #[cfg(test)]

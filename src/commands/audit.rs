@@ -29,20 +29,30 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: AuditCommand) -> Re
 }
 
 impl Render for [AuditEntry] {
+    /// Within 100 columns: no actor or peer column and the detail cut; `-o wide` shows
+    /// everything whole.
     fn table(&self) -> String {
+        let wide = output::is_wide();
         let rows = self
             .iter()
             .map(|e| {
-                vec![
-                    output::timestamp(e.at),
-                    e.action.as_str().to_string(),
-                    e.actor.clone(),
-                    output::or_dash(e.grant_id.as_deref()),
-                    output::or_dash(e.peer_id.as_deref()),
-                    output::or_dash(e.detail.as_deref()),
-                ]
+                let mut row = vec![output::timestamp(e.at), e.action.as_str().to_string()];
+                if wide {
+                    row.push(e.actor.clone());
+                }
+                row.push(output::or_dash(e.grant_id.as_deref()));
+                if wide {
+                    row.push(output::or_dash(e.peer_id.as_deref()));
+                }
+                row.push(output::clip(&output::or_dash(e.detail.as_deref()), 16));
+                row
             })
             .collect();
-        output::list_table(&["AT", "ACTION", "ACTOR", "GRANT", "PEER", "DETAIL"], rows)
+        let header: &[&str] = if wide {
+            &["AT", "ACTION", "ACTOR", "GRANT", "PEER", "DETAIL"]
+        } else {
+            &["AT", "ACTION", "GRANT", "DETAIL"]
+        };
+        output::list_table(header, rows)
     }
 }

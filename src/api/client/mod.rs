@@ -86,9 +86,30 @@ enum Auth {
     Public,
 }
 
+/// A `--gateway` that points into the API (`…/api`, `…/api/admin/…`) would answer every
+/// request with the gateway's own "no such endpoint", which reads as "not found" (exit
+/// 3): refused up front (exit 2), with the URL to give instead.
+fn refuse_api_path(base: &Url) -> Result<()> {
+    let segments: Vec<&str> = base
+        .path_segments()
+        .map(|s| s.filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if let Some(i) = segments.iter().position(|s| *s == "api") {
+        let mut root = base.clone();
+        root.set_path(&segments[..i].join("/"));
+        root.set_query(None);
+        return Err(Error::invalid_input(format!(
+            "--gateway: give the gateway's root URL, without /api (try --gateway {})",
+            root.as_str().trim_end_matches('/')
+        )));
+    }
+    Ok(())
+}
+
 impl Client {
     pub fn new(cfg: ClientConfig) -> Result<Client> {
         let base = parse_http_url("--gateway", &cfg.base_url)?;
+        refuse_api_path(&base)?;
         if cfg.timeout.is_zero() {
             return Err(Error::invalid_input("--timeout: must be at least 1 second"));
         }

@@ -17,8 +17,8 @@ use crate::cli::{
 };
 use crate::error::{Error, Result};
 use crate::output::{
-    OutputFormat, Render, detail_table, emit, list_or_dash, list_table, or_dash, progress,
-    relative, shell_quote, timestamp, timestamp_or_dash,
+    OutputFormat, Render, clip, detail_table, emit, hint, list_or_dash, list_table, or_dash,
+    relative, shell_quote, short_fingerprint, timestamp, timestamp_or_dash,
 };
 use scope::read_scope;
 
@@ -54,18 +54,20 @@ async fn create(client: &Client, format: OutputFormat, args: GrantCreateArgs) ->
         expires_at,
     };
     if args.dry_run {
-        progress(format, "Dry run: the scope is valid; nothing was sent.");
-        return emit(format, &DryRun::from(req));
+        emit(format, &DryRun::from(req))?;
+        hint(format, "Dry run: the grant is valid; nothing was sent.");
+        return Ok(());
     }
     let grant = client.create_grant(&req).await?;
-    progress(
+    emit(format, &grant)?;
+    hint(
         format,
         &format!(
             "Created grant {}. Next: mosaic federation grant token {}",
             grant.id, grant.id
         ),
     );
-    emit(format, &grant)
+    Ok(())
 }
 
 /// What `grant create --dry-run` prints: the grant as it would be created, less what only
@@ -116,7 +118,11 @@ async fn list(client: &Client, format: OutputFormat, args: GrantListArgs) -> Res
         ..GrantListQuery::default()
     };
     let grants = client.list_all_grants(&query).await?;
-    emit(format, grants.as_slice())
+    emit(format, grants.as_slice())?;
+    if grants.is_empty() {
+        hint(format, "No grants.");
+    }
+    Ok(())
 }
 
 async fn revoke(client: &Client, format: OutputFormat, args: GrantRevokeArgs) -> Result<()> {
@@ -124,8 +130,9 @@ async fn revoke(client: &Client, format: OutputFormat, args: GrantRevokeArgs) ->
         reason: args.reason.filter(|r| !r.trim().is_empty()),
     };
     let grant = client.revoke_grant(&args.id, &req).await?;
-    progress(format, &format!("Revoked grant {}.", grant.id));
-    emit(format, &grant)
+    emit(format, &grant)?;
+    hint(format, &format!("Revoked grant {}.", grant.id));
+    Ok(())
 }
 
 async fn token(client: &Client, format: OutputFormat, args: GrantTokenArgs) -> Result<()> {
@@ -134,7 +141,9 @@ async fn token(client: &Client, format: OutputFormat, args: GrantTokenArgs) -> R
         ttl_seconds: args.ttl,
     };
     let token = client.create_token(&args.id, &req).await?;
-    emit(format, &token)
+    emit(format, &token)?;
+    hint(format, &token.paste_hint());
+    Ok(())
 }
 
 /// The value as given: an ID with edge whitespace is refused, not silently trimmed into
@@ -164,6 +173,10 @@ fn scope_rows(scope: &Scope) -> Vec<(&'static str, String)> {
 }
 
 impl Render for Grant {
+    fn quiet(&self) -> Option<String> {
+        Some(self.id.clone())
+    }
+
     fn table(&self) -> String {
         let mut rows = vec![
             ("id", self.id.clone()),
@@ -205,7 +218,12 @@ fn token_history(tokens: &[TokenRecord]) -> String {
                 timestamp(t.issued_at),
                 timestamp(t.expires_at),
                 timestamp_or_dash(t.redeemed_at),
-                or_dash(t.cert_fingerprint.as_deref()),
+                or_dash(
+                    t.cert_fingerprint
+                        .as_deref()
+                        .map(short_fingerprint)
+                        .as_deref(),
+                ),
             ]
         })
         .collect();
@@ -226,34 +244,58 @@ fn token_history(tokens: &[TokenRecord]) -> String {
 }
 
 impl Render for [Grant] {
+    fn quiet(&self) -> Option<String> {
+        Some(self.iter().map(|g| format!("{}\n", g.id)).collect())
+    }
+
+    /// Within 100 columns: long user and peer IDs are cut (`-o wide` shows them whole,
+    /// with the activation time).
     fn table(&self) -> String {
-        if self.is_empty() {
-            return "No grants.\n".into();
-        }
+        let wide = crate::output::is_wide();
         let rows = self
             .iter()
             .map(|g| {
-                vec![
+                let mut row = vec![
                     g.id.clone(),
-                    g.user_id.clone(),
-                    g.peer_id.clone(),
+                    clip(&g.user_id, 14),
+                    clip(&g.peer_id, 14),
                     g.status.as_str().to_string(),
                     timestamp(g.created_at),
-                    timestamp_or_dash(g.activated_at),
-                ]
+                ];
+                if wide {
+                    row.push(timestamp_or_dash(g.activated_at));
+                }
+                row
             })
             .collect();
-        list_table(
-            &["ID", "USER", "PEER", "STATUS", "CREATED", "ACTIVATED"],
-            rows,
+        let mut header = vec!["ID", "USER", "PEER", "STATUS", "CREATED"];
+        if wide {
+            header.push("ACTIVATED");
+        }
+        list_table(&header, rows)
+    }
+}
+
+impl EnrollmentToken {
+    /// What to run on the enrolling gateway, for a person at a terminal.
+    fn paste_hint(&self) -> String {
+        format!(
+            "\nSingle use; shown only this once. On the enrolling gateway, run:\n\n  \
+             mosaic federation peer add {} --ca-fingerprint {}\n",
+            shell_quote(&self.enrollment_url),
+            self.ca_fingerprint
         )
     }
 }
 
 impl Render for EnrollmentToken {
+    fn quiet(&self) -> Option<String> {
+        Some(self.enrollment_url.clone())
+    }
+
     fn table(&self) -> String {
         let now = time::OffsetDateTime::now_utc();
-        let details = detail_table(&[
+        detail_table(&[
             ("grant", self.grant_id.clone()),
             ("token", self.token.clone()),
             ("enrollment_url", self.enrollment_url.clone()),
@@ -266,13 +308,7 @@ impl Render for EnrollmentToken {
                 ),
             ),
             ("ca_fingerprint", self.ca_fingerprint.clone()),
-        ]);
-        format!(
-            "{details}\nSingle use; shown only this once. On the enrolling gateway, run:\n\n  \
-             mosaic federation peer add {} --ca-fingerprint {}\n",
-            shell_quote(&self.enrollment_url),
-            self.ca_fingerprint
-        )
+        ])
     }
 }
 
@@ -291,7 +327,8 @@ mod tests {
         };
         let out = t.table();
         assert!(out.contains("(in 15m)"), "{out}");
-        assert!(out.contains(
+        assert_eq!(t.quiet().as_deref(), Some(t.enrollment_url.as_str()));
+        assert!(t.paste_hint().contains(
             "mosaic federation peer add 'https://a.example/api/federation/enrollment/tok' --ca-fingerprint sha256:ab"
         ));
     }

@@ -63,6 +63,7 @@ impl<'a> Enrollment<'a> {
     ) -> Result<Enrollment<'a>> {
         let target = EnrollmentTarget::parse(&args.enrollment_url)?;
         client.check_url(&args.enrollment_url)?;
+        refuse_self_enrollment(&args.enrollment_url, client.base_url())?;
         let pin = args
             .ca_fingerprint
             .as_deref()
@@ -411,5 +412,57 @@ mod tests {
         );
         assert!(parse_fingerprint("sha256:abc").is_err());
         assert!(parse_fingerprint(&format!("sha1:{hex}")).is_err());
+    }
+}
+
+/// Refuses an enrollment URL served by the local gateway itself (the same scheme, port
+/// and host, any loopback name counting as one host): enrolling a gateway with itself
+/// would spend the token and activate the grant for nobody. Checked before any request.
+fn refuse_self_enrollment(enrollment_url: &str, local: &url::Url) -> Result<()> {
+    let Ok(remote) = url::Url::parse(enrollment_url.trim()) else {
+        return Ok(());
+    };
+    let is_loopback = |u: &url::Url| match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let same_host = remote.host() == local.host() || (is_loopback(&remote) && is_loopback(local));
+    if remote.scheme() == local.scheme()
+        && remote.port_or_known_default() == local.port_or_known_default()
+        && same_host
+    {
+        return Err(Error::invalid_input(format!(
+            "the enrollment URL is served by the local gateway ({}): run `peer add` with \
+             --gateway (or MOSAIC_GATEWAY_URL) pointing at the enrolling gateway; nothing \
+             was sent and the token is unspent",
+            local.origin().ascii_serialization()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod self_enrollment_tests {
+    use super::refuse_self_enrollment;
+
+    #[test]
+    fn the_local_gateway_is_refused_under_any_loopback_name() {
+        let local = url::Url::parse("http://127.0.0.1:14242").unwrap();
+        for own in [
+            "http://127.0.0.1:14242/api/federation/enrollment/t",
+            "http://localhost:14242/api/federation/enrollment/t",
+            "http://[::1]:14242/api/federation/enrollment/t",
+        ] {
+            assert!(refuse_self_enrollment(own, &local).is_err(), "{own}");
+        }
+        for other in [
+            "http://127.0.0.1:14243/api/federation/enrollment/t",
+            "https://127.0.0.1:14242/api/federation/enrollment/t",
+            "http://a.example:14242/api/federation/enrollment/t",
+        ] {
+            assert!(refuse_self_enrollment(other, &local).is_ok(), "{other}");
+        }
     }
 }

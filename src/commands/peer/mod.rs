@@ -19,7 +19,14 @@ pub use pending::state_dir;
 pub async fn run(client: &Client, format: OutputFormat, cmd: PeerCommand) -> Result<()> {
     match cmd {
         PeerCommand::Add(args) => output::emit(format, &add(client, format, &args).await?),
-        PeerCommand::List => output::emit(format, &list(client).await?),
+        PeerCommand::List => {
+            let peers = list(client).await?;
+            output::emit(format, &peers)?;
+            if peers.is_empty() {
+                output::hint(format, "No peers.");
+            }
+            Ok(())
+        }
         PeerCommand::Remove(PeerIdArg { id }) => output::emit(format, &remove(client, &id).await?),
         PeerCommand::Finish(PeerIdArg { id }) => {
             output::emit(format, &finish::finish(client, format, &id).await?)
@@ -58,6 +65,10 @@ pub struct Removed {
 }
 
 impl Render for Peer {
+    fn quiet(&self) -> Option<String> {
+        Some(self.id.clone())
+    }
+
     fn table(&self) -> String {
         let rows = [
             ("id", self.id.clone()),
@@ -83,28 +94,38 @@ impl Render for Peer {
 }
 
 impl Render for Vec<Peer> {
+    fn quiet(&self) -> Option<String> {
+        Some(self.iter().map(|p| format!("{}\n", p.id)).collect())
+    }
+
+    /// Within 100 columns: the fingerprint shortened, long names and URLs cut, no expiry
+    /// or grant column; `-o wide` shows everything whole.
     fn table(&self) -> String {
-        let header = [
-            "ID",
-            "NAME",
-            "REMOTE",
-            "STATUS",
-            "FINGERPRINT",
-            "NOT AFTER",
-            "GRANT",
-        ];
+        let wide = output::is_wide();
+        let mut header = vec!["ID", "NAME", "REMOTE", "STATUS", "FINGERPRINT"];
+        if wide {
+            header.extend(["NOT AFTER", "GRANT"]);
+        }
         let rows: Vec<Vec<String>> = self
             .iter()
             .map(|p| {
-                vec![
+                let mut row = vec![
                     p.id.clone(),
-                    p.name.clone(),
-                    p.remote_url.clone(),
+                    output::clip(&p.name, 12),
+                    output::clip(&p.remote_url, 24),
                     p.status.as_str().to_string(),
-                    output::or_dash(p.cert_fingerprint.as_deref()),
-                    output::timestamp_or_dash(p.cert_not_after),
-                    output::or_dash(p.grant_id.as_deref()),
-                ]
+                    output::or_dash(
+                        p.cert_fingerprint
+                            .as_deref()
+                            .map(output::short_fingerprint)
+                            .as_deref(),
+                    ),
+                ];
+                if wide {
+                    row.push(output::timestamp_or_dash(p.cert_not_after));
+                    row.push(output::or_dash(p.grant_id.as_deref()));
+                }
+                row
             })
             .collect();
         output::list_table(&header, rows)
@@ -112,6 +133,10 @@ impl Render for Vec<Peer> {
 }
 
 impl Render for Removed {
+    fn quiet(&self) -> Option<String> {
+        Some(self.id.clone())
+    }
+
     fn table(&self) -> String {
         format!("removed peer {}\n", self.id)
     }

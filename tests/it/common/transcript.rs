@@ -113,7 +113,7 @@ impl Transcript {
 /// What changes from run to run, in the order it is masked: the `m` group of each
 /// pattern, by a placeholder of the same length, or (`true`) by a fixed one where the
 /// length itself varies and nothing is aligned after it.
-const MASKS: [(&str, &str, bool); 11] = [
+const MASKS: [(&str, &str, bool); 13] = [
     (
         r"(?P<m>sha256:[0-9a-fA-F]{64})",
         "sha256-fingerprint",
@@ -130,6 +130,9 @@ const MASKS: [(&str, &str, bool); 11] = [
         false,
     ),
     (r"(?P<m>tok_[0-9a-f]{16})", "token-handle", false),
+    // Shortened in narrow tables: a fingerprint's first 12 digits, a cut token handle.
+    (r"(?P<m>\b[0-9a-f]{12})…", "short-fp", false),
+    (r"(?P<m>tok_[0-9a-f]{1,15})…", "tok", false),
     // A token is 43 characters of base64url, which may begin or end with `-`.
     (
         r"(?m)(?:^|[^A-Za-z0-9_-])(?P<m>[A-Za-z0-9_-]{43})(?:$|[^A-Za-z0-9_-])",
