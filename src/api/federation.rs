@@ -38,7 +38,7 @@ pub struct WhoAmI {
     pub scope: Scope,
     pub status: GrantStatus,
     pub cert_fingerprint: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub cert_not_after: OffsetDateTime,
 }
 

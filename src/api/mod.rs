@@ -10,4 +10,5 @@ pub mod paths;
 pub mod query;
 pub mod scope;
 pub mod text;
+pub mod timestamp;
 pub mod types;

@@ -54,14 +54,14 @@ pub struct Grant {
     pub peer_id: String,
     pub scope: Scope,
     pub status: GrantStatus,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub activated_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub revoked_at: Option<OffsetDateTime>,
     pub revoked_reason: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub expires_at: Option<OffsetDateTime>,
     pub peer_cert_fingerprint: Option<String>,
     /// Every enrollment token ever issued for the grant, oldest first. Only
@@ -76,12 +76,12 @@ pub struct Grant {
 #[cfg_attr(feature = "gateway", derive(ToSchema))]
 pub struct TokenRecord {
     pub handle: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub issued_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub expires_at: OffsetDateTime,
     pub state: TokenState,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub redeemed_at: Option<OffsetDateTime>,
     /// Fingerprint of the certificate issued when the token was redeemed.
     pub cert_fingerprint: Option<String>,
@@ -119,7 +119,7 @@ pub struct CreateGrantRequest {
     pub scope: Scope,
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "crate::api::timestamp::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub expires_at: Option<OffsetDateTime>,
@@ -154,7 +154,7 @@ pub struct EnrollmentToken {
     pub grant_id: String,
     pub token: String,
     pub enrollment_url: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub expires_at: OffsetDateTime,
     pub ca_fingerprint: String,
 }
@@ -188,11 +188,11 @@ pub struct Peer {
     pub status: PeerStatus,
     pub cert_fingerprint: Option<String>,
     pub cert_serial: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub cert_not_after: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub activated_at: Option<OffsetDateTime>,
 }
 
@@ -243,7 +243,7 @@ pub struct EnrollResponse {
     pub grant_id: String,
     pub subject_user_id: String,
     pub peer_id: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub not_after: OffsetDateTime,
 }
 
@@ -255,7 +255,7 @@ pub struct EnrollmentPreview {
     pub subject_user_id: String,
     pub peer_id: String,
     pub scope: Scope,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub expires_at: OffsetDateTime,
     pub ca_certificate_pem: String,
 }
@@ -362,7 +362,7 @@ impl std::str::FromStr for AuditAction {
 #[cfg_attr(feature = "gateway", derive(ToSchema))]
 pub struct AuditEntry {
     pub id: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::api::timestamp")]
     pub at: OffsetDateTime,
     pub action: AuditAction,
     /// Who acted: `admin` (the admin API), `enrollment` (the public enrollment

@@ -19,7 +19,6 @@ use std::io::Write;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::crypto::seal::SealingSecret;
 use admin::{AdminToken, AdminTokenSource};
@@ -253,7 +252,7 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-/// RFC 3339 text of a timestamp, for audit details.
+/// RFC 3339 text of a timestamp, for audit details: as in JSON, to the millisecond.
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+    crate::api::timestamp::format(t)
 }

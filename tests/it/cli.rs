@@ -433,7 +433,7 @@ fn dry_run_checks_everything_and_sends_nothing() {
         serde_json::json!({
             "dry_run": true, "user_id": "u-1", "peer_id": "p-1",
             "scope": serde_json::from_str::<Value>(common::SEED_SCOPE).unwrap(),
-            "status": "pending", "expires_at": "2099-01-01T00:00:00Z"
+            "status": "pending", "expires_at": "2099-01-01T00:00:00.000Z"
         })
     );
     let out = run_at(

@@ -215,3 +215,65 @@ fn hints_follow_the_record_on_a_terminal_and_never_reach_a_pipe() {
     let shown = on_a_terminal(&a, &["federation", "grant", "list", "-q"]);
     assert_eq!(shown.trim(), id);
 }
+
+/// Every string in `v` that starts like a timestamp.
+fn timestamps(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s)
+            if regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T")
+                .unwrap()
+                .is_match(s) =>
+        {
+            out.push(s.clone())
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| timestamps(v, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|v| timestamps(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_timestamp_in_json_has_exactly_three_fractional_digits_in_utc() {
+    let a = Gateway::start();
+    let b = Gateway::start();
+    let state = tempfile::tempdir().unwrap();
+    let id = a.grant("u-1", "gw-b")["id"].as_str().unwrap().to_string();
+    let token = a
+        .run(&["federation", "grant", "token", &id, "-o", "json"])
+        .ok()
+        .json();
+    let mut cmd = b.mosaic();
+    cmd.env("BETTER_AUTH_SECRET", SECRET)
+        .env("MOSAIC_STATE_DIR", state.path())
+        .args([
+            "federation",
+            "peer",
+            "add",
+            token["enrollment_url"].as_str().unwrap(),
+            "-o",
+            "json",
+        ]);
+    let peer = run(cmd, None).ok().json();
+    let mut seen = Vec::new();
+    timestamps(&token, &mut seen);
+    timestamps(&peer, &mut seen);
+    for (gw, args) in [
+        (&a, vec!["federation", "grant", "show", &id, "-o", "json"]),
+        (&a, vec!["federation", "grant", "list", "-o", "json"]),
+        (&a, vec!["federation", "audit", "list", "-o", "json"]),
+        (&b, vec!["federation", "peer", "list", "-o", "json"]),
+    ] {
+        timestamps(&gw.run(&args).ok().json(), &mut seen);
+    }
+    // created, activated, token issued/expires/redeemed, cert not after, audit times...
+    assert!(seen.len() >= 12, "{seen:?}");
+    let exact = regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$").unwrap();
+    for t in &seen {
+        assert!(exact.is_match(t), "{t} in {seen:?}");
+    }
+    // The gateway answers the same way on the wire.
+    let (status, body) = a.request("GET", &format!("/api/admin/federation/grants/{id}"), None);
+    assert_eq!(status, 200);
+    let created = body["created_at"].as_str().unwrap();
+    assert!(exact.is_match(created), "{created}");
+}

@@ -79,7 +79,7 @@ pub struct DryRun {
     pub peer_id: String,
     pub scope: Scope,
     pub status: GrantStatus,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(with = "crate::api::timestamp::option")]
     pub expires_at: Option<time::OffsetDateTime>,
 }
 
