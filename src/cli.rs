@@ -480,6 +480,27 @@ pub struct ServeArgs {
     /// anyway (0 to 3600)
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout: u64,
+    /// Requests a minute per client address on the enrollment endpoint, and failed admin
+    /// authentications a minute per address (bursts of as many); past it, 429 with
+    /// Retry-After. `off` disables both
+    #[arg(long, env = "MOSAIC_RATE_LIMIT", default_value = "300", value_name = "N|off", value_parser = parse_rate_limit)]
+    pub rate_limit: RateLimit,
+}
+
+/// `--rate-limit`: a number of requests a minute, or `off`.
+#[cfg(feature = "gateway")]
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit(pub Option<std::num::NonZeroU32>);
+
+#[cfg(feature = "gateway")]
+fn parse_rate_limit(raw: &str) -> Result<RateLimit, String> {
+    if raw.eq_ignore_ascii_case("off") {
+        return Ok(RateLimit(None));
+    }
+    match raw.parse::<u32>() {
+        Ok(n @ 1..=1_000_000) => Ok(RateLimit(std::num::NonZeroU32::new(n))),
+        _ => Err("expected a number of requests a minute from 1 to 1000000, or `off`".into()),
+    }
 }
 
 #[cfg(feature = "gateway")]
@@ -499,6 +520,7 @@ impl From<ServeArgs> for crate::gateway::Config {
                 max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
                 shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout),
             },
+            rate_limit: a.rate_limit.0,
         }
     }
 }

@@ -9,6 +9,7 @@ mod error;
 mod extract;
 pub mod openapi;
 mod peer_client;
+mod rate_limit;
 mod routes;
 pub mod server;
 mod store;
@@ -47,6 +48,9 @@ pub struct Config {
     pub tls_key: Option<std::path::PathBuf>,
     /// Timeouts and the connection cap.
     pub limits: server::Limits,
+    /// `--rate-limit`: requests a minute per client address on the enrollment routes and
+    /// failed admin authentications; `None`: off.
+    pub rate_limit: Option<std::num::NonZeroU32>,
 }
 
 /// Why the gateway did not start (bad configuration or environment: nothing was
@@ -72,6 +76,8 @@ pub struct AppState {
     secret: Arc<SealingSecret>,
     /// B's HTTP clients for its peers, one per peer certificate (connection reuse).
     peer_clients: peer_client::PeerClients,
+    /// Per-address rate limits; `None` with `--rate-limit off`.
+    rate_limits: Option<Arc<rate_limit::RateLimits>>,
 }
 
 pub async fn serve(args: Config) -> Result<(), ServeError> {
@@ -117,6 +123,9 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         cert_validity: time::Duration::days(args.cert_validity_days.into()),
         secret: Arc::new(secret),
         peer_clients: peer_client::PeerClients::default(),
+        rate_limits: args
+            .rate_limit
+            .map(|n| Arc::new(rate_limit::RateLimits::per_minute(n))),
     };
     print_banner(&[
         format!("data directory: {}", dir.path().display()),
