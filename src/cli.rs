@@ -271,7 +271,8 @@ pub enum GrantCommand {
 
     /// Revoke a grant immediately; revoked grants never become active again
     #[command(
-        after_help = "Example:\n  mosaic federation grant revoke 0b9e… --reason \"contract ended\""
+        after_help = "Examples:\n  mosaic federation grant revoke 0b9e… --reason \"contract ended\"\n  \
+        mosaic federation grant revoke 0b9e… --yes    # no question on a terminal"
     )]
     Revoke(GrantRevokeArgs),
 
@@ -327,6 +328,9 @@ pub struct GrantRevokeArgs {
     /// Why; stored in the gateway's audit log
     #[arg(long)]
     pub reason: Option<String>,
+    /// Do not ask for confirmation on a terminal
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -357,8 +361,9 @@ pub enum PeerCommand {
     Finish(PeerIdArg),
 
     /// Remove a peer record (for example a pending one left by a failed enrollment)
-    #[command(after_help = "Example:\n  mosaic federation peer remove 5c1d…")]
-    Remove(PeerIdArg),
+    #[command(after_help = "Examples:\n  mosaic federation peer remove 5c1d…\n  \
+        mosaic federation peer remove 5c1d… --yes")]
+    Remove(PeerRemoveArgs),
 
     /// Ask the peer, over mutual TLS through this gateway, which grant its certificate holds
     #[command(after_help = "Example:\n  mosaic federation peer test 5c1d…")]
@@ -410,6 +415,16 @@ pub struct PeerAddArgs {
     /// Refuse the certificate unless it is for this subject user ID
     #[arg(long, value_name = "USER_ID")]
     pub expect_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PeerRemoveArgs {
+    /// The peer's ID
+    #[arg(value_name = "PEER_ID")]
+    pub id: String,
+    /// Do not ask for confirmation on a terminal before removing an active peer
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -479,6 +494,27 @@ pub struct ServeArgs {
     /// anyway (0 to 3600)
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout: u64,
+    /// Requests a minute per client address on the enrollment endpoint, and failed admin
+    /// authentications a minute per address (bursts of as many); past it, 429 with
+    /// Retry-After. `off` disables both
+    #[arg(long, env = "MOSAIC_RATE_LIMIT", default_value = "300", value_name = "N|off", value_parser = parse_rate_limit)]
+    pub rate_limit: RateLimit,
+}
+
+/// `--rate-limit`: a number of requests a minute, or `off`.
+#[cfg(feature = "gateway")]
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit(pub Option<std::num::NonZeroU32>);
+
+#[cfg(feature = "gateway")]
+fn parse_rate_limit(raw: &str) -> Result<RateLimit, String> {
+    if raw.eq_ignore_ascii_case("off") {
+        return Ok(RateLimit(None));
+    }
+    match raw.parse::<u32>() {
+        Ok(n @ 1..=1_000_000) => Ok(RateLimit(std::num::NonZeroU32::new(n))),
+        _ => Err("expected a number of requests a minute from 1 to 1000000, or `off`".into()),
+    }
 }
 
 #[cfg(feature = "gateway")]
@@ -500,6 +536,7 @@ impl From<ServeArgs> for crate::gateway::Config {
                 max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
                 shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout),
             },
+            rate_limit: a.rate_limit.0,
         }
     }
 }

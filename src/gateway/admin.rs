@@ -95,8 +95,24 @@ pub async fn require_admin(State(state): State<AppState>, req: Request, next: Ne
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
+    let limits = state.rate_limits.as_deref();
+    let ip = super::rate_limit::client_ip(&req);
+    // An address that used up its failed attempts is refused before its token is
+    // compared, so a right guess then looks like a wrong one.
+    if let (Some(limits), Some(ip)) = (limits, ip)
+        && let Err(wait) = limits.admin_blocked(ip)
+    {
+        return super::rate_limit::too_many(wait, "failed admin authentications");
+    }
     match presented {
         Some(token) if state.admin.matches(token) => next.run(req).await,
-        _ => ApiError::Unauthorized.into_response(),
+        _ => {
+            if let (Some(limits), Some(ip)) = (limits, ip)
+                && let Err(wait) = limits.admin_failed(ip)
+            {
+                return super::rate_limit::too_many(wait, "failed admin authentications");
+            }
+            ApiError::Unauthorized.into_response()
+        }
     }
 }

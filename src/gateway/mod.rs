@@ -9,6 +9,7 @@ mod error;
 mod extract;
 pub mod openapi;
 mod peer_client;
+mod rate_limit;
 pub mod renewal;
 mod routes;
 pub mod server;
@@ -55,6 +56,9 @@ pub struct Config {
     pub tls_key: Option<std::path::PathBuf>,
     /// Timeouts and the connection cap.
     pub limits: server::Limits,
+    /// `--rate-limit`: requests a minute per client address on the enrollment routes and
+    /// failed admin authentications; `None`: off.
+    pub rate_limit: Option<std::num::NonZeroU32>,
 }
 
 /// Why the gateway did not start (bad configuration or environment: nothing was
@@ -83,6 +87,8 @@ pub struct AppState {
     /// When B's peers' certificates are due for renewal, and whether B renews them itself.
     renewal: renewal::RenewalPolicy,
     renewal_locks: renewal::RenewalLocks,
+    /// Per-address rate limits; `None` with `--rate-limit off`.
+    rate_limits: Option<Arc<rate_limit::RateLimits>>,
 }
 
 pub async fn serve(args: Config) -> Result<(), ServeError> {
@@ -137,6 +143,9 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
             automatic: args.auto_renew.is_some(),
         },
         renewal_locks: renewal::RenewalLocks::default(),
+        rate_limits: args
+            .rate_limit
+            .map(|n| Arc::new(rate_limit::RateLimits::per_minute(n))),
     };
     print_banner(&[
         format!("data directory: {}", dir.path().display()),

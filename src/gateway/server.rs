@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::rate_limit::ClientAddr;
 use super::tls::ClientChain;
 
 /// A client that does not finish its TLS handshake in this time is dropped.
@@ -76,9 +77,9 @@ pub async fn serve(
     let full_logged = AtomicBool::new(false);
     tokio::pin!(shutdown);
     loop {
-        let tcp = tokio::select! {
+        let (tcp, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning;
                     // the connections already held are served meanwhile.
@@ -109,10 +110,10 @@ pub async fn serve(
             let _slot = slot;
             let _ = tcp.set_nodelay(true);
             match acceptor {
-                None => serve_connection(&builder, tcp, app, None, watcher).await,
+                None => serve_connection(&builder, tcp, addr, app, None, watcher).await,
                 Some(acceptor) => {
                     if let Some((tls, chain)) = handshake(&acceptor, tcp).await {
-                        serve_connection(&builder, tls, app, chain, watcher).await;
+                        serve_connection(&builder, tls, addr, app, chain, watcher).await;
                     }
                 }
             }
@@ -151,10 +152,11 @@ async fn handshake(
 }
 
 /// Serves one connection until it closes (or the drain ends), with the client chain (if
-/// any) in every request.
+/// any) and the client's address in every request.
 async fn serve_connection<I>(
     builder: &auto::Builder<TokioExecutor>,
     io: I,
+    addr: std::net::SocketAddr,
     app: Router,
     chain: Option<ClientChain>,
     watcher: Watcher,
@@ -162,6 +164,7 @@ async fn serve_connection<I>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(ClientAddr(addr));
         if let Some(chain) = &chain {
             req.extensions_mut().insert(chain.clone());
         }

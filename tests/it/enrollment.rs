@@ -370,7 +370,8 @@ fn exactly_one_winner(gw: &Gateway, grant_id: &str, results: &[(u16, Value)], lo
 
 #[test]
 fn of_32_concurrent_enrollments_with_one_token_exactly_one_wins() {
-    let gw = Gateway::start();
+    // 320 enrollments from one address: past any honest --rate-limit on purpose.
+    let gw = Gateway::start_with(&["--rate-limit", "off"], true);
     for _ in 0..10 {
         let grant = create_grant(&gw);
         let id = grant["id"].as_str().unwrap();
@@ -383,7 +384,8 @@ fn of_32_concurrent_enrollments_with_one_token_exactly_one_wins() {
 
 #[test]
 fn of_32_concurrent_enrollments_with_32_tokens_of_one_grant_exactly_one_wins() {
-    let gw = Gateway::start();
+    // 320 enrollments from one address: past any honest --rate-limit on purpose.
+    let gw = Gateway::start_with(&["--rate-limit", "off"], true);
     for _ in 0..10 {
         let grant = create_grant(&gw);
         let id = grant["id"].as_str().unwrap();

@@ -31,6 +31,12 @@ fn read_to_close(s: &mut TcpStream) -> String {
 
 /// Reads one whole answer with a `Content-Length` body from a kept-alive connection.
 fn read_answer(s: &mut TcpStream) -> (u16, String) {
+    let (status, _, body) = read_answer_with_head(s);
+    (status, body)
+}
+
+/// Status, head (lower-cased) and body of one answer.
+fn read_answer_with_head(s: &mut TcpStream) -> (u16, String, String) {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -53,7 +59,8 @@ fn read_answer(s: &mut TcpStream) -> (u16, String) {
                 .expect("content-length");
             if got.len() >= end + 4 + len {
                 let status = text[9..12].parse().unwrap();
-                return (status, text[end + 4..end + 4 + len].to_string());
+                let head = text[..end].to_ascii_lowercase();
+                return (status, head, text[end + 4..end + 4 + len].to_string());
             }
         }
     }
@@ -266,4 +273,97 @@ fn a_declared_large_body_is_refused_413_before_it_is_sent() {
         got.to_ascii_lowercase().contains("cache-control: no-store"),
         "{got:?}"
     );
+}
+
+/// One request on a fresh connection: status, head (lower-cased), body.
+fn send(gw: &Gateway, method: &str, path: &str, bearer: &str) -> (u16, String, String) {
+    let mut s = connect(gw);
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {bearer}\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    s.write_all(request.as_bytes()).unwrap();
+    read_answer_with_head(&mut s)
+}
+
+fn retry_after(head: &str) -> u64 {
+    head.lines()
+        .find_map(|l| l.strip_prefix("retry-after:"))
+        .unwrap_or_else(|| panic!("no Retry-After: {head}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn enrollment_guesses_past_the_burst_are_429_with_retry_after_then_served_again() {
+    // 30 a minute: a burst of 30, then one more every 2 s.
+    let gw = Gateway::start_with(&["--rate-limit", "30"], true);
+    for i in 0..30 {
+        let method = if i % 2 == 0 { "GET" } else { "POST" };
+        let (status, _, body) = send(&gw, method, "/api/federation/enrollment/guess", "");
+        // A preview of an unknown token is 410; a POST without a CSR is 400.
+        let expected = if method == "GET" { 410 } else { 400 };
+        assert_eq!(status, expected, "request {i}: {body}");
+    }
+    let (status, head, body) = send(&gw, "GET", "/api/federation/enrollment/guess", "");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(error_code(&body), "rate_limited");
+    assert!(head.contains("cache-control: no-store"), "{head}");
+    let wait = retry_after(&head);
+    assert!((1..=2).contains(&wait), "{head}");
+    // Other routes are not limited; after the wait, the enrollment endpoint answers again.
+    assert_eq!(health(&mut connect(&gw)), 200);
+    std::thread::sleep(Duration::from_secs(wait));
+    let (status, _, body) = send(&gw, "GET", "/api/federation/enrollment/guess", "");
+    assert_eq!(status, 410, "{body}");
+}
+
+#[test]
+fn failed_admin_authentications_past_the_burst_block_the_address_even_for_the_right_token() {
+    let gw = Gateway::start_with(&["--rate-limit", "5"], true);
+    let grants = "/api/admin/federation/grants";
+    // Right tokens are not counted.
+    for _ in 0..10 {
+        assert_eq!(send(&gw, "GET", grants, &gw.admin_token).0, 200);
+    }
+    for i in 0..5 {
+        let (status, _, body) = send(&gw, "GET", grants, "wrong-token-0123456789");
+        assert_eq!(status, 401, "attempt {i}: {body}");
+    }
+    let (status, head, body) = send(&gw, "GET", grants, "wrong-token-0123456789");
+    assert_eq!(status, 429, "{body}");
+    assert!((1..=12).contains(&retry_after(&head)), "{head}");
+    // While blocked, a right guess looks like a wrong one.
+    let (status, _, body) = send(&gw, "GET", grants, &gw.admin_token);
+    assert_eq!(status, 429, "{body}");
+    assert!(!body.contains(&gw.admin_token));
+}
+
+#[test]
+fn rate_limit_off_never_answers_429_and_a_bad_value_is_refused_at_start() {
+    let gw = Gateway::start_with(&["--rate-limit", "off"], true);
+    for _ in 0..70 {
+        let (status, _, body) = send(&gw, "GET", "/api/federation/enrollment/guess", "");
+        assert_eq!(status, 410, "{body}");
+    }
+    for bad in ["0", "1000001", "many"] {
+        let out = crate::common::run(
+            {
+                let mut cmd = crate::common::mosaic();
+                cmd.args([
+                    "gateway",
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--rate-limit",
+                    bad,
+                ]);
+                cmd
+            },
+            None,
+        );
+        assert_eq!(out.code, 2, "{bad}: {out:?}");
+        assert!(out.stderr.contains("--rate-limit"), "{out:?}");
+    }
 }

@@ -60,7 +60,12 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route(paths::OPENAPI, get(system::openapi_json))
         .route(
             paths::ENROLLMENT_ROUTE,
-            get(enrollment::preview).post(enrollment::enroll),
+            get(enrollment::preview)
+                .post(enrollment::enroll)
+                .layer(from_fn_with_state(
+                    state.clone(),
+                    super::rate_limit::limit_enrollment,
+                )),
         )
         .route(paths::WHOAMI, get(federation::whoami))
         .route(paths::RENEW, post(renew::renew))
