@@ -19,5 +19,7 @@ pub const PROFILE: &str = "MOSAIC_PROFILE";
 pub const CONFIG: &str = "MOSAIC_CONFIG";
 /// Where the CLI keeps local state (certificates `peer add` could not hand over).
 pub const STATE_DIR: &str = "MOSAIC_STATE_DIR";
+/// Seconds to wait for each request (`--timeout`).
+pub const TIMEOUT: &str = "MOSAIC_TIMEOUT";
 /// The gateway's data directory (`mosaic gateway serve --data-dir`).
 pub const DATA_DIR: &str = "MOSAIC_DATA_DIR";
