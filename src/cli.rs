@@ -271,7 +271,8 @@ pub enum GrantCommand {
 
     /// Revoke a grant immediately; revoked grants never become active again
     #[command(
-        after_help = "Example:\n  mosaic federation grant revoke 0b9e… --reason \"contract ended\""
+        after_help = "Examples:\n  mosaic federation grant revoke 0b9e… --reason \"contract ended\"\n  \
+        mosaic federation grant revoke 0b9e… --yes    # no question on a terminal"
     )]
     Revoke(GrantRevokeArgs),
 
@@ -327,6 +328,9 @@ pub struct GrantRevokeArgs {
     /// Why; stored in the gateway's audit log
     #[arg(long)]
     pub reason: Option<String>,
+    /// Do not ask for confirmation on a terminal
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -357,8 +361,9 @@ pub enum PeerCommand {
     Finish(PeerIdArg),
 
     /// Remove a peer record (for example a pending one left by a failed enrollment)
-    #[command(after_help = "Example:\n  mosaic federation peer remove 5c1d…")]
-    Remove(PeerIdArg),
+    #[command(after_help = "Examples:\n  mosaic federation peer remove 5c1d…\n  \
+        mosaic federation peer remove 5c1d… --yes")]
+    Remove(PeerRemoveArgs),
 
     /// Ask the peer, over mutual TLS through this gateway, which grant its certificate holds
     #[command(after_help = "Example:\n  mosaic federation peer test 5c1d…")]
@@ -405,6 +410,16 @@ pub struct PeerAddArgs {
     /// Refuse the certificate unless it is for this subject user ID
     #[arg(long, value_name = "USER_ID")]
     pub expect_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PeerRemoveArgs {
+    /// The peer's ID
+    #[arg(value_name = "PEER_ID")]
+    pub id: String,
+    /// Do not ask for confirmation on a terminal before removing an active peer
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -157,6 +157,31 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// Whether a person can answer a question: standard input and standard error are both a
+/// terminal.
+pub fn is_interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks a person at a terminal to confirm `question` (which says what will be lost);
+/// `true` only for an answer starting with `y`. Without a terminal on standard input and
+/// standard error there is nobody to ask: `true`, so that scripts keep working.
+pub fn confirm(question: &str) -> Result<bool> {
+    if !is_interactive() {
+        return Ok(true);
+    }
+    {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{} [y/N] ", escape_keeping_lines(question));
+        let _ = err.flush();
+    }
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::internal(format!("cannot read the answer: {e}")))?;
+    Ok(answer.trim_start().starts_with(['y', 'Y']))
+}
+
 /// One progress line on standard error, for people only: silent with `--output json`, so
 /// that a script sees nothing but the document and, on failure, the JSON error.
 pub fn progress(format: OutputFormat, line: &str) {

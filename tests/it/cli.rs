@@ -109,7 +109,11 @@ fn every_grant_command_has_help_with_an_example() {
         let mut c = common::mosaic();
         c.args(["federation", "grant", verb, "--help"]);
         let out = run(c, None).ok();
-        assert!(out.stdout.contains("Example:"), "{verb}: {}", out.stdout);
+        assert!(
+            (out.stdout.contains("Example:") || out.stdout.contains("Examples:")),
+            "{verb}: {}",
+            out.stdout
+        );
         assert!(
             out.stdout
                 .contains(&format!("mosaic federation grant {verb}")),

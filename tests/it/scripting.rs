@@ -177,6 +177,13 @@ fn narrow_tables_fit_100_columns_and_wide_shows_everything() {
 /// Runs `mosaic ARGS` against `gw` under a pseudo-terminal (`script`); returns what the
 /// terminal showed, standard output and error together, in order.
 fn on_a_terminal(gw: &Gateway, args: &[&str]) -> String {
+    let (code, shown) = on_a_terminal_answering(gw, args, "");
+    assert_eq!(code, 0, "{shown}");
+    shown
+}
+
+/// [`on_a_terminal`], typing `answer` on the terminal: the exit code and what it showed.
+fn on_a_terminal_answering(gw: &Gateway, args: &[&str], answer: &str) -> (i32, String) {
     let mut line = common::bin().display().to_string();
     for a in args {
         line.push(' ');
@@ -187,8 +194,8 @@ fn on_a_terminal(gw: &Gateway, args: &[&str]) -> String {
         .env("MOSAIC_GATEWAY_URL", &gw.url)
         .env("MOSAIC_ADMIN_TOKEN", &gw.admin_token)
         .env("COLUMNS", "200");
-    let out = run(cmd, None).ok();
-    out.stdout.replace("\r\n", "\n")
+    let out = run(cmd, Some(answer));
+    (out.code, out.stdout.replace("\r\n", "\n"))
 }
 
 #[test]
@@ -276,4 +283,87 @@ fn every_timestamp_in_json_has_exactly_three_fractional_digits_in_utc() {
     assert_eq!(status, 200);
     let created = body["created_at"].as_str().unwrap();
     assert!(exact.is_match(created), "{created}");
+}
+
+#[test]
+fn revoke_asks_on_a_terminal_showing_what_is_lost_and_yes_skips_it() {
+    let a = Gateway::start();
+    let id = a.grant("u-1", "gw-b")["id"].as_str().unwrap().to_string();
+    let status = |a: &Gateway| {
+        a.run(&["federation", "grant", "show", &id, "--jq", ".status"])
+            .ok()
+            .stdout
+    };
+
+    let (code, shown) = on_a_terminal_answering(&a, &["federation", "grant", "revoke", &id], "n\n");
+    assert_eq!(code, 2, "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "Revoke grant {id} (pending: user u-1, peer gw-b)?"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("[y/N]"), "{shown}");
+    assert!(
+        shown.contains("not confirmed: nothing was revoked"),
+        "{shown}"
+    );
+    assert_eq!(status(&a), "pending\n");
+
+    // No answer at all (end of input) is no.
+    let (code, _) = on_a_terminal_answering(&a, &["federation", "grant", "revoke", &id], "");
+    assert_eq!(code, 2);
+    assert_eq!(status(&a), "pending\n");
+
+    let (code, shown) = on_a_terminal_answering(&a, &["federation", "grant", "revoke", &id], "y\n");
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("[y/N]"), "{shown}");
+    assert!(shown.contains("Revoked grant"), "{shown}");
+    assert_eq!(status(&a), "revoked\n");
+
+    // --yes: no question; without a terminal: no question either (scripts keep working).
+    let other = a.grant("u-2", "gw-b")["id"].as_str().unwrap().to_string();
+    let shown = on_a_terminal(&a, &["federation", "grant", "revoke", &other, "--yes"]);
+    assert!(!shown.contains("[y/N]"), "{shown}");
+    assert!(shown.contains("Revoked grant"), "{shown}");
+    let third = a.grant("u-3", "gw-b")["id"].as_str().unwrap().to_string();
+    let piped = a.run(&["federation", "grant", "revoke", &third]).ok();
+    assert!(!piped.stderr.contains("[y/N]"), "{piped:?}");
+    assert!(piped.stdout.contains("revoked"), "{piped:?}");
+}
+
+#[test]
+fn removing_an_active_peer_asks_on_a_terminal() {
+    let a = Gateway::start();
+    let b = Gateway::start();
+    let state = tempfile::tempdir().unwrap();
+    let id = a.grant("u-1", "gw-b")["id"].as_str().unwrap().to_string();
+    let url = a
+        .run(&["federation", "grant", "token", &id, "-q"])
+        .ok()
+        .stdout;
+    let mut cmd = b.mosaic();
+    cmd.env("BETTER_AUTH_SECRET", SECRET)
+        .env("MOSAIC_STATE_DIR", state.path())
+        .args(["federation", "peer", "add", url.trim_end(), "-q"]);
+    let peer_id = run(cmd, None).ok().stdout.trim_end().to_string();
+
+    let (code, shown) =
+        on_a_terminal_answering(&b, &["federation", "peer", "remove", &peer_id], "no\n");
+    assert_eq!(code, 2, "{shown}");
+    assert!(
+        shown.contains(&format!("Remove active peer {peer_id} (")),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!("grant {id})?")), "{shown}");
+    let listed = b.run(&["federation", "peer", "list", "-q"]).ok().stdout;
+    assert_eq!(listed.trim_end(), peer_id);
+
+    let shown = on_a_terminal(&b, &["federation", "peer", "remove", &peer_id, "-y"]);
+    assert!(!shown.contains("[y/N]"), "{shown}");
+    assert!(
+        shown.contains(&format!("removed peer {peer_id}")),
+        "{shown}"
+    );
+    assert_eq!(b.run(&["federation", "peer", "list", "-q"]).ok().stdout, "");
 }

@@ -129,6 +129,27 @@ async fn revoke(client: &Client, format: OutputFormat, args: GrantRevokeArgs) ->
     let req = RevokeGrantRequest {
         reason: args.reason.filter(|r| !r.trim().is_empty()),
     };
+    if !args.yes && crate::output::is_interactive() {
+        let g = client.get_grant(&args.id).await?;
+        let question = format!(
+            "Revoke grant {} ({}: user {}, peer {})? A revoked grant never becomes active \
+             again{}.",
+            g.id,
+            g.status.as_str(),
+            g.user_id,
+            g.peer_id,
+            if g.status == GrantStatus::Active {
+                "; the peer loses access at once"
+            } else {
+                ""
+            }
+        );
+        if !crate::output::confirm(&question)? {
+            return Err(Error::invalid_input(
+                "not confirmed: nothing was revoked (--yes skips the question)",
+            ));
+        }
+    }
     let grant = client.revoke_grant(&args.id, &req).await?;
     emit(format, &grant)?;
     hint(format, &format!("Revoked grant {}.", grant.id));

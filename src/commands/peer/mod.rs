@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::api::client::Client;
 use crate::api::types::Peer;
-use crate::cli::{PeerAddArgs, PeerCommand, PeerIdArg};
+use crate::api::types::PeerStatus;
+use crate::cli::{PeerAddArgs, PeerCommand, PeerIdArg, PeerRemoveArgs};
+use crate::error::Error;
 use crate::error::Result;
 use crate::output::{self, OutputFormat, Render};
 use enroll::Enrollment;
@@ -27,7 +29,12 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: PeerCommand) -> Res
             }
             Ok(())
         }
-        PeerCommand::Remove(PeerIdArg { id }) => output::emit(format, &remove(client, &id).await?),
+        PeerCommand::Remove(PeerRemoveArgs { id, yes }) => {
+            if !yes && output::is_interactive() {
+                confirm_removal(client, &id).await?;
+            }
+            output::emit(format, &remove(client, &id).await?)
+        }
         PeerCommand::Finish(PeerIdArg { id }) => {
             output::emit(format, &finish::finish(client, format, &id).await?)
         }
@@ -55,6 +62,32 @@ pub async fn remove(client: &Client, peer_id: &str) -> Result<Removed> {
         id: peer_id.to_string(),
         removed: true,
     })
+}
+
+/// On a terminal, removing an active peer asks first, naming what it loses.
+async fn confirm_removal(client: &Client, peer_id: &str) -> Result<()> {
+    let peers = list(client).await?;
+    let Some(p) = peers
+        .iter()
+        .find(|p| p.id == peer_id && p.status == PeerStatus::Active)
+    else {
+        return Ok(());
+    };
+    let question = format!(
+        "Remove active peer {} ({}, {}, grant {})? This gateway loses its certificate for \
+         that grant and can no longer read through it.",
+        p.id,
+        p.name,
+        p.remote_url,
+        output::or_dash(p.grant_id.as_deref())
+    );
+    if output::confirm(&question)? {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            "not confirmed: nothing was removed (--yes skips the question)",
+        ))
+    }
 }
 
 /// What `peer remove` prints.
