@@ -72,7 +72,7 @@ pub struct GlobalArgs {
     pub cacert: Option<PathBuf>,
 
     /// Seconds to wait for each request before giving up [default: 30]
-    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, global = true, env = env::TIMEOUT, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout: Option<u64>,
 
     /// File holding the admin token; otherwise the token comes from env MOSAIC_ADMIN_TOKEN

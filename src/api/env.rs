@@ -21,5 +21,7 @@ pub const CONFIG: &str = "MOSAIC_CONFIG";
 pub const STATE_DIR: &str = "MOSAIC_STATE_DIR";
 /// When the gateway renews its peers' certificates, or `off` (`gateway serve --auto-renew`).
 pub const AUTO_RENEW: &str = "MOSAIC_AUTO_RENEW";
+/// Seconds to wait for each request (`--timeout`).
+pub const TIMEOUT: &str = "MOSAIC_TIMEOUT";
 /// The gateway's data directory (`mosaic gateway serve --data-dir`).
 pub const DATA_DIR: &str = "MOSAIC_DATA_DIR";

@@ -2,7 +2,7 @@
 //! forwarders that delay every answer, then `peer finish` on every pending peer: no grant
 //! active on A without its certificate active on B, no token spent without a certificate
 //! stored on B, every peer active with a sealed key that matches its certificate. And a
-//! state directory that cannot take a file stops `peer add` before the token is spent.
+//! state directory that cannot take a file (under a file, or on a full disk) stops `peer add` before the token is spent.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -226,6 +226,62 @@ fn an_unusable_state_directory_stops_peer_add_before_the_token_is_spent() {
     let peer = run(cmd, None).ok().json();
     assert_eq!(peer["status"], "active");
     assert_eq!(peer["grant_id"].as_str(), Some(grant_id.as_str()));
+}
+
+/// A full disk under the state directory (a 16 KiB tmpfs, filled, in a private mount
+/// namespace made with `unshare`): `peer add` stops before the token is spent, says so,
+/// and stores no peer; the same URL then enrolls with room to write.
+#[test]
+fn a_full_state_directory_stops_peer_add_before_the_token_is_spent() {
+    let a = Gateway::start();
+    let b = Gateway::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let scope = write_file(tmp.path(), "scope.json", SEED_SCOPE);
+    let (grant_id, url) = grant_with_token(&a, scope.to_str().unwrap());
+    let full = tmp.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    // Mount a tiny tmpfs over `full`, fill it to the last byte, then run `peer add` with
+    // its state directory there. The mount lives only in this process's namespace.
+    let script = r#"mount -t tmpfs -o size=16k tmpfs "$1" || exit 90
+head -c 1048576 /dev/zero > "$1/fill" 2>/dev/null
+[ "$(df -k "$1" | awk 'NR==2 {print $4}')" = 0 ] || exit 91
+shift; exec "$@""#;
+    let base = b.mosaic();
+    let mut cmd = std::process::Command::new("unshare");
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.env("BETTER_AUTH_SECRET", SECRET)
+        .env("MOSAIC_STATE_DIR", full.join("state"))
+        .stdin(Stdio::null())
+        .args(["-rm", "sh", "-c", script, "sh"])
+        .arg(&full)
+        .arg(crate::common::bin())
+        .args(["federation", "peer", "add", &url]);
+    let out = run(cmd, None);
+    assert!(
+        out.code != 90 && out.code != 91,
+        "could not make a full tmpfs (unshare -rm and mount -t tmpfs are needed): {out:?}"
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("state directory"), "{out:?}");
+    assert!(out.stderr.contains("the token is unspent"), "{out:?}");
+    assert!(list(&b, "peer").is_empty());
+    let grant = a
+        .run(&["federation", "grant", "show", &grant_id, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(grant["status"], "pending", "{grant}");
+    // Not spent: the same URL enrolls once the state directory has room.
+    let mut cmd = b.mosaic();
+    cmd.env("BETTER_AUTH_SECRET", SECRET)
+        .env("MOSAIC_STATE_DIR", tmp.path().join("state"))
+        .args(["federation", "peer", "add", &url, "-o", "json"]);
+    let peer = run(cmd, None).ok().json();
+    assert_eq!(peer["status"], "active");
 }
 
 /// B loses the certificate and the state directory loses the file that kept it (a full

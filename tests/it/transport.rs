@@ -232,6 +232,16 @@ fn a_silent_gateway_times_out_with_6() {
     assert!(started.elapsed() < Duration::from_secs(4));
     assert!(out.stderr.contains("no answer within 1 s"), "{out:?}");
     run_at(&s.url, &["federation", "grant", "list", "--timeout", "0"]).code(2);
+    // MOSAIC_TIMEOUT is the same setting, for scripts and CI.
+    let started = std::time::Instant::now();
+    let mut cmd = common::mosaic();
+    cmd.env("MOSAIC_GATEWAY_URL", &s.url)
+        .env("MOSAIC_ADMIN_TOKEN", TOKEN)
+        .env("MOSAIC_TIMEOUT", "1")
+        .args(["federation", "grant", "list"]);
+    let out = run(cmd, None).code(6);
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(out.stderr.contains("no answer within 1 s"), "{out:?}");
 }
 
 #[test]

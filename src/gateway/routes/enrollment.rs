@@ -105,6 +105,7 @@ fn pending_grant(
         (status = 200, description = "What the token grants; the token is not spent", body = EnrollmentPreview),
         (status = 409, description = "The grant is active, revoked or expired", body = ErrorBody),
         (status = 410, description = "Token unknown, used or expired (deliberately not which)", body = ErrorBody),
+        (status = 429, description = "Too many enrollment requests from this address (`--rate-limit`); `Retry-After` gives the seconds to wait", body = ErrorBody),
     )
 )]
 pub async fn preview(
@@ -141,6 +142,7 @@ pub async fn preview(
         (status = 400, description = "Not a self-signed P-256 ECDSA CSR, or invalid body; the token is not spent", body = ErrorBody),
         (status = 409, description = "The grant is active, revoked or expired", body = ErrorBody),
         (status = 410, description = "Token unknown, used or expired (deliberately not which)", body = ErrorBody),
+        (status = 429, description = "Too many enrollment requests from this address (`--rate-limit`); `Retry-After` gives the seconds to wait", body = ErrorBody),
         (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
     )
 )]
