@@ -61,6 +61,20 @@ mod tests {
         assert_ne!(*c, a);
     }
 
+    /// The PEM text reads back to the same DER through an independent parser, with the
+    /// label and 64-character lines that every TLS stack accepts.
+    #[test]
+    fn certificate_pem_wraps_the_der_it_was_given() {
+        let der: Vec<u8> = (0..=255u8).cycle().take(100).collect();
+        let pem = certificate_pem(&der);
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"), "{pem}");
+        assert!(pem.ends_with("-----END CERTIFICATE-----\n"), "{pem}");
+        assert!(pem.lines().all(|line| line.len() <= 64), "{pem}");
+        let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+        assert_eq!(parsed.label, "CERTIFICATE");
+        assert_eq!(parsed.contents, der);
+    }
+
     #[test]
     fn fingerprint_is_sha256_hex_with_its_prefix() {
         assert_eq!(
