@@ -9,6 +9,8 @@ pub mod grants;
 pub mod migrations;
 pub mod page;
 pub mod peers;
+#[cfg(test)]
+mod plans;
 pub mod rows;
 pub mod tokens;
 
