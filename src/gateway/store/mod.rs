@@ -293,10 +293,10 @@ mod tests {
                              updated_at, fields) VALUES ('tasks', 'u', ?1, ?2, ?2, '{}')",
                             rusqlite::params![i.to_string(), now],
                         )?;
-                        if i % 3 == 0 {
+                        if i.is_multiple_of(3) {
                             return Err(StoreError::InvalidPage(format!("refused {i}")));
                         }
-                        if i % 7 == 0 {
+                        if i.is_multiple_of(7) {
                             panic!("write {i} panics after its insert");
                         }
                         let event = Event::new(AuditAction::DataImported, Actor::Admin)
@@ -311,11 +311,11 @@ mod tests {
             match write.await.unwrap() {
                 Ok(v) => {
                     assert_eq!(v, i);
-                    assert!(i % 3 != 0 && i % 7 != 0, "write {i} succeeded");
+                    assert!(!i.is_multiple_of(3) && !i.is_multiple_of(7), "write {i} succeeded");
                     kept.push(i.to_string());
                 }
                 Err(StoreError::InvalidPage(m)) => assert_eq!(m, format!("refused {i}")),
-                Err(StoreError::Task(_)) => assert!(i % 7 == 0 && i % 3 != 0, "write {i}"),
+                Err(StoreError::Task(_)) => assert!(i.is_multiple_of(7) && !i.is_multiple_of(3), "write {i}"),
                 Err(e) => panic!("write {i}: {e}"),
             }
         }

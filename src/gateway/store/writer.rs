@@ -22,10 +22,12 @@ pub(super) struct Done {
     pub answer: Box<dyn FnOnce(Option<StoreError>) + Send>,
 }
 
+/// A write's work: runs on the connection inside its savepoint, with the batch's "now".
+pub(super) type Work = Box<dyn FnOnce(&Connection, i64) -> Done + Send>;
+
 /// One queued write.
 pub(super) struct Job {
-    /// Runs on the connection inside its savepoint, with the batch's "now".
-    pub work: Box<dyn FnOnce(&Connection, i64) -> Done + Send>,
+    pub work: Work,
     /// Answers the caller with `e` when the batch could not even start.
     pub abort: Box<dyn FnOnce(StoreError) + Send>,
 }
