@@ -159,6 +159,21 @@ pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A PEM text (CSR, certificate) or a sealed key: no control characters but the line
+/// breaks and tabs PEM allows, and no bidirectional formatting characters.
+pub fn check_pem_text(field: &str, value: &str) -> Result<(), ApiError> {
+    if value
+        .chars()
+        .any(|c| crate::api::text::is_unsafe_char(c) && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::invalid(format!(
+            "{field} must not contain control characters other than line breaks, or \
+             bidirectional formatting characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Any text the gateway stores and shows again (IDs, names, reasons, URLs): no control
 /// characters and no bidirectional formatting characters, so nothing it hands out can
 /// drive an operator's terminal.

@@ -311,11 +311,16 @@ mod tests {
             match write.await.unwrap() {
                 Ok(v) => {
                     assert_eq!(v, i);
-                    assert!(!i.is_multiple_of(3) && !i.is_multiple_of(7), "write {i} succeeded");
+                    assert!(
+                        !i.is_multiple_of(3) && !i.is_multiple_of(7),
+                        "write {i} succeeded"
+                    );
                     kept.push(i.to_string());
                 }
                 Err(StoreError::InvalidPage(m)) => assert_eq!(m, format!("refused {i}")),
-                Err(StoreError::Task(_)) => assert!(i.is_multiple_of(7) && !i.is_multiple_of(3), "write {i}"),
+                Err(StoreError::Task(_)) => {
+                    assert!(i.is_multiple_of(7) && !i.is_multiple_of(3), "write {i}")
+                }
                 Err(e) => panic!("write {i}: {e}"),
             }
         }
