@@ -435,4 +435,9 @@ pub mod codes {
 pub struct Health {
     pub status: String,
     pub version: String,
+    /// The fingerprint of the gateway's CA (`sha256:…`), as `grant token` prints it: lets
+    /// `peer add` see that an enrollment URL leads back to the gateway it runs against.
+    /// Absent from gateways that do not say.
+    #[serde(default)]
+    pub ca_fingerprint: Option<String>,
 }

@@ -224,3 +224,118 @@ fn gateway_serve_on_an_unspecified_address_needs_a_public_url() {
     );
     assert!(banner.contains("listening on http://0.0.0.0:"), "{banner}");
 }
+
+#[test]
+fn peer_add_through_another_name_of_the_local_gateway_is_refused_by_its_ca() {
+    use crate::common::standin::{StandIn, forward};
+    let a = Gateway::start();
+    let b = Gateway::start();
+    let state = tempfile::tempdir().unwrap();
+    let id = a.grant("user-8", "gw-b")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = a
+        .run(&["federation", "grant", "token", &id, "-q"])
+        .ok()
+        .stdout
+        .trim_end()
+        .to_string();
+    // A under another origin: a forwarder on another port (as a proxy or a public name
+    // would be), so the URL alone does not give it away.
+    let a_url = a.url.clone();
+    let other_name = StandIn::start(move |req| forward(req, &a_url));
+    let via_other = url.replace(&a.url, &other_name.url);
+    assert_ne!(via_other, url);
+    let peer_add = |gw: &Gateway, url: &str| {
+        let mut cmd = gw.mosaic();
+        cmd.env("BETTER_AUTH_SECRET", SECRET)
+            .env("MOSAIC_STATE_DIR", state.path())
+            .args(["federation", "peer", "add", url, "-o", "json"]);
+        run(cmd, None)
+    };
+    let out = peer_add(&a, &via_other).code(2);
+    let message = out.stderr_json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("the local gateway's own CA") && message.contains("token is unspent"),
+        "{message}"
+    );
+    // Only the preview went through the forwarder: no CSR, no enrollment.
+    assert!(
+        other_name.requests().iter().all(|r| r.method == "GET"),
+        "{:?}",
+        other_name.requests()
+    );
+    let shown = a
+        .run(&["federation", "grant", "show", &id, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(shown["status"], "pending");
+    assert_eq!(shown["tokens"][0]["state"], "unused");
+    assert_eq!(a.run(&["federation", "peer", "list", "-q"]).ok().stdout, "");
+    // The same URL through the forwarder works for the real enrolling gateway.
+    let peer = peer_add(&b, &via_other).ok().json();
+    assert_eq!(peer["status"], "active");
+}
+
+#[test]
+fn an_answer_that_is_not_the_gateways_json_is_6_never_3() {
+    use crate::cli::{always, html_reply, run_at};
+    use crate::common::standin::StandIn;
+    let no_endpoint = r#"{"error":{"code":"not_found","message":"no such endpoint"}}"#;
+    // peer add: the enrollment endpoint answers 410 for an unknown token, never 404.
+    let b = Gateway::start();
+    for standin in [
+        StandIn::start(|_| html_reply(404)),
+        always(404, no_endpoint),
+    ] {
+        let enrollment_url = format!("{}/api/federation/enrollment/tok123", standin.url);
+        let mut cmd = b.mosaic();
+        cmd.env("BETTER_AUTH_SECRET", SECRET).args([
+            "federation",
+            "peer",
+            "add",
+            &enrollment_url,
+            "-o",
+            "json",
+        ]);
+        let out = run(cmd, None).code(6);
+        let err = out.stderr_json();
+        assert_eq!(err["error"]["code"], "unreachable");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is the enrollment URL right?"),
+            "{err}"
+        );
+        assert!(standin.requests().iter().all(|r| r.method == "GET"));
+    }
+    // Admin commands: a 404 from an endpoint every gateway has, or the "no such
+    // endpoint" of a server that is not (this version of) the gateway, is 6.
+    let s = always(404, no_endpoint);
+    for args in [
+        &["federation", "grant", "list"][..],
+        &["federation", "peer", "list"],
+        &["federation", "audit", "list"],
+        &["federation", "grant", "show", "g1"],
+        &["federation", "grant", "revoke", "g1", "--yes"],
+    ] {
+        let out = run_at(&s.url, args).code(6);
+        assert!(
+            out.stderr.contains("is --gateway right?"),
+            "{args:?}: {out:?}"
+        );
+    }
+    let s = StandIn::start(|_| html_reply(404));
+    run_at(&s.url, &["federation", "grant", "list"]).code(6);
+    // The gateway's own "no such grant" stays 3.
+    let a = Gateway::start();
+    let out = a
+        .run(&["federation", "grant", "show", "no-such-grant"])
+        .code(3);
+    assert!(!out.stderr.contains("--gateway right"), "{out:?}");
+}
