@@ -363,6 +363,26 @@ pub(super) fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// Whether an admin URL names one grant or peer (`…/grants/{id}`, `…/peers/{id}/cert`),
+/// so that a 404 can mean "no such record"; a collection (`…/grants`, `…/peers/keypair`,
+/// `…/audit`) always exists on a gateway.
+fn names_record(url: &Url) -> bool {
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let Some(i) = segments
+        .windows(paths::ADMIN_SEGMENTS.len())
+        .position(|w| w == paths::ADMIN_SEGMENTS)
+    else {
+        return false;
+    };
+    match &segments[i + paths::ADMIN_SEGMENTS.len()..] {
+        ["grants" | "peers", id, ..] => *id != "keypair",
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -467,25 +487,5 @@ mod tests {
             total < 64 * 1024 * 1024,
             "the client read on: {total} bytes"
         );
-    }
-}
-
-/// Whether an admin URL names one grant or peer (`…/grants/{id}`, `…/peers/{id}/cert`),
-/// so that a 404 can mean "no such record"; a collection (`…/grants`, `…/peers/keypair`,
-/// `…/audit`) always exists on a gateway.
-fn names_record(url: &Url) -> bool {
-    let segments: Vec<&str> = url
-        .path_segments()
-        .map(|s| s.filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
-    let Some(i) = segments
-        .windows(paths::ADMIN_SEGMENTS.len())
-        .position(|w| w == paths::ADMIN_SEGMENTS)
-    else {
-        return false;
-    };
-    match &segments[i + paths::ADMIN_SEGMENTS.len()..] {
-        ["grants" | "peers", id, ..] => *id != "keypair",
-        _ => false,
     }
 }
