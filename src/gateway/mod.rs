@@ -10,6 +10,7 @@ mod extract;
 pub mod openapi;
 mod peer_client;
 mod rate_limit;
+mod refusals;
 pub mod renewal;
 mod routes;
 pub mod server;
@@ -89,6 +90,8 @@ pub struct AppState {
     renewal_locks: renewal::RenewalLocks,
     /// Per-address rate limits; `None` with `--rate-limit off`.
     rate_limits: Option<Arc<rate_limit::RateLimits>>,
+    /// Refused enrollments not yet written to the audit log (repeats collapsed).
+    refusals: Arc<refusals::RefusalLog>,
 }
 
 pub async fn serve(args: Config) -> Result<(), ServeError> {
@@ -152,6 +155,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         rate_limits: args
             .rate_limit
             .map(|n| Arc::new(rate_limit::RateLimits::per_minute(n))),
+        refusals: Arc::default(),
     };
     print_banner(&[
         format!("data directory: {}", dir.path().display()),
@@ -168,8 +172,17 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         // the current pair in place (nothing is stored before the final commit).
         tokio::spawn(renewal::run_scheduler(state.clone()));
     }
+    let closer = tokio::spawn(refusals::run_closer(
+        state.refusals.clone(),
+        state.store.clone(),
+    ));
+    let (refused, store) = (state.refusals.clone(), state.store.clone());
     let app = routes::router(state, args.limits.request_timeout);
     server::serve(listener, tls, app, args.limits, shutdown).await;
+    closer.abort();
+    if let Err(e) = refusals::write(&store, refused.flush()).await {
+        eprintln!("mosaic gateway: writing collapsed enrollment refusals to the audit log: {e}");
+    }
     eprintln!("mosaic gateway: stopped");
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! The public enrollment endpoint, `/api/federation/enrollment/{token}`: the token in the
 //! path is the credential. GET previews what it grants; POST spends it for a certificate.
 
-use axum::Json;
+use std::time::Instant;
+
 use axum::extract::State;
+use axum::{Extension, Json};
 use rusqlite::Connection;
 use subtle::ConstantTimeEq;
 
@@ -14,6 +16,8 @@ use crate::crypto::ca::CaError;
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{JsonBody, PathParam};
+use crate::gateway::rate_limit::ClientAddr;
+use crate::gateway::refusals;
 use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::tokens::{self, StoredToken};
 use crate::gateway::store::{certificates, from_ms, grants, to_ms};
@@ -26,14 +30,6 @@ struct Refusal {
 }
 
 impl Refusal {
-    /// The `enrollment.refused` audit event; committed although the answer is an error.
-    fn event(&self) -> Event {
-        let mut event =
-            Event::new(AuditAction::EnrollmentRefused, Actor::Enrollment).detail(&self.why);
-        event.grant_id = self.grant_id.clone();
-        event
-    }
-
     fn token(grant_id: Option<&str>, why: &str) -> Self {
         Refusal {
             grant_id: grant_id.map(str::to_string),
@@ -110,25 +106,73 @@ fn pending_grant(
 )]
 pub async fn preview(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     PathParam(token): PathParam,
 ) -> ApiResult<Json<EnrollmentPreview>> {
     let ca_pem = state.ca.cert_pem().to_string();
     let preview = state
         .store
         .read(move |tx, now| {
-            let token = live_token(tx, &token, now)?.map_err(|r| r.answer)?;
-            let grant = pending_grant(tx, &token)?.map_err(|r| r.answer)?;
-            Ok::<_, ApiError>(EnrollmentPreview {
+            let token = match live_token(tx, &token, now)? {
+                Ok(token) => token,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let grant = match pending_grant(tx, &token)? {
+                Ok(grant) => grant,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            Ok::<_, ApiError>(Ok(EnrollmentPreview {
                 grant_id: grant.id,
                 subject_user_id: grant.user_id,
                 peer_id: grant.peer_id,
                 scope: grant.scope,
                 expires_at: from_ms(token.expires_at),
                 ca_certificate_pem: ca_pem,
-            })
+            }))
         })
         .await?;
-    Ok(Json(preview))
+    match preview {
+        Ok(preview) => Ok(Json(preview)),
+        Err(refusal) => Err(audit_refusal(&state, client, "preview: ", refusal).await),
+    }
+}
+
+/// Records a refusal in the audit log, collapsed with its repeats from the same address
+/// (`refusals`), and gives the answer to send.
+async fn audit_refusal(
+    state: &AppState,
+    client: Option<Extension<ClientAddr>>,
+    what: &str,
+    refusal: Refusal,
+) -> ApiError {
+    let addr = client.map(|Extension(ClientAddr(addr))| addr.ip());
+    let why = format!("{what}{}", refusal.why);
+    let rows = state
+        .refusals
+        .refused(addr, refusal.grant_id.as_deref(), &why, Instant::now());
+    match refusals::write(&state.store, rows).await {
+        Ok(()) => refusal.answer,
+        Err(e) => e.into(),
+    }
+}
+
+/// Why an enrollment transaction ended without a certificate: rolled back in both cases
+/// (a refusal changes nothing; its audit row is written afterwards, collapsed).
+enum Failure {
+    Error(ApiError),
+    Refused(Refusal),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Error(e)
+    }
+}
+
+impl From<crate::gateway::store::StoreError> for Failure {
+    fn from(e: crate::gateway::store::StoreError) -> Self {
+        Failure::Error(e.into())
+    }
 }
 
 #[utoipa::path(
@@ -148,24 +192,25 @@ pub async fn preview(
 )]
 pub async fn enroll(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     PathParam(token): PathParam,
     JsonBody(req): JsonBody<EnrollRequest>,
 ) -> ApiResult<Json<EnrollResponse>> {
     let st = state.clone();
-    let response = state
+    let outcome = state
         .store
-        .write(move |tx, now| {
-            // A refusal is committed with its audit event, then answered as an error.
-            Ok::<_, ApiError>(match redeem(tx, &st, &token, &req.csr_pem, now)? {
-                Ok((response, event)) => (Ok(response), event),
-                Err(refusal) => {
-                    let event = refusal.event();
-                    (Err(refusal.answer), event)
-                }
-            })
-        })
-        .await?;
-    Ok(Json(response?))
+        .write(
+            move |tx, now| match redeem(tx, &st, &token, &req.csr_pem, now)? {
+                Ok(answer) => Ok(answer),
+                Err(refusal) => Err(Failure::Refused(refusal)),
+            },
+        )
+        .await;
+    match outcome {
+        Ok(response) => Ok(Json(response)),
+        Err(Failure::Error(e)) => Err(e),
+        Err(Failure::Refused(refusal)) => Err(audit_refusal(&state, client, "", refusal).await),
+    }
 }
 
 /// Idempotent redemption: a redeemed token presented again with a CSR for the public key

@@ -10,7 +10,7 @@ use crate::api::types::{
 };
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
-use crate::gateway::extract::{JsonBody, OptionalJsonBody, PathParam, QueryParams};
+use crate::gateway::extract::{JsonBody, OptionalJsonBody, PathId, QueryParams};
 use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::grants::{self, GrantFilter};
 use crate::gateway::store::page::PageRequest;
@@ -88,6 +88,9 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<GrantListQuery>,
 ) -> ApiResult<Json<Page<Grant>>> {
+    if let Some(peer_id) = &q.peer_id {
+        super::check_printable("peer_id", peer_id)?;
+    }
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let filter = GrantFilter {
         peer_id: q.peer_id,
@@ -117,10 +120,7 @@ pub async fn list(
     ),
     security(("admin_token" = []))
 )]
-pub async fn show(
-    State(state): State<AppState>,
-    PathParam(id): PathParam,
-) -> ApiResult<Json<Grant>> {
+pub async fn show(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<Json<Grant>> {
     let grant = state
         .store
         .read(move |tx, now| {
@@ -149,7 +149,7 @@ pub async fn show(
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    PathParam(id): PathParam,
+    PathId(id): PathId,
     OptionalJsonBody(req): OptionalJsonBody<RevokeGrantRequest>,
 ) -> ApiResult<Json<Grant>> {
     req.validate().map_err(|e| ApiError::invalid(e.message))?;

@@ -142,6 +142,21 @@ pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
     crate::api::text::check_text(field, value).map_err(|e| ApiError::invalid(e.message))
 }
 
+/// A PEM text (CSR, certificate) or a sealed key: no control characters but the line
+/// breaks and tabs PEM allows, and no bidirectional formatting characters.
+pub fn check_pem_text(field: &str, value: &str) -> Result<(), ApiError> {
+    if value
+        .chars()
+        .any(|c| crate::api::text::is_unsafe_char(c) && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::invalid(format!(
+            "{field} must not contain control characters other than line breaks, or \
+             bidirectional formatting characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Text the gateway stores and shows again: no control or bidi characters (shared with
 /// the CLI: `crate::api::text::check_printable`).
 pub fn check_printable(field: &str, value: &str) -> Result<(), ApiError> {
