@@ -146,7 +146,11 @@ pub const TOKEN_TTL_RANGE: std::ops::RangeInclusive<u32> = 1..=900;
 #[cfg_attr(feature = "gateway", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::integer::option_u32"
+    )]
     pub ttl_seconds: Option<u32>,
 }
 

@@ -18,7 +18,7 @@ use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::{from_ms, to_ms, tokens};
 
 /// Longest revoke reason, in bytes.
-const MAX_REASON: usize = 1024;
+pub const MAX_REASON: usize = 1024;
 
 #[utoipa::path(
     post,
@@ -161,10 +161,10 @@ pub async fn revoke(
     OptionalJsonBody(req): OptionalJsonBody<RevokeGrantRequest>,
 ) -> ApiResult<Json<Grant>> {
     if let Some(reason) = &req.reason
-        && reason.len() > MAX_REASON
+        && reason.chars().count() > MAX_REASON
     {
         return Err(ApiError::invalid(format!(
-            "reason is longer than {MAX_REASON} bytes"
+            "reason is longer than {MAX_REASON} characters"
         )));
     }
     if let Some(reason) = &req.reason {

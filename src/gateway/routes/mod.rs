@@ -176,18 +176,19 @@ async fn request_timed_out(_: tower::BoxError) -> ApiError {
     )
 }
 
-/// Longest ID, name or free text the gateway stores, in bytes.
-const MAX_TEXT: usize = 256;
+/// Longest ID, name or free text the gateway stores, in characters (as JSON Schema's
+/// `maxLength` counts them).
+pub const MAX_TEXT: usize = 256;
 
 /// An opaque ID or name chosen by the client (user, peer, grant IDs in bodies and
-/// queries): present, at most 256 bytes, no control or bidi characters, no edge whitespace.
+/// queries): present, at most 256 characters, no control or bidi characters, no edge whitespace.
 pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(ApiError::invalid(format!("{field} must not be empty")));
     }
-    if value.len() > MAX_TEXT {
+    if value.chars().count() > MAX_TEXT {
         return Err(ApiError::invalid(format!(
-            "{field} is longer than {MAX_TEXT} bytes"
+            "{field} is longer than {MAX_TEXT} characters"
         )));
     }
     check_printable(field, value)?;
