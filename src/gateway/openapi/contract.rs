@@ -7,8 +7,10 @@
 use serde_json::{Map, Value, json};
 
 use crate::api::scope::MAX_ROWS_RANGE;
+use crate::api::text::MAX_TEXT_CHARS as MAX_TEXT;
+use crate::api::types::MAX_REASON_CHARS as MAX_REASON;
 use crate::gateway::BODY_LIMIT;
-use crate::gateway::routes::{MAX_HEADERS, MAX_TARGET, MAX_TEXT, grants::MAX_REASON};
+use crate::gateway::routes::{MAX_HEADERS, MAX_TARGET};
 
 /// Characters refused in every text field: C0 and C1 controls, DEL, the bidirectional
 /// formatting characters and U+2028/U+2029 (`api::text::is_unsafe_char`).

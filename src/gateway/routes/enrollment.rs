@@ -12,7 +12,7 @@ use super::tokens::token_hash;
 use crate::api::types::{
     AuditAction, EnrollRequest, EnrollResponse, EnrollmentPreview, ErrorBody, Grant, GrantStatus,
 };
-use crate::crypto::ca::CaError;
+use crate::crypto::ca::{CaError, ClientCert};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{JsonBody, PathParam};
@@ -196,11 +196,12 @@ pub async fn enroll(
     PathParam(token): PathParam,
     JsonBody(req): JsonBody<EnrollRequest>,
 ) -> ApiResult<Json<EnrollResponse>> {
+    let signed = sign_ahead(&state, &token, &req.csr_pem).await?;
     let st = state.clone();
     let outcome = state
         .store
         .write(
-            move |tx, now| match redeem(tx, &st, &token, &req.csr_pem, now)? {
+            move |tx, now| match redeem(tx, &st, &token, &req.csr_pem, signed, now)? {
                 Ok(answer) => Ok(answer),
                 Err(refusal) => Err(Failure::Refused(refusal)),
             },
@@ -210,6 +211,60 @@ pub async fn enroll(
         Ok(response) => Ok(Json(response)),
         Err(Failure::Error(e)) => Err(e),
         Err(Failure::Refused(refusal)) => Err(audit_refusal(&state, client, "", refusal).await),
+    }
+}
+
+/// The CSR's fate, decided for the grant of a live token before the write transaction.
+enum Signed {
+    /// Signed for this grant.
+    Issued { grant_id: String, cert: ClientCert },
+    /// Refused for this grant: the CSR's flaw.
+    Rejected { grant_id: String, why: String },
+    /// The token was not live or its grant not pending: nothing signed.
+    Nothing,
+}
+
+/// Parses, checks and signs the CSR for the token's grant on a read-only connection,
+/// outside the write transaction, so that concurrent enrollments sign in parallel and the
+/// writer spends its time on writes. Nothing is decided here: [`redeem`] checks the token
+/// and its grant again inside the transaction, and a certificate signed for a token that
+/// another enrollment spent meanwhile is thrown away (never stored, never answered).
+async fn sign_ahead(state: &AppState, token: &str, csr_pem: &str) -> ApiResult<Signed> {
+    let (st, token, csr_pem) = (state.clone(), token.to_string(), csr_pem.to_string());
+    state
+        .store
+        .read(move |conn, now| {
+            let Ok(token) = live_token(conn, &token, now)? else {
+                return Ok(Signed::Nothing);
+            };
+            let Ok(grant) = pending_grant(conn, &token)? else {
+                return Ok(Signed::Nothing);
+            };
+            sign(&st, &csr_pem, &grant).map(|signed| match signed {
+                Ok(cert) => Signed::Issued {
+                    grant_id: grant.id,
+                    cert,
+                },
+                Err(why) => Signed::Rejected {
+                    grant_id: grant.id,
+                    why,
+                },
+            })
+        })
+        .await
+}
+
+/// Signs `csr_pem` for `grant`: the certificate, or why the CSR is refused.
+fn sign(state: &AppState, csr_pem: &str, grant: &Grant) -> ApiResult<Result<ClientCert, String>> {
+    match state
+        .ca
+        .issue(csr_pem, &grant.id, &grant.user_id, state.cert_validity)
+    {
+        Ok(cert) => Ok(Ok(cert)),
+        Err(CaError::CsrRejected(why)) => Ok(Err(why)),
+        Err(e) => Err(ApiError::internal(format!(
+            "signing the client certificate: {e}"
+        ))),
     }
 }
 
@@ -285,15 +340,16 @@ fn base64_lines(der: &[u8]) -> String {
         .join("\n")
 }
 
-/// Inside one `BEGIN IMMEDIATE` transaction: check the token and its grant, sign the CSR,
-/// spend the token and activate the grant. Of concurrent enrollments for one grant,
-/// the first to take the write lock wins; the others find the token used (410) or the
-/// grant active (409).
+/// Inside the write transaction: check the token and its grant again, take the
+/// certificate signed ahead for that grant (or sign now, if none was), spend the token
+/// and activate the grant. Of concurrent enrollments for one grant, the first to reach
+/// the writer wins; the others find the token used (410) or the grant active (409).
 fn redeem(
     conn: &Connection,
     state: &AppState,
     token: &str,
     csr_pem: &str,
+    signed: Signed,
     now: i64,
 ) -> Result<Result<(EnrollResponse, Event), Refusal>, ApiError> {
     let token = match live_token(conn, token, now)? {
@@ -309,23 +365,21 @@ fn redeem(
         Ok(g) => g,
         Err(refusal) => return Ok(Err(refusal)),
     };
+    let signed = match signed {
+        Signed::Issued { grant_id, cert } if grant_id == grant.id => Ok(cert),
+        Signed::Rejected { grant_id, why } if grant_id == grant.id => Err(why),
+        // The token was not live a moment ago on the reader: sign now.
+        _ => sign(state, csr_pem, &grant)?,
+    };
     // The token stays unspent when the CSR is refused, so the peer can retry.
-    let cert = match state
-        .ca
-        .issue(csr_pem, &grant.id, &grant.user_id, state.cert_validity)
-    {
+    let cert = match signed {
         Ok(cert) => cert,
-        Err(CaError::CsrRejected(why)) => {
+        Err(why) => {
             return Ok(Err(Refusal {
                 grant_id: Some(grant.id),
                 why: format!("token {}: CSR refused: {why}", token.handle),
                 answer: ApiError::InvalidRequest(why),
             }));
-        }
-        Err(e) => {
-            return Err(ApiError::internal(format!(
-                "signing the client certificate: {e}"
-            )));
         }
     };
     if !tokens::redeem(conn, &token.handle, now, &cert.fingerprint)? {
