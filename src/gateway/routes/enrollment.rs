@@ -324,3 +324,6 @@ fn redeem(
     };
     Ok(Ok((response, event)))
 }
+
+#[cfg(test)]
+mod tests;

@@ -228,3 +228,6 @@ pub fn revoke(
     )?;
     Ok(n == 1)
 }
+
+#[cfg(test)]
+mod tests;
