@@ -4,7 +4,7 @@
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rusqlite::Connection;
 use time::OffsetDateTime;
@@ -39,16 +39,14 @@ impl TestGateway {
     pub fn with_rate_limit(per_minute: Option<u32>) -> TestGateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = DataDir::open(Some(dir.path().join("data"))).expect("data dir");
-        let secret = SealingSecret::new(vec![7; 32]).expect("sealing secret");
-        let ca = Ca::load_or_create(&data, &secret, true).expect("CA");
         let db = data.file(store::DB_FILE);
         let state = AppState {
             store: Store::open(&db).expect("store"),
-            ca: Arc::new(ca),
+            ca: shared_ca(),
             admin: Arc::new(AdminToken::from_secret(ADMIN_TOKEN)),
             public_url: "https://a.test".into(),
             cert_validity: CERT_VALIDITY,
-            secret: Arc::new(secret),
+            secret: Arc::new(secret()),
             peer_clients: peer_client::PeerClients::default(),
             renewal: renewal::RenewalPolicy {
                 percent: renewal::DEFAULT_PERCENT,
@@ -98,6 +96,22 @@ impl TestGateway {
             .collect::<rusqlite::Result<_>>()
             .expect("audit rows")
     }
+}
+
+fn secret() -> SealingSecret {
+    SealingSecret::new(vec![7; 32]).expect("sealing secret")
+}
+
+/// One CA, made on first use, for every test gateway: making it is most of the cost of
+/// a gateway's state, and no test depends on having a CA of its own.
+fn shared_ca() -> Arc<Ca> {
+    static CA: OnceLock<Arc<Ca>> = OnceLock::new();
+    CA.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = DataDir::open(Some(dir.path().join("ca"))).expect("data dir");
+        Arc::new(Ca::load_or_create(&data, &secret(), true).expect("CA"))
+    })
+    .clone()
 }
 
 /// Unix milliseconds of `t`, as the store keeps times.
