@@ -179,7 +179,47 @@ where
     }
 }
 
-/// The two parameters of a path such as `/peers/{id}/resources/{resource}`.
+/// Characters of an ID that appears in a path (grant and peer IDs): unreserved URL
+/// characters only, so that every client can address it as it stands.
+pub const ID_CHARS: &str =
+    "1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.', '~', and not \".\" or \"..\"";
+
+/// Whether `id` can be a grant or peer ID (the OpenAPI pattern `^[A-Za-z0-9._~-]{1,128}$`,
+/// less `.` and `..`, which a client that normalises paths could not address).
+pub fn is_path_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+        && !matches!(id, "." | "..")
+}
+
+fn check_path_id(id: &str) -> Result<(), ApiError> {
+    if is_path_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!("path: `id` must be {ID_CHARS}")))
+    }
+}
+
+/// The `{id}` of a grant or peer path, checked against [`is_path_id`].
+pub struct PathId(pub String);
+
+impl<S> FromRequestParts<S> for PathId
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let PathParam(id) = PathParam::from_request_parts(parts, state).await?;
+        check_path_id(&id)?;
+        Ok(PathId(id))
+    }
+}
+
+/// The two parameters of a path such as `/peers/{id}/resources/{resource}`; the first is
+/// an ID, checked against [`is_path_id`].
 pub struct PathPair(pub String, pub String);
 
 impl<S> FromRequestParts<S> for PathPair
@@ -189,9 +229,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Path::<(String, String)>::from_request_parts(parts, state)
+        let Path((id, second)) = Path::<(String, String)>::from_request_parts(parts, state)
             .await
-            .map(|Path((a, b))| PathPair(a, b))
-            .map_err(|e| ApiError::invalid(format!("path: {}", e.body_text())))
+            .map_err(|e| ApiError::invalid(format!("path: {}", e.body_text())))?;
+        check_path_id(&id)?;
+        Ok(PathPair(id, second))
     }
 }

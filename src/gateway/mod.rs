@@ -10,6 +10,7 @@ mod extract;
 pub mod openapi;
 mod peer_client;
 mod rate_limit;
+mod refusals;
 pub mod renewal;
 mod routes;
 pub mod server;
@@ -91,6 +92,8 @@ pub struct AppState {
     renewal_locks: renewal::RenewalLocks,
     /// Per-address rate limits; `None` with `--rate-limit off`.
     rate_limits: Option<Arc<rate_limit::RateLimits>>,
+    /// Refused enrollments not yet written to the audit log (repeats collapsed).
+    refusals: Arc<refusals::RefusalLog>,
 }
 
 pub async fn serve(args: Config) -> Result<(), ServeError> {
@@ -108,6 +111,18 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         .map(parse_public_url)
         .transpose()
         .map_err(startup)?;
+    check_readable_tls_files(&args).map_err(startup)?;
+    // The socket next: a typo in --listen or a busy port must leave no data directory,
+    // CA, database or admin token behind.
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| startup(format!("cannot listen on {}: {e}", args.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| startup(format!("cannot read the bound address: {e}")))?;
+    if public_url.is_none() {
+        refuse_unspecified_address(addr).map_err(startup)?;
+    }
 
     let dir = DataDir::open(args.data_dir.clone()).map_err(startup)?;
     let (admin, admin_source) = AdminToken::resolve(&dir).map_err(startup)?;
@@ -115,12 +130,6 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     let never_served = store.is_empty().await.map_err(startup)?;
     let ca = Ca::load_or_create(&dir, &secret, never_served).map_err(startup)?;
 
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| startup(format!("cannot listen on {}: {e}", args.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| startup(format!("cannot read the bound address: {e}")))?;
     let use_tls = args.tls || args.tls_cert.is_some();
     let scheme = if use_tls { "https" } else { "http" };
     let public_url = public_url.unwrap_or_else(|| format!("{scheme}://{addr}"));
@@ -148,6 +157,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         rate_limits: args
             .rate_limit
             .map(|n| Arc::new(rate_limit::RateLimits::per_minute(n))),
+        refusals: Arc::default(),
     };
     print_banner(&[
         format!("data directory: {}", dir.path().display()),
@@ -164,9 +174,44 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         // the current pair in place (nothing is stored before the final commit).
         tokio::spawn(renewal::run_scheduler(state.clone()));
     }
+    let closer = tokio::spawn(refusals::run_closer(
+        state.refusals.clone(),
+        state.store.clone(),
+    ));
+    let (refused, store) = (state.refusals.clone(), state.store.clone());
     let app = routes::router(state, args.limits.request_timeout);
     server::serve(listener, tls, app, args.limits, shutdown).await;
+    closer.abort();
+    if let Err(e) = refusals::write(&store, refused.flush()).await {
+        eprintln!("mosaic gateway: writing collapsed enrollment refusals to the audit log: {e}");
+    }
     eprintln!("mosaic gateway: stopped");
+    Ok(())
+}
+
+/// `--tls-cert` and `--tls-key` must at least open, before the data directory is touched
+/// (their contents are checked once the CA they are served with is loaded).
+fn check_readable_tls_files(args: &Config) -> Result<(), String> {
+    for (flag, path) in [("--tls-cert", &args.tls_cert), ("--tls-key", &args.tls_key)] {
+        if let Some(path) = path {
+            std::fs::File::open(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Without `--public-url`, enrollment URLs are built from the bound address; for
+/// `0.0.0.0` or `[::]` they would name an address no peer can reach (and `peer add`
+/// refuses), so the gateway does not start that way.
+fn refuse_unspecified_address(addr: std::net::SocketAddr) -> Result<(), String> {
+    if addr.ip().is_unspecified() {
+        return Err(format!(
+            "--listen {addr} is an unspecified address: the enrollment URLs handed out would \
+             point at {addr}, which no peer can reach; pass --public-url with the URL peers \
+             reach this gateway by (e.g. --public-url https://gw-a.example:{})",
+            addr.port()
+        ));
+    }
     Ok(())
 }
 

@@ -93,7 +93,73 @@ fn every_grant_and_token_event_is_audited() {
     let last = all.last().unwrap();
     assert_eq!(last["action"], "enrollment.refused");
     assert_eq!(last["grant_id"], Value::Null);
-    assert_eq!(last["detail"], "unknown token");
+    assert_eq!(last["detail"], "unknown token; from 127.0.0.1");
+}
+
+/// The count a collapsed `enrollment.refused` row stands for (1 for a plain row).
+fn collapsed_count(detail: &str) -> u64 {
+    match detail.split("; ").nth(2) {
+        None => 1,
+        Some(rest) => {
+            assert!(rest.contains("collapsed into this row"), "{detail}");
+            rest.split(' ').next().unwrap().parse().unwrap()
+        }
+    }
+}
+
+#[test]
+fn guessed_tokens_grow_the_audit_log_by_a_bounded_number_of_rows_that_count_them() {
+    const N: u64 = 40;
+    let mut gw = Gateway::start();
+    let (_, csr) = p256_csr();
+    for i in 0..N {
+        let url = format!("{}/api/federation/enrollment/guess-{i}", gw.url);
+        let (status, body) = http("GET", &url, None, None);
+        assert_eq!(status, 410, "{body}");
+        assert_eq!(enroll(&url, &csr).0, 410);
+    }
+    let refused = entries(&gw, "action=enrollment.refused");
+    // Each kind is written at its 1st, 2nd, 4th, ... 32nd refusal: 6 rows, not 40.
+    let (previews, posts): (Vec<&Value>, Vec<&Value>) = refused
+        .iter()
+        .partition(|e| e["detail"].as_str().unwrap().starts_with("preview: "));
+    assert_eq!(previews.len(), 6, "{refused:#?}");
+    assert_eq!(posts.len(), 6, "{refused:#?}");
+    assert_eq!(
+        previews[0]["detail"],
+        "preview: unknown token; from 127.0.0.1"
+    );
+    assert_eq!(
+        posts[5]["detail"],
+        "unknown token; from 127.0.0.1; 16 refusals like it collapsed into this row \
+         (32 in this minute)"
+    );
+    for e in &refused {
+        assert_eq!(e["grant_id"], Value::Null);
+        assert!(
+            !e["detail"].as_str().unwrap().contains("guess-"),
+            "no token: {e}"
+        );
+    }
+
+    // The rest is written when the window ends, or at shutdown: every refusal is counted.
+    gw.sigterm_and_restart();
+    let refused = entries(&gw, "action=enrollment.refused");
+    assert_eq!(refused.len(), 14, "{refused:#?}");
+    for prefix in ["preview: unknown token", "unknown token"] {
+        let rows: Vec<&str> = refused
+            .iter()
+            .map(|e| e["detail"].as_str().unwrap())
+            .filter(|d| d.starts_with(&format!("{prefix};")))
+            .collect();
+        assert_eq!(rows.iter().map(|d| collapsed_count(d)).sum::<u64>(), N);
+        assert!(
+            rows.last()
+                .unwrap()
+                .ends_with("(40 in the minute that ended)"),
+            "{rows:#?}"
+        );
+    }
 }
 
 #[test]

@@ -383,6 +383,22 @@ fn of_32_concurrent_enrollments_with_one_token_exactly_one_wins() {
 }
 
 #[test]
+fn of_64_concurrent_enrollments_with_one_token_exactly_one_wins_in_each_of_20_rounds() {
+    // The 64 arrive together, so the writer commits many of them in one batch, each in its
+    // own savepoint: the first to run spends the token, every later one in the batch sees
+    // it spent. Each signed its certificate beforehand; only the winner's is kept.
+    let gw = Gateway::start_with(&["--rate-limit", "off"], true);
+    for _ in 0..20 {
+        let grant = create_grant(&gw);
+        let id = grant["id"].as_str().unwrap();
+        let url = url_of(&issue_token(&gw, id, None));
+        let csrs: Vec<String> = (0..64).map(|_| p256_csr().1).collect();
+        let results = race(vec![url; 64], csrs);
+        exactly_one_winner(&gw, id, &results, 410);
+    }
+}
+
+#[test]
 fn of_32_concurrent_enrollments_with_32_tokens_of_one_grant_exactly_one_wins() {
     // 320 enrollments from one address: past any honest --rate-limit on purpose.
     let gw = Gateway::start_with(&["--rate-limit", "off"], true);

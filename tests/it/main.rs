@@ -10,6 +10,7 @@ mod config;
 mod dataplane;
 mod dataplane_refusals;
 mod docs;
+mod durability;
 mod enrollment;
 mod first_start;
 mod fixtures;

@@ -113,3 +113,232 @@ fn a_nul_or_escape_in_a_revoke_reason_is_refused_and_nothing_is_revoked() {
     let (_, shown) = gw.request("GET", &format!("{GRANTS}/{id}"), None);
     assert_eq!(shown["revoked_at"], Value::Null, "{shown}");
 }
+
+#[test]
+fn every_route_that_takes_an_id_refuses_one_outside_the_pattern() {
+    let gw = Gateway::start();
+    let grant = gw.grant("u-1", "gw-b");
+    let good = grant["id"].as_str().unwrap();
+    let cert = json!({"certificate_pem": "x", "ca_certificate_pem": "x",
+                      "grant_id": "g", "subject_user_id": "u"});
+    // Percent-encoded, so that no client normalises them away: `..`, `.`, a slash, NUL,
+    // ESC, a space, a backslash, and 129 characters.
+    let long = "a".repeat(129);
+    let bad_ids = [
+        "%2E%2E", "%2E", "a%2Fb", "a%00b", "a%1Bb", "a%20b", "a%5Cb", &long,
+    ];
+    for id in bad_ids {
+        for (method, path, body) in [
+            ("GET", format!("{GRANTS}/{id}"), None),
+            ("PATCH", format!("{GRANTS}/{id}/revoke"), None),
+            ("POST", format!("{GRANTS}/{id}/tokens"), None),
+            ("PATCH", format!("{PEERS}/{id}/cert"), Some(&cert)),
+            ("DELETE", format!("{PEERS}/{id}"), None),
+            ("POST", format!("{PEERS}/{id}/renew"), None),
+            ("GET", format!("{PEERS}/{id}/enrollment"), None),
+            ("GET", format!("{PEERS}/{id}/whoami"), None),
+            ("GET", format!("{PEERS}/{id}/resources/tasks"), None),
+        ] {
+            let (status, answer) = gw.request(method, &path, body);
+            assert_eq!(status, 400, "{method} {path}: {answer}");
+            assert!(
+                message(&answer).starts_with("path: `id` must be 1 to 128 characters"),
+                "{method} {path}: {answer}"
+            );
+        }
+    }
+    // An ID of the pattern gets through to the lookup: 404, or the grant itself.
+    let (status, _) = gw.request("GET", &format!("{GRANTS}/no-such.grant~1"), None);
+    assert_eq!(status, 404);
+    let (status, _) = gw.request("GET", &format!("{GRANTS}/{good}"), None);
+    assert_eq!(status, 200);
+}
+
+const PEERS: &str = "/api/admin/federation/peers";
+
+#[test]
+fn control_characters_are_refused_in_every_text_field_with_the_field_named() {
+    let gw = Gateway::start();
+    let esc = "x\u{1b}[2J";
+    let scope = json!({"resources": ["tasks"], "max_rows_per_query": 10});
+    let cases: Vec<(&str, String, Value, &str)> = vec![
+        (
+            "POST",
+            GRANTS.into(),
+            json!({"user_id": esc, "peer_id": "p", "scope": scope}),
+            "user_id ",
+        ),
+        (
+            "POST",
+            GRANTS.into(),
+            json!({"user_id": "u", "peer_id": esc, "scope": scope}),
+            "peer_id ",
+        ),
+        (
+            "POST",
+            format!("{PEERS}/keypair"),
+            json!({"id": "p1", "name": esc, "remote_url": "http://127.0.0.1:9",
+                   "csr_pem": "x", "sealed_private_key": "x"}),
+            "name ",
+        ),
+        (
+            "POST",
+            format!("{PEERS}/keypair"),
+            json!({"id": "p1", "name": "n", "remote_url": "http://127.0.0.1:9/\u{7}",
+                   "csr_pem": "x", "sealed_private_key": "x"}),
+            "remote_url ",
+        ),
+        (
+            "POST",
+            format!("{PEERS}/keypair"),
+            json!({"id": "p1", "name": "n", "remote_url": "http://127.0.0.1:9",
+                   "csr_pem": "-----BEGIN CERTIFICATE REQUEST-----\n\u{1b}]0;t\u{7}",
+                   "sealed_private_key": "x"}),
+            "csr_pem ",
+        ),
+        (
+            "POST",
+            format!("{PEERS}/keypair"),
+            json!({"id": "p1", "name": "n", "remote_url": "http://127.0.0.1:9",
+                   "csr_pem": "x", "sealed_private_key": format!("mosaic-sealed-v1:{esc}")}),
+            "sealed_private_key",
+        ),
+        (
+            "PATCH",
+            format!("{PEERS}/p1/cert"),
+            json!({"certificate_pem": esc, "ca_certificate_pem": "x", "grant_id": "g",
+                   "subject_user_id": "u"}),
+            "certificate_pem ",
+        ),
+        (
+            "PATCH",
+            format!("{PEERS}/p1/cert"),
+            json!({"certificate_pem": "x", "ca_certificate_pem": esc, "grant_id": "g",
+                   "subject_user_id": "u"}),
+            "ca_certificate_pem ",
+        ),
+        (
+            "PATCH",
+            format!("{PEERS}/p1/cert"),
+            json!({"certificate_pem": "x", "ca_certificate_pem": "x", "grant_id": esc,
+                   "subject_user_id": "u"}),
+            "grant_id ",
+        ),
+        (
+            "POST",
+            "/api/admin/federation/data/notes".into(),
+            json!({"user_id": "u", "items": [{"id": "n1", "title": "t", "body": "ok"},
+                                              {"id": "n2", "title": esc, "body": "b"}]}),
+            "items[1].title: ",
+        ),
+        (
+            "POST",
+            "/api/admin/federation/data/notes".into(),
+            json!({"user_id": "u", "items": [{"id": "n\u{0}", "title": "t", "body": "b"}]}),
+            "items[0].id ",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let (status, answer) = gw.request(method, &path, Some(&body));
+        assert_eq!(status, 400, "{path} {body}: {answer}");
+        assert!(message(&answer).starts_with(field), "{field}: {answer}");
+    }
+    for (path, field) in [
+        (format!("{GRANTS}?peer_id=a%1Bb"), "peer_id "),
+        (
+            "/api/admin/federation/audit?grant_id=a%00b".to_string(),
+            "grant_id ",
+        ),
+    ] {
+        let (status, answer) = gw.request("GET", &path, None);
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(message(&answer).starts_with(field), "{answer}");
+    }
+    // Nothing was stored; a note's body keeps its line feeds and tabs.
+    assert_eq!(grant_count(&gw), 0);
+    let (_, peers) = gw.request("GET", PEERS, None);
+    assert_eq!(peers["items"], json!([]));
+    let note = json!({"user_id": "u", "items": [{"id": "n1", "title": "t", "body": "a\n\tb"}]});
+    let (status, answer) = gw.request("POST", "/api/admin/federation/data/notes", Some(&note));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["imported"], 1);
+}
+
+#[test]
+fn every_400_names_the_field_or_element() {
+    let gw = Gateway::start();
+    let id = gw.grant("u-1", "gw-b")["id"].as_str().unwrap().to_string();
+    let cases: Vec<(&str, String, Option<Value>, &str)> = vec![
+        (
+            "POST",
+            GRANTS.into(),
+            Some(
+                json!({"peer_id": "p", "scope": {"resources": ["tasks"], "max_rows_per_query": 1}}),
+            ),
+            "user_id",
+        ),
+        (
+            "POST",
+            GRANTS.into(),
+            Some(
+                json!({"user_id": "u", "peer_id": "p", "scope": {"resources": ["tasks", "bogus"], "max_rows_per_query": 1}}),
+            ),
+            "`scope.resources[1]`",
+        ),
+        (
+            "POST",
+            GRANTS.into(),
+            Some(json!({"user_id": "u", "peer_id": "p",
+                        "scope": {"resources": ["tasks"], "max_rows_per_query": "ten"}})),
+            "`scope.max_rows_per_query`",
+        ),
+        (
+            "POST",
+            GRANTS.into(),
+            Some(
+                json!({"user_id": "u", "peer_id": "p", "scope": {"resources": ["tasks"], "max_rows_per_query": 1}, "extra": 1}),
+            ),
+            "`extra`",
+        ),
+        (
+            "POST",
+            format!("{GRANTS}/{id}/tokens"),
+            Some(json!({"ttl_seconds": 901})),
+            "ttl_seconds",
+        ),
+        (
+            "POST",
+            format!("{GRANTS}/{id}/tokens"),
+            Some(json!({"ttl_seconds": -1})),
+            "`ttl_seconds`",
+        ),
+        (
+            "PATCH",
+            format!("{GRANTS}/{id}/revoke"),
+            Some(json!({"reason": 7})),
+            "`reason`",
+        ),
+        ("GET", format!("{GRANTS}?limit=abc"), None, "limit"),
+        ("GET", format!("{GRANTS}?status=gone"), None, "status"),
+        (
+            "GET",
+            "/api/admin/federation/audit?since=yesterday".into(),
+            None,
+            "since",
+        ),
+        (
+            "POST",
+            "/api/admin/federation/data/notes".into(),
+            Some(json!({"user_id": "u", "items": [{"id": "n1", "title": 5, "body": "b"}]})),
+            "items[0].title",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let (status, answer) = gw.request(method, &path, body.as_ref());
+        assert_eq!(status, 400, "{method} {path}: {answer}");
+        assert!(
+            message(&answer).contains(field),
+            "{field} not named: {answer}"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use super::{Auth, Client};
 use crate::api::query::{AuditListQuery, GrantListQuery, PeerListQuery};
 use crate::api::types::{
     AuditEntry, CreateGrantRequest, CreatePeerRequest, CreateTokenRequest, EnrollRequest,
-    EnrollResponse, EnrollmentPreview, EnrollmentToken, Grant, Peer, PeerEnrollment,
+    EnrollResponse, EnrollmentPreview, EnrollmentToken, Grant, Health, Peer, PeerEnrollment,
     RevokeGrantRequest, StoreCertRequest,
 };
 use crate::error::Result;
@@ -109,6 +109,21 @@ impl Client {
     pub async fn renew_peer(&self, id: &str) -> Result<Peer> {
         let url = self.admin_url(&["peers", id_segment("peer", id)?, "renew"])?;
         self.request(Method::POST, url, Auth::Admin, None::<&()>, "peer")
+            .await
+    }
+
+    /// `GET /api/health` of this gateway: its version and its CA's fingerprint.
+    pub async fn health(&self) -> Result<Health> {
+        let mut url = (*self.base_url()).clone();
+        url.path_segments_mut()
+            .map_err(|_| crate::error::Error::invalid_input("--gateway: not a base URL"))?
+            .pop_if_empty()
+            .extend(
+                crate::api::paths::HEALTH
+                    .split('/')
+                    .filter(|s| !s.is_empty()),
+            );
+        self.request(Method::GET, url, Auth::Admin, None::<&()>, "health answer")
             .await
     }
 

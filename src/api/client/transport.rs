@@ -116,6 +116,7 @@ impl Client {
     {
         let shown = redact_url(url.as_str());
         let url_token = enrollment_token(&url).map(str::to_string);
+        let names_record = auth == Auth::Admin && names_record(&url);
         self.check_transport(&url, &shown)?;
         let via = self.check_proxy(&url, &shown, auth)?;
         let http = match (&self.pinned, auth) {
@@ -158,7 +159,7 @@ impl Client {
         if status.is_success() {
             return Ok((status, bytes));
         }
-        let err = self.status_error(status, &bytes, auth, &shown);
+        let err = self.status_error(status, &bytes, auth, &shown, names_record);
         // A gateway that echoes the enrollment token in its message must not make us
         // print it.
         match url_token {
@@ -359,6 +360,26 @@ pub(super) fn is_loopback(url: &Url) -> bool {
                     .is_some_and(|v4| IpAddr::V4(v4).is_loopback())
         }
         None => false,
+    }
+}
+
+/// Whether an admin URL names one grant or peer (`…/grants/{id}`, `…/peers/{id}/cert`),
+/// so that a 404 can mean "no such record"; a collection (`…/grants`, `…/peers/keypair`,
+/// `…/audit`) always exists on a gateway.
+fn names_record(url: &Url) -> bool {
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let Some(i) = segments
+        .windows(paths::ADMIN_SEGMENTS.len())
+        .position(|w| w == paths::ADMIN_SEGMENTS)
+    else {
+        return false;
+    };
+    match &segments[i + paths::ADMIN_SEGMENTS.len()..] {
+        ["grants" | "peers", id, ..] => *id != "keypair",
+        _ => false,
     }
 }
 

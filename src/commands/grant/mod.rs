@@ -33,8 +33,6 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: GrantCommand) -> Re
 }
 
 async fn create(client: &Client, format: OutputFormat, args: GrantCreateArgs) -> Result<()> {
-    let user_id = required("--user", &args.user)?;
-    let peer_id = required("--peer", &args.peer)?;
     let scope = read_scope(&args.scope)?;
     let expires_at = match args.expires_in {
         Some(d) => Some(
@@ -48,11 +46,21 @@ async fn create(client: &Client, format: OutputFormat, args: GrantCreateArgs) ->
         None => args.expires_at,
     };
     let req = CreateGrantRequest {
-        user_id,
-        peer_id,
+        user_id: args.user,
+        peer_id: args.peer,
         scope,
         expires_at,
     };
+    // The gateway's own rules, by the same code: a dry run passes exactly what the
+    // gateway would accept.
+    req.validate().map_err(|e| {
+        let flag = match e.field.as_str() {
+            "user_id" => "--user",
+            "peer_id" => "--peer",
+            _ => "--scope",
+        };
+        Error::invalid_input(format!("{flag}: {e}"))
+    })?;
     if args.dry_run {
         emit(format, &DryRun::from(req))?;
         hint(format, "Dry run: the grant is valid; nothing was sent.");
@@ -129,6 +137,8 @@ async fn revoke(client: &Client, format: OutputFormat, args: GrantRevokeArgs) ->
     let req = RevokeGrantRequest {
         reason: args.reason.filter(|r| !r.trim().is_empty()),
     };
+    req.validate()
+        .map_err(|e| Error::invalid_input(format!("--reason: {e}")))?;
     if !args.yes && crate::output::is_interactive() {
         let g = client.get_grant(&args.id).await?;
         let question = format!(
@@ -169,18 +179,6 @@ async fn token(client: &Client, format: OutputFormat, args: GrantTokenArgs) -> R
 
 /// The value as given: an ID with edge whitespace is refused, not silently trimmed into
 /// another ID.
-fn required(flag: &str, value: &str) -> Result<String> {
-    if value.trim().is_empty() {
-        return Err(Error::invalid_input(format!("{flag}: must not be empty")));
-    }
-    if value.trim() != value {
-        return Err(Error::invalid_input(format!(
-            "{flag}: \"{value}\" starts or ends with whitespace; give the ID exactly"
-        )));
-    }
-    Ok(value.to_string())
-}
-
 fn scope_rows(scope: &Scope) -> Vec<(&'static str, String)> {
     let names = |rs: &[crate::api::types::Resource]| list_or_dash(rs.iter().map(|r| r.as_str()));
     vec![

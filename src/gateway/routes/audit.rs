@@ -30,6 +30,9 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<AuditListQuery>,
 ) -> ApiResult<Json<Page<AuditEntry>>> {
+    if let Some(grant_id) = &q.grant_id {
+        super::check_printable("grant_id", grant_id)?;
+    }
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let since = q
         .since

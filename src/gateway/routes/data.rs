@@ -151,7 +151,19 @@ fn check_row(
     for (name, kind) in own {
         let value = item.get(*name);
         match (kind, value) {
-            (FieldKind::Text, Some(Value::String(_))) => {}
+            (FieldKind::Text, Some(Value::String(text))) => {
+                // Multi-line text (a note's body) keeps its line feeds and tabs.
+                if text
+                    .chars()
+                    .any(|c| crate::api::text::is_unsafe_char(c) && !matches!(c, '\n' | '\t'))
+                {
+                    return Err(field_error(
+                        name,
+                        "must not contain control or bidirectional formatting characters \
+                         (line feeds and tabs are allowed)",
+                    ));
+                }
+            }
             (FieldKind::Text, Some(_)) => return Err(field_error(name, "must be a string")),
             (FieldKind::Text, None) => return Err(field_error(name, "is required")),
             (FieldKind::OptionalTime, _) => {

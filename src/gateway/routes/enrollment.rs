@@ -1,8 +1,10 @@
 //! The public enrollment endpoint, `/api/federation/enrollment/{token}`: the token in the
 //! path is the credential. GET previews what it grants; POST spends it for a certificate.
 
-use axum::Json;
+use std::time::Instant;
+
 use axum::extract::State;
+use axum::{Extension, Json};
 use rusqlite::Connection;
 use subtle::ConstantTimeEq;
 
@@ -10,10 +12,12 @@ use super::tokens::token_hash;
 use crate::api::types::{
     AuditAction, EnrollRequest, EnrollResponse, EnrollmentPreview, ErrorBody, Grant, GrantStatus,
 };
-use crate::crypto::ca::CaError;
+use crate::crypto::ca::{CaError, ClientCert};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{JsonBody, PathParam};
+use crate::gateway::rate_limit::ClientAddr;
+use crate::gateway::refusals;
 use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::tokens::{self, StoredToken};
 use crate::gateway::store::{certificates, from_ms, grants, to_ms};
@@ -26,14 +30,6 @@ struct Refusal {
 }
 
 impl Refusal {
-    /// The `enrollment.refused` audit event; committed although the answer is an error.
-    fn event(&self) -> Event {
-        let mut event =
-            Event::new(AuditAction::EnrollmentRefused, Actor::Enrollment).detail(&self.why);
-        event.grant_id = self.grant_id.clone();
-        event
-    }
-
     fn token(grant_id: Option<&str>, why: &str) -> Self {
         Refusal {
             grant_id: grant_id.map(str::to_string),
@@ -110,25 +106,73 @@ fn pending_grant(
 )]
 pub async fn preview(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     PathParam(token): PathParam,
 ) -> ApiResult<Json<EnrollmentPreview>> {
     let ca_pem = state.ca.cert_pem().to_string();
     let preview = state
         .store
         .read(move |tx, now| {
-            let token = live_token(tx, &token, now)?.map_err(|r| r.answer)?;
-            let grant = pending_grant(tx, &token)?.map_err(|r| r.answer)?;
-            Ok::<_, ApiError>(EnrollmentPreview {
+            let token = match live_token(tx, &token, now)? {
+                Ok(token) => token,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let grant = match pending_grant(tx, &token)? {
+                Ok(grant) => grant,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            Ok::<_, ApiError>(Ok(EnrollmentPreview {
                 grant_id: grant.id,
                 subject_user_id: grant.user_id,
                 peer_id: grant.peer_id,
                 scope: grant.scope,
                 expires_at: from_ms(token.expires_at),
                 ca_certificate_pem: ca_pem,
-            })
+            }))
         })
         .await?;
-    Ok(Json(preview))
+    match preview {
+        Ok(preview) => Ok(Json(preview)),
+        Err(refusal) => Err(audit_refusal(&state, client, "preview: ", refusal).await),
+    }
+}
+
+/// Records a refusal in the audit log, collapsed with its repeats from the same address
+/// (`refusals`), and gives the answer to send.
+async fn audit_refusal(
+    state: &AppState,
+    client: Option<Extension<ClientAddr>>,
+    what: &str,
+    refusal: Refusal,
+) -> ApiError {
+    let addr = client.map(|Extension(ClientAddr(addr))| addr.ip());
+    let why = format!("{what}{}", refusal.why);
+    let rows = state
+        .refusals
+        .refused(addr, refusal.grant_id.as_deref(), &why, Instant::now());
+    match refusals::write(&state.store, rows).await {
+        Ok(()) => refusal.answer,
+        Err(e) => e.into(),
+    }
+}
+
+/// Why an enrollment transaction ended without a certificate: rolled back in both cases
+/// (a refusal changes nothing; its audit row is written afterwards, collapsed).
+enum Failure {
+    Error(ApiError),
+    Refused(Refusal),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Error(e)
+    }
+}
+
+impl From<crate::gateway::store::StoreError> for Failure {
+    fn from(e: crate::gateway::store::StoreError) -> Self {
+        Failure::Error(e.into())
+    }
 }
 
 #[utoipa::path(
@@ -148,24 +192,80 @@ pub async fn preview(
 )]
 pub async fn enroll(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     PathParam(token): PathParam,
     JsonBody(req): JsonBody<EnrollRequest>,
 ) -> ApiResult<Json<EnrollResponse>> {
+    let signed = sign_ahead(&state, &token, &req.csr_pem).await?;
     let st = state.clone();
-    let response = state
+    let outcome = state
         .store
-        .write(move |tx, now| {
-            // A refusal is committed with its audit event, then answered as an error.
-            Ok::<_, ApiError>(match redeem(tx, &st, &token, &req.csr_pem, now)? {
-                Ok((response, event)) => (Ok(response), event),
-                Err(refusal) => {
-                    let event = refusal.event();
-                    (Err(refusal.answer), event)
-                }
+        .write(
+            move |tx, now| match redeem(tx, &st, &token, &req.csr_pem, signed, now)? {
+                Ok(answer) => Ok(answer),
+                Err(refusal) => Err(Failure::Refused(refusal)),
+            },
+        )
+        .await;
+    match outcome {
+        Ok(response) => Ok(Json(response)),
+        Err(Failure::Error(e)) => Err(e),
+        Err(Failure::Refused(refusal)) => Err(audit_refusal(&state, client, "", refusal).await),
+    }
+}
+
+/// The CSR's fate, decided for the grant of a live token before the write transaction.
+enum Signed {
+    /// Signed for this grant.
+    Issued { grant_id: String, cert: ClientCert },
+    /// Refused for this grant: the CSR's flaw.
+    Rejected { grant_id: String, why: String },
+    /// The token was not live or its grant not pending: nothing signed.
+    Nothing,
+}
+
+/// Parses, checks and signs the CSR for the token's grant on a read-only connection,
+/// outside the write transaction, so that concurrent enrollments sign in parallel and the
+/// writer spends its time on writes. Nothing is decided here: [`redeem`] checks the token
+/// and its grant again inside the transaction, and a certificate signed for a token that
+/// another enrollment spent meanwhile is thrown away (never stored, never answered).
+async fn sign_ahead(state: &AppState, token: &str, csr_pem: &str) -> ApiResult<Signed> {
+    let (st, token, csr_pem) = (state.clone(), token.to_string(), csr_pem.to_string());
+    state
+        .store
+        .read(move |conn, now| {
+            let Ok(token) = live_token(conn, &token, now)? else {
+                return Ok(Signed::Nothing);
+            };
+            let Ok(grant) = pending_grant(conn, &token)? else {
+                return Ok(Signed::Nothing);
+            };
+            sign(&st, &csr_pem, &grant).map(|signed| match signed {
+                Ok(cert) => Signed::Issued {
+                    grant_id: grant.id,
+                    cert,
+                },
+                Err(why) => Signed::Rejected {
+                    grant_id: grant.id,
+                    why,
+                },
             })
         })
-        .await?;
-    Ok(Json(response?))
+        .await
+}
+
+/// Signs `csr_pem` for `grant`: the certificate, or why the CSR is refused.
+fn sign(state: &AppState, csr_pem: &str, grant: &Grant) -> ApiResult<Result<ClientCert, String>> {
+    match state
+        .ca
+        .issue(csr_pem, &grant.id, &grant.user_id, state.cert_validity)
+    {
+        Ok(cert) => Ok(Ok(cert)),
+        Err(CaError::CsrRejected(why)) => Ok(Err(why)),
+        Err(e) => Err(ApiError::internal(format!(
+            "signing the client certificate: {e}"
+        ))),
+    }
 }
 
 /// Idempotent redemption: a redeemed token presented again with a CSR for the public key
@@ -240,15 +340,16 @@ fn base64_lines(der: &[u8]) -> String {
         .join("\n")
 }
 
-/// Inside one `BEGIN IMMEDIATE` transaction: check the token and its grant, sign the CSR,
-/// spend the token and activate the grant. Of concurrent enrollments for one grant,
-/// the first to take the write lock wins; the others find the token used (410) or the
-/// grant active (409).
+/// Inside the write transaction: check the token and its grant again, take the
+/// certificate signed ahead for that grant (or sign now, if none was), spend the token
+/// and activate the grant. Of concurrent enrollments for one grant, the first to reach
+/// the writer wins; the others find the token used (410) or the grant active (409).
 fn redeem(
     conn: &Connection,
     state: &AppState,
     token: &str,
     csr_pem: &str,
+    signed: Signed,
     now: i64,
 ) -> Result<Result<(EnrollResponse, Event), Refusal>, ApiError> {
     let token = match live_token(conn, token, now)? {
@@ -264,23 +365,21 @@ fn redeem(
         Ok(g) => g,
         Err(refusal) => return Ok(Err(refusal)),
     };
+    let signed = match signed {
+        Signed::Issued { grant_id, cert } if grant_id == grant.id => Ok(cert),
+        Signed::Rejected { grant_id, why } if grant_id == grant.id => Err(why),
+        // The token was not live a moment ago on the reader: sign now.
+        _ => sign(state, csr_pem, &grant)?,
+    };
     // The token stays unspent when the CSR is refused, so the peer can retry.
-    let cert = match state
-        .ca
-        .issue(csr_pem, &grant.id, &grant.user_id, state.cert_validity)
-    {
+    let cert = match signed {
         Ok(cert) => cert,
-        Err(CaError::CsrRejected(why)) => {
+        Err(why) => {
             return Ok(Err(Refusal {
                 grant_id: Some(grant.id),
                 why: format!("token {}: CSR refused: {why}", token.handle),
                 answer: ApiError::InvalidRequest(why),
             }));
-        }
-        Err(e) => {
-            return Err(ApiError::internal(format!(
-                "signing the client certificate: {e}"
-            )));
         }
     };
     if !tokens::redeem(conn, &token.handle, now, &cert.fingerprint)? {

@@ -4,21 +4,17 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::check_text;
 use crate::api::query::GrantListQuery;
 use crate::api::types::{
     AuditAction, CreateGrantRequest, ErrorBody, Grant, GrantStatus, Page, RevokeGrantRequest,
 };
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
-use crate::gateway::extract::{JsonBody, OptionalJsonBody, PathParam, QueryParams};
+use crate::gateway::extract::{JsonBody, OptionalJsonBody, PathId, QueryParams};
 use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::grants::{self, GrantFilter};
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::{from_ms, to_ms, tokens};
-
-/// Longest revoke reason, in bytes.
-const MAX_REASON: usize = 1024;
 
 #[utoipa::path(
     post,
@@ -37,11 +33,7 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<CreateGrantRequest>,
 ) -> ApiResult<(StatusCode, Json<Grant>)> {
-    check_text("user_id", &req.user_id)?;
-    check_text("peer_id", &req.peer_id)?;
-    req.scope
-        .validate()
-        .map_err(|v| ApiError::invalid(format!("scope.{v}")))?;
+    req.validate().map_err(|e| ApiError::invalid(e.message))?;
     let grant = state
         .store
         .write(move |tx, now| {
@@ -96,6 +88,9 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<GrantListQuery>,
 ) -> ApiResult<Json<Page<Grant>>> {
+    if let Some(peer_id) = &q.peer_id {
+        super::check_printable("peer_id", peer_id)?;
+    }
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let filter = GrantFilter {
         peer_id: q.peer_id,
@@ -125,10 +120,7 @@ pub async fn list(
     ),
     security(("admin_token" = []))
 )]
-pub async fn show(
-    State(state): State<AppState>,
-    PathParam(id): PathParam,
-) -> ApiResult<Json<Grant>> {
+pub async fn show(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<Json<Grant>> {
     let grant = state
         .store
         .read(move |tx, now| {
@@ -157,19 +149,10 @@ pub async fn show(
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    PathParam(id): PathParam,
+    PathId(id): PathId,
     OptionalJsonBody(req): OptionalJsonBody<RevokeGrantRequest>,
 ) -> ApiResult<Json<Grant>> {
-    if let Some(reason) = &req.reason
-        && reason.len() > MAX_REASON
-    {
-        return Err(ApiError::invalid(format!(
-            "reason is longer than {MAX_REASON} bytes"
-        )));
-    }
-    if let Some(reason) = &req.reason {
-        super::check_printable("reason", reason)?;
-    }
+    req.validate().map_err(|e| ApiError::invalid(e.message))?;
     let grant = state
         .store
         .write(move |tx, now| {

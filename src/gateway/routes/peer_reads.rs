@@ -10,7 +10,7 @@ use crate::api::paths;
 use crate::api::types::{ErrorBody, Page};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
-use crate::gateway::extract::{PathPair, PathParam, QueryParams};
+use crate::gateway::extract::{PathId, PathPair, QueryParams};
 use crate::gateway::store::{StoreError, peers};
 
 #[utoipa::path(
@@ -30,7 +30,7 @@ use crate::gateway::store::{StoreError, peers};
 )]
 pub async fn whoami(
     State(state): State<AppState>,
-    PathParam(id): PathParam,
+    PathId(id): PathId,
 ) -> ApiResult<Json<serde_json::Value>> {
     let answer = call(&state, &id, paths::WHOAMI).await?;
     // Only a well-formed answer is relayed.

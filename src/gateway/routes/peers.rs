@@ -18,7 +18,7 @@ use crate::crypto::seal::{self, SealError, SealingSecret};
 use crate::crypto::verify::{Expected, verify_issued_cert};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
-use crate::gateway::extract::{JsonBody, PathParam, QueryParams};
+use crate::gateway::extract::{ID_CHARS, JsonBody, PathId, QueryParams, is_path_id};
 use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::peers::{self, NewPeer, PeerCert};
@@ -26,17 +26,12 @@ use crate::gateway::store::{from_ms, is_unique_violation, to_ms};
 
 /// Peer IDs appear in URL paths, so they are limited to unreserved URL characters.
 fn check_peer_id(id: &str) -> Result<(), ApiError> {
-    let ok = (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
-        && !matches!(id, "keypair" | "." | "..");
-    if ok {
+    if is_path_id(id) && id != "keypair" {
         Ok(())
     } else {
-        Err(ApiError::invalid(
-            "id must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.', '~' (and not \"keypair\", \".\" or \"..\")",
-        ))
+        Err(ApiError::invalid(format!(
+            "id must be {ID_CHARS} (nor \"keypair\")"
+        )))
     }
 }
 
@@ -118,6 +113,7 @@ pub async fn create(
     check_peer_id(&req.id)?;
     check_text("name", &req.name)?;
     check_remote_url(&req.remote_url)?;
+    super::check_pem_text("csr_pem", &req.csr_pem)?;
     check_sealed_key(&req.sealed_private_key)?;
     if let Some(sealed) = &req.sealed_enrollment {
         seal::decode_sealed(sealed).map_err(|e| match e {
@@ -210,11 +206,13 @@ pub async fn list(
 )]
 pub async fn store_cert(
     State(state): State<AppState>,
-    PathParam(id): PathParam,
+    PathId(id): PathId,
     JsonBody(req): JsonBody<StoreCertRequest>,
 ) -> ApiResult<Json<Peer>> {
     check_text("grant_id", &req.grant_id)?;
     check_text("subject_user_id", &req.subject_user_id)?;
+    super::check_pem_text("certificate_pem", &req.certificate_pem)?;
+    super::check_pem_text("ca_certificate_pem", &req.ca_certificate_pem)?;
     let renewal = state.renewal;
     let peer = state
         .store
@@ -281,10 +279,7 @@ pub async fn store_cert(
     ),
     security(("admin_token" = []))
 )]
-pub async fn remove(
-    State(state): State<AppState>,
-    PathParam(id): PathParam,
-) -> ApiResult<StatusCode> {
+pub async fn remove(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<StatusCode> {
     let peer_id = id.clone();
     state
         .store
@@ -317,10 +312,7 @@ pub async fn remove(
     ),
     security(("admin_token" = []))
 )]
-pub async fn renew(
-    State(state): State<AppState>,
-    PathParam(id): PathParam,
-) -> ApiResult<Json<Peer>> {
+pub async fn renew(State(state): State<AppState>, PathId(id): PathId) -> ApiResult<Json<Peer>> {
     Ok(Json(
         crate::gateway::renewal::renew_peer(&state, &id).await?,
     ))
@@ -341,7 +333,7 @@ pub async fn renew(
 )]
 pub async fn enrollment(
     State(state): State<AppState>,
-    PathParam(id): PathParam,
+    PathId(id): PathId,
 ) -> ApiResult<Json<PeerEnrollment>> {
     let kept = state
         .store

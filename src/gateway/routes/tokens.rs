@@ -18,7 +18,7 @@ use crate::api::types::{
 use crate::crypto::{random_bytes, random_secret};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
-use crate::gateway::extract::{OptionalJsonBody, PathParam};
+use crate::gateway::extract::{OptionalJsonBody, PathId};
 use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::{from_ms, grants, tokens};
 
@@ -44,7 +44,7 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    PathParam(grant_id): PathParam,
+    PathId(grant_id): PathId,
     OptionalJsonBody(req): OptionalJsonBody<CreateTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<EnrollmentToken>)> {
     let ttl = req.ttl_seconds.unwrap_or(TOKEN_TTL_DEFAULT);

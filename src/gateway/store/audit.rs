@@ -131,11 +131,22 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
     })
 }
 
+pub const SELECT: &str = "SELECT id, at, action, actor, grant_id, peer_id, detail FROM audit_log";
+
 pub fn list(
     conn: &Connection,
     filter: &AuditFilter,
     page: &PageRequest,
 ) -> Result<Page<AuditEntry>, StoreError> {
+    let rows = list_query(filter, page)?.fetch(conn, page, from_row)?;
+    Ok(page.finish(rows, |e| (super::to_ms(e.at), e.id.clone())))
+}
+
+/// The page query of [`list`].
+pub fn list_query(
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> Result<KeysetQuery<'static>, StoreError> {
     let mut filters = Vec::new();
     if let Some(grant) = &filter.grant_id {
         filters.push(("grant_id = ?", Value::Text(grant.clone())));
@@ -155,13 +166,11 @@ pub fn list(
         }
         None => None,
     };
-    let rows = KeysetQuery {
-        select: "SELECT id, at, action, actor, grant_id, peer_id, detail FROM audit_log",
+    Ok(KeysetQuery {
+        select: SELECT,
         time_col: "at",
         id_col: "id",
         filters,
         after,
-    }
-    .fetch(conn, page, from_row)?;
-    Ok(page.finish(rows, |e| (super::to_ms(e.at), e.id.clone())))
+    })
 }

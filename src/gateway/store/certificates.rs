@@ -46,14 +46,17 @@ pub fn insert(
     Ok(())
 }
 
+/// An issued certificate by fingerprint (its UNIQUE index).
+pub const DER_BY_FINGERPRINT: &str = "SELECT der FROM issued_certificates WHERE fingerprint = ?1";
+/// The certificate a token was redeemed for (the UNIQUE index of `token_handle`).
+pub const FOR_TOKEN: &str =
+    "SELECT der, not_after FROM issued_certificates WHERE token_handle = ?1";
+
 /// The DER of the issued certificate with `fingerprint`, if this CA issued it.
 pub fn der(conn: &Connection, fingerprint: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.query_row(
-        "SELECT der FROM issued_certificates WHERE fingerprint = ?1",
-        [fingerprint],
-        |r| r.get(0),
-    )
-    .optional()
+    conn.prepare_cached(DER_BY_FINGERPRINT)?
+        .query_row([fingerprint], |r| r.get(0))
+        .optional()
 }
 
 /// The certificate a token was redeemed for: (DER, not_after in ms).
@@ -61,10 +64,7 @@ pub fn for_token(
     conn: &Connection,
     token_handle: &str,
 ) -> rusqlite::Result<Option<(Vec<u8>, i64)>> {
-    conn.query_row(
-        "SELECT der, not_after FROM issued_certificates WHERE token_handle = ?1",
-        [token_handle],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
+    conn.prepare_cached(FOR_TOKEN)?
+        .query_row([token_handle], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
 }

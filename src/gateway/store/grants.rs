@@ -8,9 +8,30 @@ use super::page::{KeysetQuery, PageRequest};
 use super::{audit, from_ms, from_ms_opt, to_ms};
 use crate::api::types::{AuditAction, Grant, GrantStatus, Page};
 
-const COLUMNS: &str = "id, user_id, peer_id, scope, status, created_at, activated_at, \
-                       revoked_at, revoked_reason, expires_at, peer_cert_fingerprint, \
-                       peer_cert_not_after";
+macro_rules! columns {
+    () => {
+        "id, user_id, peer_id, scope, status, created_at, activated_at, revoked_at, \
+         revoked_reason, expires_at, peer_cert_fingerprint, peer_cert_not_after"
+    };
+}
+const COLUMNS: &str = columns!();
+/// Every grant, for the list's page query.
+pub const SELECT_ALL: &str = concat!("SELECT ", columns!(), " FROM grants");
+
+/// A grant by its ID (the primary key).
+pub const BY_ID: &str = concat!("SELECT ", columns!(), " FROM grants WHERE id = ?1");
+/// A grant by its current certificate (`grants_by_cert`).
+pub const BY_CERT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM grants WHERE peer_cert_fingerprint = ?1"
+);
+/// A grant by its previous certificate (`grants_by_previous_cert`).
+pub const BY_PREVIOUS_CERT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM grants WHERE previous_cert_fingerprint = ?1"
+);
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Grant> {
     let conversion = |i: usize, e: String| {
@@ -61,12 +82,9 @@ pub fn insert(conn: &Connection, grant: &Grant) -> rusqlite::Result<()> {
 }
 
 pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Grant>> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM grants WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    conn.prepare_cached(BY_ID)?
+        .query_row([id], from_row)
+        .optional()
 }
 
 /// Which of a grant's certificates was presented.
@@ -85,21 +103,15 @@ pub fn by_cert_fingerprint(
     fingerprint: &str,
 ) -> rusqlite::Result<Option<(Grant, CertRole)>> {
     let current = conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM grants WHERE peer_cert_fingerprint = ?1"),
-            [fingerprint],
-            from_row,
-        )
+        .prepare_cached(BY_CERT)?
+        .query_row([fingerprint], from_row)
         .optional()?;
     if let Some(grant) = current {
         return Ok(Some((grant, CertRole::Current)));
     }
     let previous = conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM grants WHERE previous_cert_fingerprint = ?1"),
-            [fingerprint],
-            from_row,
-        )
+        .prepare_cached(BY_PREVIOUS_CERT)?
+        .query_row([fingerprint], from_row)
         .optional()?;
     Ok(previous.map(|g| (g, CertRole::Previous)))
 }
@@ -145,6 +157,12 @@ pub fn list(
     filter: &GrantFilter,
     page: &PageRequest,
 ) -> rusqlite::Result<Page<Grant>> {
+    let rows = list_query(filter, page).fetch(conn, page, from_row)?;
+    Ok(page.finish(rows, |g| (to_ms(g.created_at), g.id.clone())))
+}
+
+/// The page query of [`list`].
+pub fn list_query(filter: &GrantFilter, page: &PageRequest) -> KeysetQuery<'static> {
     let mut filters = Vec::new();
     if let Some(peer) = &filter.peer_id {
         filters.push(("peer_id = ?", Value::Text(peer.clone())));
@@ -152,9 +170,8 @@ pub fn list(
     if let Some(status) = filter.status {
         filters.push(("status = ?", Value::Text(status.as_str().into())));
     }
-    let select = format!("SELECT {COLUMNS} FROM grants");
-    let rows = KeysetQuery {
-        select: &select,
+    KeysetQuery {
+        select: SELECT_ALL,
         time_col: "created_at",
         id_col: "id",
         filters,
@@ -163,8 +180,27 @@ pub fn list(
             .clone()
             .map(|(at, id)| (Value::Integer(at), Value::Text(id))),
     }
-    .fetch(conn, page, from_row)?;
-    Ok(page.finish(rows, |g| (to_ms(g.created_at), g.id.clone())))
+}
+
+/// Every pending or active grant past its `expires_at`. The partial index holds only
+/// pending and active grants with an expiry, so this visits the due grants and nothing
+/// else; it is named because SQLite's planner, left alone, prefers `grants_by_status`
+/// and walks every pending and active grant (the index must exist, or the statement
+/// fails to prepare rather than scan).
+pub const EXPIRE_DUE: &str = "UPDATE grants INDEXED BY grants_expiring SET status = 'expired'
+     WHERE expires_at IS NOT NULL AND expires_at <= ?1
+       AND status IN ('pending', 'active')
+     RETURNING id";
+
+/// Whether [`EXPIRE_DUE`] would change anything at `?1`: a read-only probe of the same
+/// index.
+pub const ANY_DUE: &str = "SELECT EXISTS (SELECT 1 FROM grants INDEXED BY grants_expiring
+     WHERE expires_at IS NOT NULL AND expires_at <= ?1
+       AND status IN ('pending', 'active'))";
+
+/// Whether some pending or active grant is past its `expires_at` at `now`.
+pub fn any_due(conn: &Connection, now: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached(ANY_DUE)?.query_row([now], |r| r.get(0))
 }
 
 /// Moves every pending or active grant whose `expires_at` has passed to `expired`, with
@@ -172,12 +208,7 @@ pub fn list(
 /// grants, so an expired grant never reads or acts as anything else.
 pub fn expire_due(conn: &Connection, now: i64) -> rusqlite::Result<()> {
     let expired: Vec<String> = conn
-        .prepare_cached(
-            "UPDATE grants SET status = 'expired'
-             WHERE expires_at IS NOT NULL AND expires_at <= ?1
-               AND status IN ('pending', 'active')
-             RETURNING id",
-        )?
+        .prepare_cached(EXPIRE_DUE)?
         .query_map([now], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in expired {
@@ -196,6 +227,11 @@ pub fn expire_due(conn: &Connection, now: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// pending → active, by the primary key.
+pub const ACTIVATE: &str = "UPDATE grants SET status = 'active', activated_at = ?2,
+                           peer_cert_fingerprint = ?3, peer_cert_not_after = ?4
+     WHERE id = ?1 AND status = 'pending'";
+
 /// pending → active, with the fingerprint of the certificate that activated it. Returns
 /// false if the grant was not pending.
 pub fn activate(
@@ -205,12 +241,9 @@ pub fn activate(
     fingerprint: &str,
     not_after: i64,
 ) -> rusqlite::Result<bool> {
-    let n = conn.execute(
-        "UPDATE grants SET status = 'active', activated_at = ?2, peer_cert_fingerprint = ?3,
-                           peer_cert_not_after = ?4
-         WHERE id = ?1 AND status = 'pending'",
-        params![id, now, fingerprint, not_after],
-    )?;
+    let n = conn
+        .prepare_cached(ACTIVATE)?
+        .execute(params![id, now, fingerprint, not_after])?;
     Ok(n == 1)
 }
 

@@ -1,7 +1,11 @@
 //! The gateway's SQLite database: opening it with durable settings, versioned migrations,
-//! one connection shared by all requests, and the one write path ([`Store::write`]).
-//! Each submodule owns one table's queries. Errors are the store's own
-//! ([`StoreError`]); the routes map them to HTTP.
+//! one writing connection with group commit ([`Store::write`], the one write path) and a
+//! pool of read-only connections ([`Store::read`]). Each submodule owns one table's
+//! queries. Errors are the store's own ([`StoreError`]); the routes map them to HTTP.
+//!
+//! The operations are the table modules' functions over a connection; the routes only
+//! ever hand [`Store::write`] and [`Store::read`] closures that call them, so another
+//! backend implements the same functions and the same two entry points.
 
 pub mod audit;
 pub mod certificates;
@@ -9,16 +13,23 @@ pub mod grants;
 pub mod migrations;
 pub mod page;
 pub mod peers;
+#[cfg(test)]
+mod plans;
+mod readers;
 pub mod rows;
 pub mod tokens;
+mod writer;
 
 use std::path::Path;
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 use time::OffsetDateTime;
 
 use audit::Event;
+use readers::Readers;
+use writer::{Done, Job};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "gateway.db";
@@ -36,18 +47,16 @@ pub enum StoreError {
     Task(String),
 }
 
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// The database, shared by all requests. One connection behind a mutex: the gateway's
-/// writes are small, and serialising them makes every state change trivially atomic on
-/// top of the `BEGIN IMMEDIATE` transactions each write uses anyway.
+/// The database, shared by all requests: a queue to the writer thread and the readers.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    writer: Sender<Job>,
+    readers: Arc<Readers>,
 }
 
 impl Store {
-    /// Opens (or creates) the database and brings its schema up to date.
+    /// Opens (or creates) the database, brings its schema up to date, starts the writer
+    /// thread and opens the readers.
     pub fn open(path: &Path) -> Result<Store, String> {
         create_private(path)
             .map_err(|e| format!("cannot create the database {}: {e}", path.display()))?;
@@ -55,8 +64,12 @@ impl Store {
             .map_err(|e| format!("cannot open the database {}: {e}", path.display()))?;
         configure(&conn)?;
         migrations::apply(&mut conn)?;
+        let readers = Readers::open(path)?;
+        let writer =
+            writer::spawn(conn).map_err(|e| format!("cannot start the database writer: {e}"))?;
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
+            writer,
+            readers: Arc::new(readers),
         })
     }
 
@@ -76,69 +89,110 @@ impl Store {
         .map_err(|e: StoreError| format!("cannot read the database: {e}"))
     }
 
-    /// Runs `f` with the connection on a blocking thread, so that SQLite's fsyncs never
-    /// stall the async workers.
+    /// Runs `f` with a read-only connection of the pool on a blocking thread, outside any
+    /// transaction and without the expiry view of [`Store::read`]: for reads of peers.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic inside `f` rolled its transaction back when it unwound, so the
-            // connection is still consistent: keep using it.
-            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        self.readers
+            .with(move |conn| f(conn))
+            .await
+            .map_err(|e| E::from(StoreError::Task(e)))?
     }
 
-    /// The one write path: `BEGIN IMMEDIATE`, the expiry sweep, `f` with the transaction
-    /// and its "now", `f`'s audit event recorded at that "now", commit. An error from `f`
-    /// rolls everything back. No handler can forget a step.
+    /// The one write path: `f` with the connection and the "now" of its batch, inside
+    /// `BEGIN IMMEDIATE` after the expiry sweep and in its own savepoint; `f`'s audit
+    /// event is recorded at that "now"; the answer comes once the batch's commit is on
+    /// disk. An error from `f` undoes `f` (and only `f`). No handler can forget a step.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: FnOnce(&Transaction<'_>, i64) -> Result<(T, Event), E> + Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<(T, Event), E> + Send + 'static,
     {
-        self.run(move |conn| {
-            let (tx, now) = begin(conn)?;
-            let (value, event) = f(&tx, now)?;
-            audit::record(&tx, now, &event.record()).map_err(StoreError::from)?;
-            tx.commit().map_err(StoreError::from)?;
+        self.submit(move |conn, now| {
+            let (value, event) = f(conn, now)?;
+            audit::record(conn, now, &event.record()).map_err(StoreError::from)?;
             Ok(value)
         })
         .await
     }
 
-    /// A read after the expiry sweep, so that an expired grant never reads as anything
-    /// else: `BEGIN IMMEDIATE`, the sweep, `f`, commit (of the sweep's changes).
+    /// A read in which an expired grant never reads as anything else: one snapshot of a
+    /// read-only connection in which no grant is past its `expires_at` (one probe of the
+    /// expiry index). When some grant is due, the read goes through the writer instead,
+    /// after the sweep that records the expiry.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: FnOnce(&Transaction<'_>, i64) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<T, E> + Send + 'static,
     {
-        self.run(move |conn| {
-            let (tx, now) = begin(conn)?;
-            let value = f(&tx, now)?;
-            tx.commit().map_err(StoreError::from)?;
-            Ok(value)
-        })
-        .await
+        let attempt = self
+            .readers
+            .with(move |conn| -> Result<Result<T, E>, F> {
+                let now = now_ms();
+                let tx = match conn.transaction() {
+                    Ok(tx) => tx,
+                    Err(e) => return Ok(Err(E::from(StoreError::from(e)))),
+                };
+                match grants::any_due(&tx, now) {
+                    Ok(false) => Ok(f(&tx, now)),
+                    Ok(true) => Err(f),
+                    Err(e) => Ok(Err(E::from(StoreError::from(e)))),
+                }
+            })
+            .await
+            .map_err(|e| E::from(StoreError::Task(e)))?;
+        match attempt {
+            Ok(result) => result,
+            Err(f) => self.submit(f).await,
+        }
     }
-}
 
-/// Starts a write transaction in which every grant past its `expires_at` already reads
-/// as `expired`; returns it with the "now" it used.
-fn begin(conn: &mut Connection) -> StoreResult<(Transaction<'_>, i64)> {
-    let now = now_ms();
-    let tx = immediate(conn)?;
-    grants::expire_due(&tx, now)?;
-    Ok((tx, now))
+    /// Queues `f` for the writer and waits for its batch's commit.
+    async fn submit<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<T, E> + Send + 'static,
+    {
+        let (sender, receiver) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        type Reply<T, E> = Mutex<Option<tokio::sync::oneshot::Sender<Result<T, E>>>>;
+        let reply = Arc::new(Mutex::new(Some(sender)));
+        let answer = move |reply: &Reply<T, E>, result: Result<T, E>| {
+            let sender = reply.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(sender) = sender {
+                let _ = sender.send(result);
+            }
+        };
+        let on_abort = reply.clone();
+        let job = Job {
+            work: Box::new(move |conn, now| {
+                let result = f(conn, now);
+                Done {
+                    keep: result.is_ok(),
+                    answer: Box::new(move |failed| {
+                        let result = match (result, failed) {
+                            (Ok(_), Some(e)) => Err(E::from(e)),
+                            (result, _) => result,
+                        };
+                        answer(&reply, result);
+                    }),
+                }
+            }),
+            abort: Box::new(move |e| answer(&on_abort, Err(E::from(e)))),
+        };
+        self.writer
+            .send(job)
+            .map_err(|_| StoreError::Task("the database writer has stopped".into()))?;
+        receiver.await.map_err(|_| {
+            StoreError::Task("the write ended without an answer (it panicked)".into())
+        })?
+    }
 }
 
 /// Creates an empty database file readable by the owner only; SQLite gives its `-wal`
@@ -180,8 +234,8 @@ fn configure(conn: &Connection) -> Result<(), String> {
 
 /// Starts a write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so a
 /// read-then-write inside it can never be interleaved with another writer.
-fn immediate(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+fn immediate(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 
 /// Timestamps are stored as Unix milliseconds: they sort, compare and index as integers.
@@ -210,4 +264,123 @@ pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
             if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::types::AuditAction;
+    use audit::Actor;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join(DB_FILE)).unwrap();
+        (dir, store)
+    }
+
+    /// Writes queued together share a commit, each in its own savepoint: a failing or
+    /// panicking write leaves nothing behind, and the others are kept and answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failing_write_undoes_only_itself() {
+        let (_dir, store) = store();
+        let writes = (0..96).map(|i: u32| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |conn, now| {
+                        conn.execute(
+                            "INSERT INTO resource_rows (resource, user_id, id, created_at, \
+                             updated_at, fields) VALUES ('tasks', 'u', ?1, ?2, ?2, '{}')",
+                            rusqlite::params![i.to_string(), now],
+                        )?;
+                        if i.is_multiple_of(3) {
+                            return Err(StoreError::InvalidPage(format!("refused {i}")));
+                        }
+                        if i.is_multiple_of(7) {
+                            panic!("write {i} panics after its insert");
+                        }
+                        let event = Event::new(AuditAction::DataImported, Actor::Admin)
+                            .detail(i.to_string());
+                        Ok((i, event))
+                    })
+                    .await
+            })
+        });
+        let mut kept = Vec::new();
+        for (i, write) in (0..96).zip(writes.collect::<Vec<_>>()) {
+            match write.await.unwrap() {
+                Ok(v) => {
+                    assert_eq!(v, i);
+                    assert!(
+                        !i.is_multiple_of(3) && !i.is_multiple_of(7),
+                        "write {i} succeeded"
+                    );
+                    kept.push(i.to_string());
+                }
+                Err(StoreError::InvalidPage(m)) => assert_eq!(m, format!("refused {i}")),
+                Err(StoreError::Task(_)) => {
+                    assert!(i.is_multiple_of(7) && !i.is_multiple_of(3), "write {i}")
+                }
+                Err(e) => panic!("write {i}: {e}"),
+            }
+        }
+        let (rows, audited) = store
+            .run(|conn| {
+                let ids = |sql: &str| -> rusqlite::Result<Vec<String>> {
+                    conn.prepare(sql)?.query_map([], |r| r.get(0))?.collect()
+                };
+                Ok::<_, StoreError>((
+                    ids("SELECT id FROM resource_rows ORDER BY CAST(id AS INTEGER)")?,
+                    ids("SELECT detail FROM audit_log ORDER BY CAST(detail AS INTEGER)")?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, kept);
+        assert_eq!(audited, kept);
+    }
+
+    /// A read sees every acknowledged write; a grant past its expiry reads as expired
+    /// (through the writer's sweep, recorded once).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_see_acknowledged_writes_and_expiry() {
+        let (_dir, store) = store();
+        let past = now_ms() - 1;
+        store
+            .write(move |conn, now| {
+                conn.execute(
+                    "INSERT INTO grants (id, user_id, peer_id, scope, status, created_at, \
+                     expires_at) VALUES ('g1', 'u', 'p', '{}', 'pending', ?1, ?2)",
+                    rusqlite::params![now, past + 50],
+                )?;
+                Ok::<_, StoreError>(((), Event::new(AuditAction::GrantCreated, Actor::Admin)))
+            })
+            .await
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        for _ in 0..2 {
+            let status = store
+                .read(|conn, _| {
+                    conn.query_row("SELECT status FROM grants WHERE id = 'g1'", [], |r| {
+                        r.get::<_, String>(0)
+                    })
+                    .map_err(StoreError::from)
+                })
+                .await
+                .unwrap();
+            assert_eq!(status, "expired");
+        }
+        let expiries: i64 = store
+            .run(|conn| {
+                conn.query_row(
+                    "SELECT count(*) FROM audit_log WHERE action = 'grant.expired'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(StoreError::from)
+            })
+            .await
+            .unwrap();
+        assert_eq!(expiries, 1);
+    }
 }

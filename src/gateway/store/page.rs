@@ -71,12 +71,9 @@ pub struct KeysetQuery<'a> {
 }
 
 impl KeysetQuery<'_> {
-    pub fn fetch<T>(
-        self,
-        conn: &Connection,
-        page: &PageRequest,
-        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<Vec<T>> {
+    /// The statement and its arguments for a page of `limit` rows plus one (to learn
+    /// whether another page follows).
+    pub fn statement(self, page: &PageRequest) -> (String, Vec<Value>) {
         let (mut clauses, mut args): (Vec<String>, Vec<Value>) = self
             .filters
             .into_iter()
@@ -96,6 +93,16 @@ impl KeysetQuery<'_> {
             "{}{filter_sql} ORDER BY {}, {} LIMIT ?",
             self.select, self.time_col, self.id_col
         );
+        (sql, args)
+    }
+
+    pub fn fetch<T>(
+        self,
+        conn: &Connection,
+        page: &PageRequest,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
+        let (sql, args) = self.statement(page);
         conn.prepare_cached(&sql)?
             .query_map(params_from_iter(args), map)?
             .collect()

@@ -8,9 +8,26 @@ use super::page::{KeysetQuery, PageRequest};
 use super::{from_ms, from_ms_opt, to_ms};
 use crate::api::types::{Page, Peer, PeerStatus};
 
-const COLUMNS: &str = "id, name, remote_url, grant_id, subject_user_id, status, \
-                       cert_fingerprint, cert_serial, cert_not_after, created_at, activated_at, \
-                       renew_after";
+macro_rules! columns {
+    () => {
+        "id, name, remote_url, grant_id, subject_user_id, status, cert_fingerprint, \
+         cert_serial, cert_not_after, created_at, activated_at, renew_after"
+    };
+}
+/// Every peer, for the list's page query.
+pub const SELECT_ALL: &str = concat!("SELECT ", columns!(), " FROM peers");
+
+/// A peer by its ID (the primary key).
+pub const BY_ID: &str = concat!("SELECT ", columns!(), " FROM peers WHERE id = ?1");
+/// What B needs to call a peer, by its ID.
+pub const CREDENTIALS: &str =
+    "SELECT status, remote_url, certificate_pem, ca_certificate_pem, cert_fingerprint,
+            sealed_private_key, cert_not_after, grant_id, subject_user_id
+     FROM peers WHERE id = ?1";
+/// Active peers due for renewal (`peers_renewal_due`).
+pub const DUE_FOR_RENEWAL: &str = "SELECT id, cert_fingerprint FROM peers
+     WHERE status = 'active' AND renew_after IS NOT NULL AND renew_after <= ?1
+     ORDER BY renew_after, id";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Peer> {
     let status: String = row.get(5)?;
@@ -65,12 +82,9 @@ pub fn insert(conn: &Connection, p: &NewPeer<'_>) -> rusqlite::Result<()> {
 }
 
 pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Peer>> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM peers WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    conn.prepare_cached(BY_ID)?
+        .query_row([id], from_row)
+        .optional()
 }
 
 /// A peer's status, its CSR and the sealed enrollment it keeps (if any).
@@ -95,9 +109,14 @@ pub fn public_key(conn: &Connection, id: &str) -> rusqlite::Result<Option<Vec<u8
 }
 
 pub fn list(conn: &Connection, page: &PageRequest) -> rusqlite::Result<Page<Peer>> {
-    let select = format!("SELECT {COLUMNS} FROM peers");
-    let rows = KeysetQuery {
-        select: &select,
+    let rows = list_query(page).fetch(conn, page, from_row)?;
+    Ok(page.finish(rows, |p| (to_ms(p.created_at), p.id.clone())))
+}
+
+/// The page query of [`list`].
+pub fn list_query(page: &PageRequest) -> KeysetQuery<'static> {
+    KeysetQuery {
+        select: SELECT_ALL,
         time_col: "created_at",
         id_col: "id",
         filters: Vec::new(),
@@ -106,8 +125,6 @@ pub fn list(conn: &Connection, page: &PageRequest) -> rusqlite::Result<Page<Peer
             .clone()
             .map(|(at, id)| (Value::Integer(at), Value::Text(id))),
     }
-    .fetch(conn, page, from_row)?;
-    Ok(page.finish(rows, |p| (to_ms(p.created_at), p.id.clone())))
 }
 
 /// The verified certificate that makes a pending peer active.
@@ -191,13 +208,9 @@ pub fn renew(
 
 /// Active peers whose renewal is due at `now`, with their certificate's fingerprint.
 pub fn due_for_renewal(conn: &Connection, now: i64) -> rusqlite::Result<Vec<(String, String)>> {
-    conn.prepare_cached(
-        "SELECT id, cert_fingerprint FROM peers
-         WHERE status = 'active' AND renew_after IS NOT NULL AND renew_after <= ?1
-         ORDER BY renew_after, id",
-    )?
-    .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
-    .collect()
+    conn.prepare_cached(DUE_FOR_RENEWAL)?
+        .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }
 
 /// Returns false if there was no such peer.
@@ -228,12 +241,8 @@ impl std::fmt::Debug for Credentials {
 }
 
 pub fn credentials(conn: &Connection, id: &str) -> rusqlite::Result<Option<Credentials>> {
-    conn.query_row(
-        "SELECT status, remote_url, certificate_pem, ca_certificate_pem, cert_fingerprint,
-                sealed_private_key, cert_not_after, grant_id, subject_user_id
-         FROM peers WHERE id = ?1",
-        [id],
-        |row| {
+    conn.prepare_cached(CREDENTIALS)?
+        .query_row([id], |row| {
             let status: String = row.get(0)?;
             Ok(Credentials {
                 status: if status == "active" {
@@ -250,7 +259,6 @@ pub fn credentials(conn: &Connection, id: &str) -> rusqlite::Result<Option<Crede
                 grant_id: row.get(7)?,
                 subject_user_id: row.get(8)?,
             })
-        },
-    )
-    .optional()
+        })
+        .optional()
 }

@@ -55,20 +55,7 @@ pub fn page(
     user_id: &str,
     page: &PageRequest,
 ) -> rusqlite::Result<Page<serde_json::Value>> {
-    let rows = KeysetQuery {
-        select: "SELECT id, created_at, updated_at, fields FROM resource_rows",
-        time_col: "created_at",
-        id_col: "id",
-        filters: vec![
-            ("resource = ?", Value::Text(resource.as_str().to_string())),
-            ("user_id = ?", Value::Text(user_id.to_string())),
-        ],
-        after: page
-            .after
-            .clone()
-            .map(|(at, id)| (Value::Integer(at), Value::Text(id))),
-    }
-    .fetch(conn, page, |row| {
+    let rows = page_query(resource, user_id, page).fetch(conn, page, |row| {
         let id: String = row.get(0)?;
         let created_at: i64 = row.get(1)?;
         let updated_at: i64 = row.get(2)?;
@@ -93,6 +80,23 @@ pub fn page(
         items: page.items.into_iter().map(|(_, row)| row).collect(),
         next_cursor: page.next_cursor,
     })
+}
+
+/// The query of [`page`].
+pub fn page_query(resource: Resource, user_id: &str, page: &PageRequest) -> KeysetQuery<'static> {
+    KeysetQuery {
+        select: "SELECT id, created_at, updated_at, fields FROM resource_rows",
+        time_col: "created_at",
+        id_col: "id",
+        filters: vec![
+            ("resource = ?", Value::Text(resource.as_str().to_string())),
+            ("user_id = ?", Value::Text(user_id.to_string())),
+        ],
+        after: page
+            .after
+            .clone()
+            .map(|(at, id)| (Value::Integer(at), Value::Text(id))),
+    }
 }
 
 /// RFC 3339 with milliseconds, as every timestamp of the API.

@@ -32,26 +32,35 @@ pub fn insert(
     Ok(())
 }
 
+/// A token by its hash (the UNIQUE index of `token_hash`).
+pub const FIND_BY_HASH: &str = "SELECT handle, grant_id, token_hash, expires_at, redeemed_at
+     FROM enrollment_tokens WHERE token_hash = ?1";
+
+/// A grant's tokens, oldest first (`tokens_by_grant`).
+pub const HISTORY: &str = "SELECT handle, issued_at, expires_at, redeemed_at, cert_fingerprint
+     FROM enrollment_tokens WHERE grant_id = ?1 ORDER BY issued_at, handle";
+
+/// Spends a token (by its primary key) unless it already was.
+pub const REDEEM: &str = "UPDATE enrollment_tokens SET redeemed_at = ?2, cert_fingerprint = ?3
+     WHERE handle = ?1 AND redeemed_at IS NULL";
+
 /// Looks a token up by its hash (a unique index). The caller still compares the stored
 /// hash in constant time before trusting the row.
 pub fn find_by_hash(
     conn: &Connection,
     token_hash: &[u8; 32],
 ) -> rusqlite::Result<Option<StoredToken>> {
-    conn.prepare_cached(
-        "SELECT handle, grant_id, token_hash, expires_at, redeemed_at
-         FROM enrollment_tokens WHERE token_hash = ?1",
-    )?
-    .query_row([&token_hash[..]], |r| {
-        Ok(StoredToken {
-            handle: r.get(0)?,
-            grant_id: r.get(1)?,
-            token_hash: r.get(2)?,
-            expires_at: r.get(3)?,
-            redeemed_at: r.get(4)?,
+    conn.prepare_cached(FIND_BY_HASH)?
+        .query_row([&token_hash[..]], |r| {
+            Ok(StoredToken {
+                handle: r.get(0)?,
+                grant_id: r.get(1)?,
+                token_hash: r.get(2)?,
+                expires_at: r.get(3)?,
+                redeemed_at: r.get(4)?,
+            })
         })
-    })
-    .optional()
+        .optional()
 }
 
 /// Marks the token spent by the certificate with `fingerprint`. Returns false if it
@@ -62,38 +71,33 @@ pub fn redeem(
     now: i64,
     fingerprint: &str,
 ) -> rusqlite::Result<bool> {
-    let n = conn.execute(
-        "UPDATE enrollment_tokens SET redeemed_at = ?2, cert_fingerprint = ?3
-         WHERE handle = ?1 AND redeemed_at IS NULL",
-        params![handle, now, fingerprint],
-    )?;
+    let n = conn
+        .prepare_cached(REDEEM)?
+        .execute(params![handle, now, fingerprint])?;
     Ok(n == 1)
 }
 
 /// Every token of a grant, oldest first, with what became of it as of `now`.
 pub fn history(conn: &Connection, grant_id: &str, now: i64) -> rusqlite::Result<Vec<TokenRecord>> {
-    conn.prepare_cached(
-        "SELECT handle, issued_at, expires_at, redeemed_at, cert_fingerprint
-         FROM enrollment_tokens WHERE grant_id = ?1 ORDER BY issued_at, handle",
-    )?
-    .query_map([grant_id], |r| {
-        let expires_at: i64 = r.get(2)?;
-        let redeemed_at: Option<i64> = r.get(3)?;
-        let state = match redeemed_at {
-            Some(_) => TokenState::Redeemed,
-            None if expires_at <= now => TokenState::Expired,
-            None => TokenState::Unused,
-        };
-        Ok(TokenRecord {
-            handle: r.get(0)?,
-            issued_at: from_ms(r.get(1)?),
-            expires_at: from_ms(expires_at),
-            state,
-            redeemed_at: from_ms_opt(redeemed_at),
-            cert_fingerprint: r.get(4)?,
-        })
-    })?
-    .collect()
+    conn.prepare_cached(HISTORY)?
+        .query_map([grant_id], |r| {
+            let expires_at: i64 = r.get(2)?;
+            let redeemed_at: Option<i64> = r.get(3)?;
+            let state = match redeemed_at {
+                Some(_) => TokenState::Redeemed,
+                None if expires_at <= now => TokenState::Expired,
+                None => TokenState::Unused,
+            };
+            Ok(TokenRecord {
+                handle: r.get(0)?,
+                issued_at: from_ms(r.get(1)?),
+                expires_at: from_ms(expires_at),
+                state,
+                redeemed_at: from_ms_opt(redeemed_at),
+                cert_fingerprint: r.get(4)?,
+            })
+        })?
+        .collect()
 }
 
 #[cfg(test)]

@@ -312,6 +312,20 @@ impl Gateway {
         self.spawn(&listen);
     }
 
+    /// SIGTERM (a clean stop: the gateway's shutdown runs), then start again on the same
+    /// data dir and port.
+    pub fn sigterm_and_restart(&mut self) {
+        let pid = self.pid().to_string();
+        let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(kill.success());
+        assert!(
+            self.exited_within(Duration::from_secs(15)),
+            "still running after SIGTERM"
+        );
+        let listen = self.addr();
+        self.spawn(&listen);
+    }
+
     /// A `mosaic` command pointed at this gateway with its admin token.
     pub fn mosaic(&self) -> Command {
         let mut cmd = mosaic();
