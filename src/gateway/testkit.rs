@@ -56,6 +56,7 @@ impl TestGateway {
             rate_limits: per_minute
                 .and_then(NonZeroU32::new)
                 .map(|n| Arc::new(rate_limit::RateLimits::per_minute(n))),
+            refusals: Arc::default(),
         };
         TestGateway {
             state,

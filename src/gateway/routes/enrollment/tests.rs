@@ -4,13 +4,14 @@
 //! same certificate only to the key that redeemed the token while the grant still holds
 //! it.
 
+use axum::Extension;
 use axum::http::StatusCode;
 use time::OffsetDateTime;
 
 use super::*;
 use crate::crypto::keys::PeerKey;
 use crate::crypto::verify::{Expected, verify_issued_cert};
-use crate::gateway::store::audit::Actor;
+use crate::gateway::rate_limit::ClientAddr;
 use crate::gateway::testkit::{CERT_VALIDITY, TestGateway, grant, ms};
 
 const TOKEN: &str = "enrollment-token-secret";
@@ -85,17 +86,26 @@ fn a_token_is_live_until_its_expiry_and_unknown_tokens_say_nothing_more() {
     );
 }
 
-#[test]
-fn a_refusal_is_audited_with_its_grant_and_reason() {
+#[tokio::test]
+async fn a_refusal_is_audited_with_its_grant_and_reason_and_answered() {
+    let gw = TestGateway::new();
+    let from = Some(Extension(ClientAddr(([10, 0, 0, 7], 4000).into())));
     let refusal = Refusal::token(Some("g1"), "token h1 expired");
-    assert_eq!(refusal.answer.status(), StatusCode::GONE);
-    let event = refusal.event();
-    assert_eq!(event.action, AuditAction::EnrollmentRefused);
-    assert_eq!(event.actor, Actor::Enrollment);
-    assert_eq!(event.grant_id.as_deref(), Some("g1"));
-    assert_eq!(event.peer_id, None);
-    assert_eq!(event.detail.as_deref(), Some("token h1 expired"));
-    assert_eq!(Refusal::token(None, "unknown token").event().grant_id, None);
+    let answer = audit_refusal(&gw.state, from, "preview: ", refusal).await;
+    assert_eq!(answer.status(), StatusCode::GONE);
+    let audit = gw.audit();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    let (action, grant_id, detail) = &audit[0];
+    assert_eq!(action, "enrollment.refused");
+    assert_eq!(grant_id.as_deref(), Some("g1"));
+    let detail = detail.as_deref().expect("detail");
+    assert!(detail.starts_with("preview: token h1 expired"), "{detail}");
+    assert!(detail.contains("10.0.0.7"), "{detail}");
+    let unknown = Refusal::token(None, "unknown token");
+    assert_eq!(
+        (unknown.grant_id, unknown.answer.status()),
+        (None, StatusCode::GONE)
+    );
 }
 
 #[test]
@@ -126,8 +136,7 @@ fn only_a_pending_grant_can_be_enrolled() {
         .expect("set status");
         let refusal = pending_grant(&conn, &token)
             .expect("query")
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert_eq!(refusal.grant_id.as_deref(), Some("g1"));
         assert_eq!(refusal.why, format!("token h1: grant is {what}"));
         assert_eq!(refusal.answer.status(), StatusCode::CONFLICT);
@@ -142,7 +151,7 @@ fn only_a_pending_grant_can_be_enrolled() {
 fn redeeming_issues_a_certificate_peer_add_accepts_and_activates_the_grant() {
     let (gw, conn, now) = pending();
     let (key, csr) = csr();
-    let (response, event) = redeem(&conn, &gw.state, TOKEN, &csr, now)
+    let (response, event) = redeem(&conn, &gw.state, TOKEN, &csr, Signed::Nothing, now)
         .expect("query")
         .ok()
         .expect("enrolled");
@@ -189,7 +198,7 @@ fn redeeming_issues_a_certificate_peer_add_accepts_and_activates_the_grant() {
 fn a_refused_csr_leaves_the_token_unspent_and_the_grant_pending() {
     let (gw, conn, now) = pending();
     let (status, grant_id, why) =
-        refused(redeem(&conn, &gw.state, TOKEN, "not a CSR", now).expect("query"));
+        refused(redeem(&conn, &gw.state, TOKEN, "not a CSR", Signed::Nothing, now).expect("query"));
     assert_eq!(
         (status, grant_id.as_deref()),
         (StatusCode::BAD_REQUEST, Some("g1"))
@@ -199,7 +208,7 @@ fn a_refused_csr_leaves_the_token_unspent_and_the_grant_pending() {
     assert_eq!(grant_status(&conn, "g1"), GrantStatus::Pending);
     // And the token still enrolls.
     assert!(
-        redeem(&conn, &gw.state, TOKEN, &csr().1, now)
+        redeem(&conn, &gw.state, TOKEN, &csr().1, Signed::Nothing, now)
             .expect("query")
             .is_ok()
     );
@@ -209,7 +218,8 @@ fn a_refused_csr_leaves_the_token_unspent_and_the_grant_pending() {
 fn a_revoked_grant_is_not_enrolled_and_keeps_its_token() {
     let (gw, conn, now) = pending();
     assert!(grants::revoke(&conn, "g1", now, None).expect("revoke"));
-    let (status, _, why) = refused(redeem(&conn, &gw.state, TOKEN, &csr().1, now).expect("query"));
+    let (status, _, why) =
+        refused(redeem(&conn, &gw.state, TOKEN, &csr().1, Signed::Nothing, now).expect("query"));
     assert_eq!(
         (status, why.as_str()),
         (StatusCode::CONFLICT, "token h1: grant is revoked")
@@ -221,12 +231,12 @@ fn a_revoked_grant_is_not_enrolled_and_keeps_its_token() {
 fn a_spent_token_answers_the_same_certificate_again_only_to_its_key() {
     let (gw, conn, now) = pending();
     let (_, csr_b) = csr();
-    let (first, _) = redeem(&conn, &gw.state, TOKEN, &csr_b, now)
+    let (first, _) = redeem(&conn, &gw.state, TOKEN, &csr_b, Signed::Nothing, now)
         .expect("q")
         .ok()
         .expect("enrolled");
     // The same key again: the same certificate, to the byte, audited as a repeat.
-    let (again, event) = redeem(&conn, &gw.state, TOKEN, &csr_b, now + 5)
+    let (again, event) = redeem(&conn, &gw.state, TOKEN, &csr_b, Signed::Nothing, now + 5)
         .expect("q")
         .ok()
         .expect("answered again");
@@ -247,7 +257,7 @@ fn a_spent_token_answers_the_same_certificate_again_only_to_its_key() {
     // Another key, or no CSR at all: the one 410 of a used token.
     for other in [csr().1, "not a CSR".to_string()] {
         assert_eq!(
-            refused(redeem(&conn, &gw.state, TOKEN, &other, now + 5).expect("q")),
+            refused(redeem(&conn, &gw.state, TOKEN, &other, Signed::Nothing, now + 5).expect("q")),
             (
                 StatusCode::GONE,
                 Some("g1".into()),
@@ -266,7 +276,7 @@ fn a_spent_token_answers_the_same_certificate_again_only_to_its_key() {
 fn no_repeat_once_the_grant_renewed_or_was_revoked() {
     let (gw, conn, now) = pending();
     let (_, csr_b) = csr();
-    redeem(&conn, &gw.state, TOKEN, &csr_b, now)
+    redeem(&conn, &gw.state, TOKEN, &csr_b, Signed::Nothing, now)
         .expect("q")
         .ok()
         .expect("enrolled");
@@ -332,4 +342,85 @@ fn pem_lines_are_64_columns() {
             .expect("base64"),
         der
     );
+}
+
+/// The enrolling gateway signs ahead of the write for the token's grant; the write takes
+/// that certificate (or that refusal of the CSR) only for the grant it was made for.
+#[tokio::test]
+async fn what_was_signed_ahead_is_used_only_for_its_own_grant() {
+    let (gw, conn, now) = pending();
+    let (_, csr_b) = csr();
+    let Signed::Issued { grant_id, cert } =
+        sign_ahead(&gw.state, TOKEN, &csr_b).await.expect("read")
+    else {
+        panic!("a live token's CSR is signed ahead");
+    };
+    assert_eq!(grant_id, "g1");
+    for (token, csr_pem) in [("unknown", csr_b.as_str()), (TOKEN, "not a CSR")] {
+        let signed = sign_ahead(&gw.state, token, csr_pem).await.expect("read");
+        match (token, signed) {
+            ("unknown", Signed::Nothing) => {}
+            (TOKEN, Signed::Rejected { grant_id, why }) => {
+                assert_eq!(grant_id, "g1");
+                assert!(!why.is_empty());
+            }
+            (_, _) => panic!("{token}: wrong outcome"),
+        }
+    }
+
+    // Signed for another grant: ignored, the certificate is signed now, for g1.
+    let (other, _) = gw.client_cert("g9", "user-9");
+    let elsewhere = Signed::Issued {
+        grant_id: "g9".into(),
+        cert: other.clone(),
+    };
+    let tx = gw.conn();
+    tx.execute_batch("BEGIN").expect("begin");
+    let (answer, _) = redeem(&tx, &gw.state, TOKEN, &csr_b, elsewhere, now)
+        .expect("q")
+        .ok()
+        .expect("enrolled");
+    assert_ne!(answer.certificate_pem, other.pem);
+    let identity = crate::crypto::verify::grant_identity(
+        &crate::crypto::verify::single_pem_der(&answer.certificate_pem, "cert").expect("pem"),
+    )
+    .expect("grant certificate");
+    assert_eq!(identity.grant_id, "g1");
+    tx.execute_batch("ROLLBACK").expect("rollback");
+    let refused_elsewhere = Signed::Rejected {
+        grant_id: "g9".into(),
+        why: "not for this grant".into(),
+    };
+    let tx = gw.conn();
+    tx.execute_batch("BEGIN").expect("begin");
+    assert!(
+        redeem(&tx, &gw.state, TOKEN, &csr_b, refused_elsewhere, now)
+            .expect("q")
+            .is_ok()
+    );
+    tx.execute_batch("ROLLBACK").expect("rollback");
+
+    // Signed for g1: that very certificate, or that very refusal.
+    let rejected = Signed::Rejected {
+        grant_id: "g1".into(),
+        why: "the CSR's flaw".into(),
+    };
+    let (status, _, why) =
+        refused(redeem(&conn, &gw.state, TOKEN, &csr_b, rejected, now).expect("q"));
+    assert_eq!(
+        (status, why.as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            "token h1: CSR refused: the CSR's flaw"
+        )
+    );
+    let ahead = Signed::Issued {
+        grant_id: "g1".into(),
+        cert: cert.clone(),
+    };
+    let (answer, _) = redeem(&conn, &gw.state, TOKEN, &csr_b, ahead, now)
+        .expect("q")
+        .ok()
+        .expect("enrolled");
+    assert_eq!(answer.certificate_pem, cert.pem);
 }

@@ -19,7 +19,7 @@ fn passed(checked: Checked) -> (Grant, GrantIdentity, CertRole) {
 
 /// (status, code, message) of a refusal.
 fn refusal(checked: Checked) -> (StatusCode, &'static str, String) {
-    let refusal = checked.err().expect("refused");
+    let refusal = checked.expect_err("refused");
     let e = &refusal.error;
     (e.status(), e.code(), e.to_string())
 }
@@ -100,7 +100,7 @@ fn a_certificate_is_refused_from_its_not_after_on() {
     let not_after = ms(cert.not_after);
     assert!(authorize(&conn, Some(&cert.der), not_after - 1, None).is_ok());
     let checked = authorize(&conn, Some(&cert.der), not_after, None);
-    let refused = checked.as_ref().err().expect("expired");
+    let refused = checked.as_ref().expect_err("expired");
     assert_eq!(
         refused.fingerprint.as_deref(),
         Some(cert.fingerprint.as_str())
@@ -170,7 +170,7 @@ fn only_an_active_grant_passes_and_the_refusal_is_audited_with_the_grant() {
         grants::insert(&conn, &grant(id, status, Some(&cert.fingerprint))).expect("grant");
         let checked = authorize(&conn, Some(&cert.der), now, None);
         let message = format!("grant {id} is {}", status.as_str());
-        let refused = checked.err().expect("inactive");
+        let refused = checked.expect_err("inactive");
         assert_eq!(
             (
                 refused.error.status(),
@@ -184,10 +184,7 @@ fn only_an_active_grant_passes_and_the_refusal_is_audited_with_the_grant() {
             )
         );
         let (answer, event) = refused.into_answer::<()>();
-        assert_eq!(
-            answer.err().expect("an error").code(),
-            codes::GRANT_INACTIVE
-        );
+        assert_eq!(answer.expect_err("an error").code(), codes::GRANT_INACTIVE);
         assert_eq!(event.action, AuditAction::FederationRefused);
         assert_eq!(event.actor, Actor::Peer);
         assert_eq!(event.grant_id.as_deref(), Some(id));
@@ -201,11 +198,10 @@ fn only_an_active_grant_passes_and_the_refusal_is_audited_with_the_grant() {
         );
     }
     let (answer, event) = authorize(&conn, None, now, None)
-        .err()
-        .expect("no certificate")
+        .expect_err("no certificate")
         .into_answer::<()>();
     assert_eq!(
-        answer.err().expect("an error").status(),
+        answer.expect_err("an error").status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!((event.grant_id, event.peer_id), (None, None));
