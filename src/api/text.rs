@@ -21,6 +21,63 @@ pub fn is_unsafe_char(c: char) -> bool {
         )
 }
 
+/// Longest ID, name or free text a gateway stores, in bytes.
+pub const MAX_TEXT_BYTES: usize = 256;
+
+/// A field that breaks a rule of the contract. The message names the field and the rule,
+/// never the value (which may hold anything, escape sequences included).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FieldError {
+    /// The field as the wire names it: `user_id`, `scope.resources`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &str, rule: &str) -> FieldError {
+        FieldError {
+            field: field.to_string(),
+            message: format!("{field} {rule}"),
+        }
+    }
+}
+
+/// An opaque ID or name chosen by a client (user, peer, grant IDs in bodies and queries):
+/// present, at most [`MAX_TEXT_BYTES`], no [unsafe character](is_unsafe_char), no
+/// whitespace at either end. The gateway refuses by it; the CLI checks by it first.
+pub fn check_text(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.len() > MAX_TEXT_BYTES {
+        return Err(FieldError::new(
+            field,
+            &format!("is longer than {MAX_TEXT_BYTES} bytes"),
+        ));
+    }
+    check_printable(field, value)?;
+    if value.trim() != value {
+        return Err(FieldError::new(
+            field,
+            "must not start or end with whitespace",
+        ));
+    }
+    Ok(())
+}
+
+/// Any text a gateway stores and shows again (IDs, names, reasons, URLs): no
+/// [unsafe character](is_unsafe_char), so nothing it hands out can drive a terminal.
+pub fn check_printable(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.chars().any(is_unsafe_char) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control or bidirectional formatting characters",
+        ));
+    }
+    Ok(())
+}
+
 /// `s` with every [unsafe character](is_unsafe_char) written as a visible escape
 /// (`\n`, `\t`, `\x1b`, `\u{202e}`): one line, printable as it stands.
 pub fn escape(s: &str) -> Cow<'_, str> {

@@ -128,6 +128,21 @@ pub struct CreateGrantRequest {
     pub expires_at: Option<OffsetDateTime>,
 }
 
+impl CreateGrantRequest {
+    /// Every rule on the fields of a new grant, in the order the gateway checks them;
+    /// `grant create` (and its `--dry-run`) checks by the same code before any request.
+    /// `expires_at` is checked against the gateway's clock when it stores the grant.
+    pub fn validate(&self) -> Result<(), crate::api::text::FieldError> {
+        use crate::api::text::{FieldError, check_text};
+        check_text("user_id", &self.user_id)?;
+        check_text("peer_id", &self.peer_id)?;
+        self.scope.validate().map_err(|v| FieldError {
+            field: format!("scope.{}", v.field),
+            message: format!("scope.{v}"),
+        })
+    }
+}
+
 /// Body of `PATCH /api/admin/federation/grants/:id/revoke`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "gateway", derive(ToSchema))]
@@ -135,6 +150,26 @@ pub struct CreateGrantRequest {
 pub struct RevokeGrantRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// Longest revoke reason, in bytes.
+pub const MAX_REASON_BYTES: usize = 1024;
+
+impl RevokeGrantRequest {
+    /// The gateway's rule on a reason, which `grant revoke` checks by the same code before
+    /// asking or sending anything.
+    pub fn validate(&self) -> Result<(), crate::api::text::FieldError> {
+        let Some(reason) = &self.reason else {
+            return Ok(());
+        };
+        if reason.len() > MAX_REASON_BYTES {
+            return Err(crate::api::text::FieldError {
+                field: "reason".into(),
+                message: format!("reason is longer than {MAX_REASON_BYTES} bytes"),
+            });
+        }
+        crate::api::text::check_printable("reason", reason)
+    }
 }
 
 /// Enrollment token TTL bounds, in seconds.
@@ -437,4 +472,9 @@ pub mod codes {
 pub struct Health {
     pub status: String,
     pub version: String,
+    /// The fingerprint of the gateway's CA (`sha256:…`), as `grant token` prints it: lets
+    /// `peer add` see that an enrollment URL leads back to the gateway it runs against.
+    /// Absent from gateways that do not say.
+    #[serde(default)]
+    pub ca_fingerprint: Option<String>,
 }

@@ -117,6 +117,18 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         .map(parse_public_url)
         .transpose()
         .map_err(startup)?;
+    check_readable_tls_files(&args).map_err(startup)?;
+    // The socket next: a typo in --listen or a busy port must leave no data directory,
+    // CA, database or admin token behind.
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| startup(format!("cannot listen on {}: {e}", args.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| startup(format!("cannot read the bound address: {e}")))?;
+    if public_url.is_none() {
+        refuse_unspecified_address(addr).map_err(startup)?;
+    }
 
     let (store, ca, admin, where_notes) = match &args.database {
         None => {
@@ -147,12 +159,6 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         }
     };
 
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| startup(format!("cannot listen on {}: {e}", args.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| startup(format!("cannot read the bound address: {e}")))?;
     let use_tls = args.tls || args.tls_cert.is_some();
     let scheme = if use_tls { "https" } else { "http" };
     let public_url = public_url.unwrap_or_else(|| format!("{scheme}://{addr}"));
@@ -210,6 +216,32 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         eprintln!("mosaic gateway: writing collapsed enrollment refusals to the audit log: {e}");
     }
     eprintln!("mosaic gateway: stopped");
+    Ok(())
+}
+
+/// `--tls-cert` and `--tls-key` must at least open, before the data directory is touched
+/// (their contents are checked once the CA they are served with is loaded).
+fn check_readable_tls_files(args: &Config) -> Result<(), String> {
+    for (flag, path) in [("--tls-cert", &args.tls_cert), ("--tls-key", &args.tls_key)] {
+        if let Some(path) = path {
+            std::fs::File::open(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Without `--public-url`, enrollment URLs are built from the bound address; for
+/// `0.0.0.0` or `[::]` they would name an address no peer can reach (and `peer add`
+/// refuses), so the gateway does not start that way.
+fn refuse_unspecified_address(addr: std::net::SocketAddr) -> Result<(), String> {
+    if addr.ip().is_unspecified() {
+        return Err(format!(
+            "--listen {addr} is an unspecified address: the enrollment URLs handed out would \
+             point at {addr}, which no peer can reach; pass --public-url with the URL peers \
+             reach this gateway by (e.g. --public-url https://gw-a.example:{})",
+            addr.port()
+        ));
+    }
     Ok(())
 }
 

@@ -2,8 +2,6 @@
 //! before any request; the gateway's own refusals; and the `-v` log, which never shows
 //! a secret.
 
-use serde_json::json;
-
 use crate::cli::always;
 use crate::common::{self, Gateway, SEED_SCOPE, run, write_file};
 use crate::grant::{clean, scope_file};
@@ -68,21 +66,23 @@ fn bad_local_input_never_reaches_the_real_gateway() {
 fn the_gateways_own_refusal_of_input_is_2_with_its_message() {
     let gw = Gateway::start();
     let dir = tempfile::tempdir().unwrap();
-    let scope = scope_file(dir.path());
-    // Valid locally, too large for the gateway's request body limit: its 413.
-    let user = "u".repeat(100_000);
+    // Valid locally (a row file may hold 8 MiB), too large for the gateway's request body
+    // limit: its 413.
+    let rows = format!(
+        r#"[{{"id": "t1", "title": "{}", "status": "open", "due_at": null}}]"#,
+        "t".repeat(100_000)
+    );
+    let file = write_file(dir.path(), "rows.json", &rows);
     let out = clean(
         &gw,
         gw.run(&[
             "federation",
-            "grant",
-            "create",
+            "data",
+            "import",
+            "tasks",
             "--user",
-            &user,
-            "--peer",
-            "p",
-            "--scope",
-            scope.to_str().unwrap(),
+            "u-1",
+            file.to_str().unwrap(),
             "-o",
             "json",
         ]),
@@ -97,11 +97,16 @@ fn the_gateways_own_refusal_of_input_is_2_with_its_message() {
             .contains("larger than"),
         "{err}"
     );
-    let all = gw
-        .run(&["federation", "grant", "list", "-o", "json"])
-        .ok()
-        .json();
-    assert_eq!(all, json!([]));
+    let (status, body) = gw.request("GET", "/api/admin/federation/audit", None);
+    assert_eq!(status, 200);
+    assert!(
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] != "data.imported"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -326,4 +331,130 @@ fn bad_scope_files_are_2_name_the_field_and_send_nothing() {
         assert!(out.stderr.contains(want), "{out:?}");
     }
     assert!(standin.requests().is_empty(), "{:?}", standin.requests());
+}
+
+#[test]
+fn dry_run_refuses_exactly_what_the_gateway_refuses_with_the_same_words() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let seed: serde_json::Value = serde_json::from_str(SEED_SCOPE).unwrap();
+    let dup_scope = serde_json::json!({"resources": ["tasks", "tasks"], "max_rows_per_query": 5});
+    let long_user = "u".repeat(300);
+    let long_peer = "p".repeat(257);
+    let at_limit = "u".repeat(256);
+    // (user, peer, scope, the field the refusal names; None: both accept)
+    let cases: Vec<(&str, &str, &serde_json::Value, Option<&str>)> = vec![
+        (&long_user, "gw-b", &seed, Some("user_id")),
+        ("u-1", &long_peer, &seed, Some("peer_id")),
+        ("", "gw-b", &seed, Some("user_id")),
+        ("u-1", "", &seed, Some("peer_id")),
+        ("a\u{1b}]0;pwned\u{7}", "gw-b", &seed, Some("user_id")),
+        ("u-1", "gw\u{202e}b", &seed, Some("peer_id")),
+        ("u\n1", "gw-b", &seed, Some("user_id")),
+        ("u\u{85}1", "gw-b", &seed, Some("user_id")),
+        (" u-1", "gw-b", &seed, Some("user_id")),
+        ("u-1", "gw-b ", &seed, Some("peer_id")),
+        ("u-1", "gw-b", &dup_scope, Some("scope.resources[1]")),
+        (&at_limit, "gw-b", &seed, None),
+        ("ü-ñ 1", "gw b", &seed, None),
+    ];
+    for (user, peer, scope, field) in cases {
+        let (status, body) = gw.request(
+            "POST",
+            "/api/admin/federation/grants",
+            Some(&serde_json::json!({"user_id": user, "peer_id": peer, "scope": scope})),
+        );
+        let scope_path = write_file(dir.path(), "scope.json", &scope.to_string());
+        let dry_run = |format: &str| {
+            let mut cmd = common::mosaic();
+            cmd.args([
+                "federation",
+                "grant",
+                "create",
+                "--user",
+                user,
+                "--peer",
+                peer,
+                "--scope",
+                scope_path.to_str().unwrap(),
+                "--dry-run",
+                "-o",
+                format,
+            ]);
+            run(cmd, None)
+        };
+        let Some(field) = field else {
+            assert_eq!(status, 201, "{user:?} {peer:?}: {body}");
+            assert_eq!(dry_run("json").ok().json()["user_id"], user);
+            continue;
+        };
+        assert_eq!(status, 400, "{user:?} {peer:?}: {body}");
+        let gateway_says = body["error"]["message"].as_str().unwrap();
+        assert!(gateway_says.starts_with(field), "{gateway_says}");
+        let out = dry_run("json").code(2);
+        let cli_says = out.stderr_json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // The scope file's reader names the field within the file (`resources[1]`).
+        let rule = gateway_says.strip_prefix("scope.").unwrap_or(gateway_says);
+        assert!(
+            cli_says.ends_with(rule),
+            "{user:?} {peer:?}: the dry run says {cli_says:?}, the gateway {gateway_says:?}"
+        );
+        // The table form says the same, and echoes nothing a terminal would act on.
+        let out = dry_run("table").code(2);
+        assert!(out.stderr.contains(rule), "{out:?}");
+        assert!(
+            !out.stderr
+                .contains(|c: char| c.is_control() && c != '\n' || c == '\u{202e}'),
+            "raw control characters in {:?}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn grant_revoke_checks_the_reason_by_the_gateways_rule_before_sending() {
+    let gw = Gateway::start();
+    let id = gw.grant("u-1", "gw-b")["id"].as_str().unwrap().to_string();
+    for reason in ["r".repeat(1025), "ended\u{1b}[2J".to_string()] {
+        let path = format!("/api/admin/federation/grants/{id}/revoke");
+        let (status, body) =
+            gw.request("PATCH", &path, Some(&serde_json::json!({"reason": reason})));
+        assert_eq!(status, 400, "{body}");
+        let gateway_says = body["error"]["message"].as_str().unwrap();
+        let out = gw
+            .run(&[
+                "federation",
+                "grant",
+                "revoke",
+                &id,
+                "--reason",
+                &reason,
+                "-o",
+                "json",
+            ])
+            .code(2);
+        let cli_says = out.stderr_json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(cli_says, format!("--reason: {gateway_says}"));
+    }
+    let status = gw
+        .run(&["federation", "grant", "show", &id, "--jq", ".status"])
+        .ok()
+        .stdout;
+    assert_eq!(status, "pending\n");
+    gw.run(&[
+        "federation",
+        "grant",
+        "revoke",
+        &id,
+        "--reason",
+        &"r".repeat(1024),
+    ])
+    .ok();
 }

@@ -9,7 +9,7 @@ use super::{Auth, Client};
 use crate::api::query::{AuditListQuery, GrantListQuery, PeerListQuery};
 use crate::api::types::{
     AuditEntry, CreateGrantRequest, CreatePeerRequest, CreateTokenRequest, EnrollRequest,
-    EnrollResponse, EnrollmentPreview, EnrollmentToken, Grant, Peer, PeerEnrollment,
+    EnrollResponse, EnrollmentPreview, EnrollmentToken, Grant, Health, Peer, PeerEnrollment,
     RevokeGrantRequest, StoreCertRequest,
 };
 use crate::error::Result;
@@ -26,6 +26,17 @@ impl Client {
     /// Every grant that matches, following `next_cursor` through all pages.
     pub async fn list_all_grants(&self, query: &GrantListQuery) -> Result<Vec<Grant>> {
         self.collect_pages(&["grants"], query, "page of grants")
+            .await
+    }
+
+    /// Every grant that matches, page by page as each arrives (see
+    /// [`Client::each_page`](super::Client)): `each` returns false to stop.
+    pub async fn each_grant_page(
+        &self,
+        query: &GrantListQuery,
+        each: impl FnMut(Vec<Grant>) -> Result<bool>,
+    ) -> Result<()> {
+        self.each_page(&["grants"], query, "page of grants", each)
             .await
     }
 
@@ -109,6 +120,21 @@ impl Client {
     pub async fn renew_peer(&self, id: &str) -> Result<Peer> {
         let url = self.admin_url(&["peers", id_segment("peer", id)?, "renew"])?;
         self.request(Method::POST, url, Auth::Admin, None::<&()>, "peer")
+            .await
+    }
+
+    /// `GET /api/health` of this gateway: its version and its CA's fingerprint.
+    pub async fn health(&self) -> Result<Health> {
+        let mut url = (*self.base_url()).clone();
+        url.path_segments_mut()
+            .map_err(|_| crate::error::Error::invalid_input("--gateway: not a base URL"))?
+            .pop_if_empty()
+            .extend(
+                crate::api::paths::HEALTH
+                    .split('/')
+                    .filter(|s| !s.is_empty()),
+            );
+        self.request(Method::GET, url, Auth::Admin, None::<&()>, "health answer")
             .await
     }
 

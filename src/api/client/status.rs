@@ -41,12 +41,19 @@ impl Client {
     }
 
     /// Maps an error status to the CLI's error, with the gateway's own message verbatim.
+    ///
+    /// A 404 means "no such grant or peer" only where the path names one (`names_record`)
+    /// and the answer is not the gateway's "no such endpoint": anywhere else (the public
+    /// enrollment endpoint answers 410 for an unknown token, never 404) it means the URL
+    /// leads somewhere that is not that endpoint, exit 6 rather than a "not found" that a
+    /// script would read as "the grant does not exist".
     pub(super) fn status_error(
         &self,
         status: StatusCode,
         bytes: &[u8],
         auth: Auth,
         shown: &str,
+        names_record: bool,
     ) -> Error {
         let detail = serde_json::from_slice::<ErrorBody>(bytes)
             .ok()
@@ -92,7 +99,13 @@ impl Client {
                 }))
             }
             (400, Some(msg)) => Error::invalid_input(msg),
-            (404, Some(msg)) => Error::not_found(msg),
+            (404, Some(msg)) if names_record && !msg.starts_with("no such endpoint") => {
+                Error::not_found(msg)
+            }
+            (404, msg) => Error::unreachable(format!(
+                "{shown} answered {http}{}: no such endpoint there; {check}",
+                msg.map(|m| format!(" ({m})")).unwrap_or_default()
+            )),
             (409, Some(msg)) => Error::conflict(msg),
             (500..=599, Some(msg)) => Error::unreachable(format!("{shown} answered {http}: {msg}")),
             (400..=499, None) => Error::unreachable(format!(

@@ -17,8 +17,8 @@ use crate::cli::{
 };
 use crate::error::{Error, Result};
 use crate::output::{
-    OutputFormat, Render, clip, detail_table, emit, hint, list_or_dash, list_table, or_dash,
-    relative, shell_quote, short_fingerprint, timestamp, timestamp_or_dash,
+    ListItem, ListWriter, OutputFormat, Render, clip, detail_table, emit, hint, list_or_dash,
+    list_table, or_dash, relative, shell_quote, short_fingerprint, timestamp, timestamp_or_dash,
 };
 use scope::read_scope;
 
@@ -33,8 +33,6 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: GrantCommand) -> Re
 }
 
 async fn create(client: &Client, format: OutputFormat, args: GrantCreateArgs) -> Result<()> {
-    let user_id = required("--user", &args.user)?;
-    let peer_id = required("--peer", &args.peer)?;
     let scope = read_scope(&args.scope)?;
     let expires_at = match args.expires_in {
         Some(d) => Some(
@@ -48,11 +46,21 @@ async fn create(client: &Client, format: OutputFormat, args: GrantCreateArgs) ->
         None => args.expires_at,
     };
     let req = CreateGrantRequest {
-        user_id,
-        peer_id,
+        user_id: args.user,
+        peer_id: args.peer,
         scope,
         expires_at,
     };
+    // The gateway's own rules, by the same code: a dry run passes exactly what the
+    // gateway would accept.
+    req.validate().map_err(|e| {
+        let flag = match e.field.as_str() {
+            "user_id" => "--user",
+            "peer_id" => "--peer",
+            _ => "--scope",
+        };
+        Error::invalid_input(format!("{flag}: {e}"))
+    })?;
     if args.dry_run {
         emit(format, &DryRun::from(req))?;
         hint(format, "Dry run: the grant is valid; nothing was sent.");
@@ -117,9 +125,11 @@ async fn list(client: &Client, format: OutputFormat, args: GrantListArgs) -> Res
         status: args.status.map(|s| s.as_str().to_string()),
         ..GrantListQuery::default()
     };
-    let grants = client.list_all_grants(&query).await?;
-    emit(format, grants.as_slice())?;
-    if grants.is_empty() {
+    let mut out = ListWriter::new(format);
+    client
+        .each_grant_page(&query, |grants| out.page(&grants))
+        .await?;
+    if out.finish()? == 0 {
         hint(format, "No grants.");
     }
     Ok(())
@@ -129,6 +139,8 @@ async fn revoke(client: &Client, format: OutputFormat, args: GrantRevokeArgs) ->
     let req = RevokeGrantRequest {
         reason: args.reason.filter(|r| !r.trim().is_empty()),
     };
+    req.validate()
+        .map_err(|e| Error::invalid_input(format!("--reason: {e}")))?;
     if !args.yes && crate::output::is_interactive() {
         let g = client.get_grant(&args.id).await?;
         let question = format!(
@@ -169,18 +181,6 @@ async fn token(client: &Client, format: OutputFormat, args: GrantTokenArgs) -> R
 
 /// The value as given: an ID with edge whitespace is refused, not silently trimmed into
 /// another ID.
-fn required(flag: &str, value: &str) -> Result<String> {
-    if value.trim().is_empty() {
-        return Err(Error::invalid_input(format!("{flag}: must not be empty")));
-    }
-    if value.trim() != value {
-        return Err(Error::invalid_input(format!(
-            "{flag}: \"{value}\" starts or ends with whitespace; give the ID exactly"
-        )));
-    }
-    Ok(value.to_string())
-}
-
 fn scope_rows(scope: &Scope) -> Vec<(&'static str, String)> {
     let names = |rs: &[crate::api::types::Resource]| list_or_dash(rs.iter().map(|r| r.as_str()));
     vec![
@@ -268,36 +268,33 @@ fn token_history(tokens: &[TokenRecord]) -> String {
     )
 }
 
-impl Render for [Grant] {
-    fn quiet(&self) -> Option<String> {
-        Some(self.iter().map(|g| format!("{}\n", g.id)).collect())
-    }
-
-    /// Within 100 columns: long user and peer IDs are cut (`-o wide` shows them whole,
-    /// with the activation time).
-    fn table(&self) -> String {
-        let wide = crate::output::is_wide();
-        let rows = self
-            .iter()
-            .map(|g| {
-                let mut row = vec![
-                    g.id.clone(),
-                    clip(&g.user_id, 14),
-                    clip(&g.peer_id, 14),
-                    g.status.as_str().to_string(),
-                    timestamp(g.created_at),
-                ];
-                if wide {
-                    row.push(timestamp_or_dash(g.activated_at));
-                }
-                row
-            })
-            .collect();
+/// `grant list`, written page by page. Within 100 columns: long user and peer IDs are
+/// cut (`-o wide` shows them whole, with the activation time).
+impl ListItem for Grant {
+    fn header() -> Vec<&'static str> {
         let mut header = vec!["ID", "USER", "PEER", "STATUS", "CREATED"];
-        if wide {
+        if crate::output::is_wide() {
             header.push("ACTIVATED");
         }
-        list_table(&header, rows)
+        header
+    }
+
+    fn row(&self) -> Vec<String> {
+        let mut row = vec![
+            self.id.clone(),
+            clip(&self.user_id, 14),
+            clip(&self.peer_id, 14),
+            self.status.as_str().to_string(),
+            timestamp(self.created_at),
+        ];
+        if crate::output::is_wide() {
+            row.push(timestamp_or_dash(self.activated_at));
+        }
+        row
+    }
+
+    fn id(&self) -> String {
+        self.id.clone()
     }
 }
 

@@ -90,7 +90,10 @@ impl<'a> Enrollment<'a> {
 
     /// Runs every step; the peer is active on the local gateway when this returns `Ok`.
     pub async fn run(mut self) -> Result<Peer> {
-        let previewed = self.preview().await?;
+        // The local gateway's CA, asked while the preview is under way.
+        let (previewed, local) = tokio::join!(self.preview(), self.client.health());
+        let previewed = previewed?;
+        refuse_own_ca(&previewed.ca_fingerprint, local?.ca_fingerprint.as_deref())?;
         let pending = self.store_key(&previewed).await?;
         let issued = self.spend_token(&pending).await?;
         let checked = self.check(&issued, &previewed, &pending)?;
@@ -438,6 +441,21 @@ fn refuse_self_enrollment(enrollment_url: &str, local: &url::Url) -> Result<()> 
              --gateway (or MOSAIC_GATEWAY_URL) pointing at the enrolling gateway; nothing \
              was sent and the token is unspent",
             local.origin().ascii_serialization()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses an enrollment URL whose gateway has the local gateway's own CA: the same
+/// gateway under another name (a public address, a proxy), which `refuse_self_enrollment`
+/// cannot see from the URL. Checked after the preview, before anything is stored or sent.
+fn refuse_own_ca(remote_ca: &str, local_ca: Option<&str>) -> Result<()> {
+    if local_ca == Some(remote_ca) {
+        return Err(Error::invalid_input(format!(
+            "the enrollment URL leads to a gateway with the local gateway's own CA \
+             ({remote_ca}): it is this gateway under another name; run `peer add` with \
+             --gateway (or MOSAIC_GATEWAY_URL) pointing at the enrolling gateway; nothing \
+             was sent and the token is unspent"
         )));
     }
     Ok(())

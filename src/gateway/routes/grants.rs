@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::check_text;
 use crate::api::query::GrantListQuery;
 use crate::api::types::{
     AuditAction, CreateGrantRequest, ErrorBody, Grant, GrantStatus, Page, RevokeGrantRequest,
@@ -16,9 +15,6 @@ use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::grants::{self, GrantFilter};
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::{from_ms, to_ms, tokens};
-
-/// Longest revoke reason, in bytes.
-const MAX_REASON: usize = 1024;
 
 #[utoipa::path(
     post,
@@ -37,11 +33,7 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<CreateGrantRequest>,
 ) -> ApiResult<(StatusCode, Json<Grant>)> {
-    check_text("user_id", &req.user_id)?;
-    check_text("peer_id", &req.peer_id)?;
-    req.scope
-        .validate()
-        .map_err(|v| ApiError::invalid(format!("scope.{v}")))?;
+    req.validate().map_err(|e| ApiError::invalid(e.message))?;
     let grant = state
         .store
         .write(move |tx, now| {
@@ -160,16 +152,7 @@ pub async fn revoke(
     PathId(id): PathId,
     OptionalJsonBody(req): OptionalJsonBody<RevokeGrantRequest>,
 ) -> ApiResult<Json<Grant>> {
-    if let Some(reason) = &req.reason
-        && reason.len() > MAX_REASON
-    {
-        return Err(ApiError::invalid(format!(
-            "reason is longer than {MAX_REASON} bytes"
-        )));
-    }
-    if let Some(reason) = &req.reason {
-        super::check_printable("reason", reason)?;
-    }
+    req.validate().map_err(|e| ApiError::invalid(e.message))?;
     let grant = state
         .store
         .write(move |tx, now| {

@@ -136,27 +136,10 @@ async fn request_timed_out(_: tower::BoxError) -> ApiError {
     )
 }
 
-/// Longest ID, name or free text the gateway stores, in bytes.
-const MAX_TEXT: usize = 256;
-
-/// An opaque ID or name chosen by the client (user, peer, grant IDs in bodies and
-/// queries): present, at most 256 bytes, no control or bidi characters, no edge whitespace.
+/// An opaque ID or name chosen by the client: the contract's rule, shared with the CLI
+/// (`crate::api::text::check_text`).
 pub fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
-    if value.is_empty() {
-        return Err(ApiError::invalid(format!("{field} must not be empty")));
-    }
-    if value.len() > MAX_TEXT {
-        return Err(ApiError::invalid(format!(
-            "{field} is longer than {MAX_TEXT} bytes"
-        )));
-    }
-    check_printable(field, value)?;
-    if value.trim() != value {
-        return Err(ApiError::invalid(format!(
-            "{field} must not start or end with whitespace"
-        )));
-    }
-    Ok(())
+    crate::api::text::check_text(field, value).map_err(|e| ApiError::invalid(e.message))
 }
 
 /// A PEM text (CSR, certificate) or a sealed key: no control characters but the line
@@ -174,14 +157,8 @@ pub fn check_pem_text(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Any text the gateway stores and shows again (IDs, names, reasons, URLs): no control
-/// characters and no bidirectional formatting characters, so nothing it hands out can
-/// drive an operator's terminal.
+/// Text the gateway stores and shows again: no control or bidi characters (shared with
+/// the CLI: `crate::api::text::check_printable`).
 pub fn check_printable(field: &str, value: &str) -> Result<(), ApiError> {
-    if value.chars().any(crate::api::text::is_unsafe_char) {
-        return Err(ApiError::invalid(format!(
-            "{field} must not contain control or bidirectional formatting characters"
-        )));
-    }
-    Ok(())
+    crate::api::text::check_printable(field, value).map_err(|e| ApiError::invalid(e.message))
 }

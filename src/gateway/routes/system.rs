@@ -1,10 +1,12 @@
 //! Health, the OpenAPI document, and the JSON answers for unknown routes and methods.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
 use crate::api::types::Health;
+use crate::gateway::AppState;
 use crate::gateway::error::ApiError;
 use crate::gateway::openapi;
 
@@ -14,10 +16,11 @@ use crate::gateway::openapi;
     tag = "system",
     responses((status = 200, description = "The gateway is ready", body = Health))
 )]
-pub async fn health() -> Json<Health> {
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        ca_fingerprint: Some(state.ca.fingerprint().to_string()),
     })
 }
 
