@@ -16,6 +16,8 @@ pub mod renewal;
 mod routes;
 pub mod server;
 mod store;
+#[cfg(test)]
+mod testkit;
 pub mod tls;
 
 pub use store::postgres::PgOptions;

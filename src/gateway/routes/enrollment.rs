@@ -432,3 +432,6 @@ fn redeem(
     };
     Ok(Ok((response, event)))
 }
+
+#[cfg(test)]
+mod tests;

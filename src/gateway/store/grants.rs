@@ -254,3 +254,6 @@ pub fn revoke(conn: &dyn Db, id: &str, now: i64, reason: Option<&str>) -> Result
     )?;
     Ok(n == 1)
 }
+
+#[cfg(test)]
+mod tests;

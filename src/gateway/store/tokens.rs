@@ -90,3 +90,6 @@ pub fn history(conn: &dyn Db, grant_id: &str, now: i64) -> Result<Vec<TokenRecor
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
