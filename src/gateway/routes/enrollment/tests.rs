@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use time::OffsetDateTime;
 
 use super::*;
+use rusqlite::Connection;
 use crate::crypto::keys::PeerKey;
 use crate::crypto::verify::{Expected, verify_issued_cert};
 use crate::gateway::rate_limit::ClientAddr;

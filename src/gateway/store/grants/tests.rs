@@ -3,6 +3,7 @@
 //! `expires_at` exactly, with its audit record.
 
 use super::*;
+use rusqlite::Connection;
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::testkit::{TestGateway, grant, ms};
 

@@ -2,6 +2,7 @@
 //! once, and its history tells unused, expired (at `expires_at` exactly) and redeemed.
 
 use super::*;
+use rusqlite::Connection;
 use crate::api::types::GrantStatus;
 use crate::gateway::store::grants;
 use crate::gateway::testkit::{TestGateway, grant};
