@@ -4,6 +4,8 @@
 #   scripts/pg.sh start   # initdb + start in a temp dir on a free loopback port; prints the URL
 #   scripts/pg.sh url     # the URL of the running cluster
 #   scripts/pg.sh stop    # stop it and remove its directory
+#   scripts/pg.sh pause   # stop the server, keeping its data (a database outage)
+#   scripts/pg.sh resume  # start it again on the same port
 #   scripts/pg.sh install # apt-get install postgresql when its server binaries are absent
 #
 # The cluster runs as an unprivileged user (as `postgres` when run by root), trusts
@@ -43,6 +45,16 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Loopback only; fsync stays on: the tests check that acknowledged writes survive.
+server_start() {
+    as_owner "$1/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -c port=$2 -c unix_socket_directories=$dir -c max_connections=400" \
+        start >/dev/null || {
+        cat "$dir/server.log" >&2
+        exit 1
+    }
+}
+
 case "${1:-}" in
 install)
     if bindir >/dev/null; then
@@ -70,21 +82,24 @@ start)
     fi
     chmod 700 "$dir"
     port="$(free_port)"
+    echo "$port" >"$dir/port"
     as_owner "$bin/initdb" -D "$dir/data" -U mosaic --auth=trust --locale=C.UTF-8 --encoding=UTF8 >"$dir/initdb.log" 2>&1 || {
         cat "$dir/initdb.log" >&2
         exit 1
     }
-    # Loopback only; fsync stays on: the tests check that acknowledged writes survive.
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=400" \
-        start >/dev/null || {
-        cat "$dir/server.log" >&2
-        exit 1
-    }
+    server_start "$bin" "$port"
     echo "postgres://mosaic@127.0.0.1:$port/postgres" | as_owner tee "$dir/url"
     ;;
 url)
     cat "$dir/url"
+    ;;
+pause)
+    bin="$(bindir)"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+resume)
+    bin="$(bindir)"
+    server_start "$bin" "$(cat "$dir/port")"
     ;;
 stop)
     if bin="$(bindir)" && [ -d "$dir/data" ]; then
@@ -93,7 +108,7 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: scripts/pg.sh start|url|stop|install" >&2
+    echo "usage: scripts/pg.sh start|url|stop|pause|resume|install" >&2
     exit 2
     ;;
 esac

@@ -349,6 +349,7 @@ fn redeem(
     signed: Signed,
     now: i64,
 ) -> Result<Result<(EnrollResponse, Event), Refusal>, ApiError> {
+    let token_text = token;
     let token = match live_token(conn, token, now)? {
         Ok(t) => t,
         Err(refusal) => {
@@ -360,7 +361,18 @@ fn redeem(
     };
     let grant = match pending_grant(conn, &token)? {
         Ok(g) => g,
-        Err(refusal) => return Ok(Err(refusal)),
+        Err(refusal) => {
+            // On PostgreSQL each statement reads the latest commit: the enrollment that
+            // activated the grant may have spent this very token since it was read, and
+            // then this is a used token (410, or its repeat), as on a single gateway.
+            return Ok(match live_token(conn, token_text, now)? {
+                Ok(_) => Err(refusal),
+                Err(used) => match repeat(conn, state, token_text, csr_pem)? {
+                    Some(answer) => Ok(answer),
+                    None => Err(used),
+                },
+            });
+        }
     };
     let signed = match signed {
         Signed::Issued { grant_id, cert } if grant_id == grant.id => Ok(cert),

@@ -195,22 +195,24 @@ impl PgStore {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&dyn Db, i64) -> Result<T, E> + Send + 'static,
     {
-        let now = now_ms();
-        let due = self
-            .with_client(move |conn| grants::any_due(conn, now).map_err(StoreError::from))
-            .await
-            .map_err(E::from)?;
-        if due {
-            self.transaction("BEGIN", move |db| {
-                grants::expire_due(db, now).map_err(StoreError::from)
-            })
-            .await
-            .map_err(E::from)?;
-        }
-        self.transaction(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-            move |db| f(db, now),
-        )
+        const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+        self.with_client(move |conn| {
+            let now = now_ms();
+            conn.batch(SNAPSHOT, &[]).map_err(StoreError::from)?;
+            let open = Open(conn);
+            if grants::any_due(conn, now).map_err(StoreError::from)? {
+                // Sweep in a transaction of its own, then read in a new snapshot.
+                conn.batch("ROLLBACK; BEGIN", &[])
+                    .map_err(StoreError::from)?;
+                grants::expire_due(conn, now).map_err(StoreError::from)?;
+                conn.batch("COMMIT", &[]).map_err(StoreError::from)?;
+                conn.batch(SNAPSHOT, &[]).map_err(StoreError::from)?;
+            }
+            let value = f(conn, now)?;
+            std::mem::forget(open);
+            conn.batch("COMMIT", &[]).map_err(StoreError::from)?;
+            Ok(value)
+        })
         .await
     }
 

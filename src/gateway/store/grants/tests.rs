@@ -3,9 +3,9 @@
 //! `expires_at` exactly, with its audit record.
 
 use super::*;
-use rusqlite::Connection;
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::testkit::{TestGateway, grant, ms};
+use rusqlite::Connection;
 
 fn store() -> (TestGateway, Connection) {
     let gw = TestGateway::new();

@@ -2,10 +2,10 @@
 //! once, and its history tells unused, expired (at `expires_at` exactly) and redeemed.
 
 use super::*;
-use rusqlite::Connection;
 use crate::api::types::GrantStatus;
 use crate::gateway::store::grants;
 use crate::gateway::testkit::{TestGateway, grant};
+use rusqlite::Connection;
 
 const NOW: i64 = 1_800_000_000_000;
 
