@@ -37,6 +37,9 @@ REPEATS = max(5, int(os.environ.get("BENCH_REPEATS", "5")))
 RUNS = max(5, int(os.environ.get("BENCH_RUNS", "11")))
 ENROLLMENTS = int(os.environ.get("BENCH_ENROLLMENTS", "400"))
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",")]
+# BENCH_ONLY=list: only `grant list` against curl at each size (no single requests, no
+# enrollments, no anchors), for a quick look at the list path.
+LIST_ONLY = os.environ.get("BENCH_ONLY") == "list"
 SECRET = "bench-secret-" + "x" * 40
 SCOPE = {"resources": ["tasks", "notes"], "excluded_resources": ["credentials"],
          "max_rows_per_query": 100}
@@ -196,7 +199,8 @@ def main():
         print(f"mosaic scale benchmark: {os.cpu_count()} cores, release build, "
               f"load average {os.getloadavg()[0]:.1f} at start; every figure is the median "
               f"(lowest-highest) of {REPEATS} repeats unless said")
-        single_requests(a, b, work)
+        if not LIST_ONLY:
+            single_requests(a, b, work)
         b.stop()
         lists, enrolls, seeded = [], {}, []
         for size in SIZES:
@@ -204,11 +208,12 @@ def main():
             if size > total:
                 seeded.append(loadgen("seed", a.url, a.token, size - total, 64))
             lists.append(list_figures(a, count_grants(a)))
-            if size in (SIZES[0], SIZES[-1]):
+            if size in (SIZES[0], SIZES[-1]) and not LIST_ONLY:
                 start = count_grants(a)
                 enrolls[start] = (enroll_figures(a), a.rss_mib())
-        commits = [loadgen("commits", work, 2000)["per_second"] for _ in range(REPEATS)]
-        signs = [openssl_sign() for _ in range(REPEATS)]
+        anchors = 0 if LIST_ONLY else REPEATS
+        commits = [loadgen("commits", work, 2000)["per_second"] for _ in range(anchors)]
+        signs = [openssl_sign() for _ in range(anchors)]
         report(lists, enrolls, seeded, commits, signs)
     finally:
         a.stop()
@@ -235,9 +240,10 @@ def openssl_sign():
 
 
 def report(lists, enrolls, seeded, commits, signs):
-    print("\n## Anchors (same run)")
-    print(f"SQLite fsync'd commits/s (WAL, synchronous=FULL): {spread(commits, '{:.0f}')}")
-    print(f"openssl speed ecdsap256, signs/s:                 {spread(signs, '{:.0f}')}")
+    if commits:
+        print("\n## Anchors (same run)")
+        print(f"SQLite fsync'd commits/s (WAL, synchronous=FULL): {spread(commits, '{:.0f}')}")
+        print(f"openssl speed ecdsap256, signs/s:                 {spread(signs, '{:.0f}')}")
     for s in seeded:
         print(f"seeded {s['grants']} grants through the admin API at concurrency 64: "
               f"{s['per_second']:.0f}/s")
@@ -248,6 +254,8 @@ def report(lists, enrolls, seeded, commits, signs):
         ratio = statistics.median(l["ours"]) / statistics.median(l["curl"])
         print(f"{l['grants']:8} {l['pages']:5} {spread(l['ours']):>22} {spread(l['curl']):>22} "
               f"{ratio:6.2f} {spread(l['rss']):>18}")
+    if not enrolls:
+        return
     print("\n## Enrollments (POST <enrollment-url> until the certificate is back; "
           f"{ENROLLMENTS} a run)")
     print(f"{'grants at start':>15} {'conc.':>5} {'enrollments/s':>22} {'p50 ms':>18} "

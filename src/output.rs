@@ -181,16 +181,14 @@ impl ListWriter {
             }
             text = escape_keeping_lines(&text).into_owned();
         } else if self.format == OutputFormat::Json {
-            for (i, item) in items.iter().enumerate() {
-                text.push_str(if self.written + i == 0 { "[\n" } else { ",\n" });
-                let pretty = serde_json::to_string_pretty(item).map_err(encode)?;
-                for (n, line) in pretty.lines().enumerate() {
-                    if n > 0 {
-                        text.push('\n');
-                    }
-                    text.push_str("  ");
-                    text.push_str(line);
-                }
+            // The page as one pretty array, in one pass: its items come out indented as
+            // the whole list's would, between the array's own "[\n" and "\n]".
+            if !items.is_empty() {
+                let page = serde_json::to_string_pretty(items).map_err(encode)?;
+                let inner = &page["[\n".len()..page.len() - "\n]".len()];
+                text.reserve(inner.len() + 2);
+                text.push_str(if self.written == 0 { "[\n" } else { ",\n" });
+                text.push_str(inner);
             }
             text = json_ascii_safe(text);
         } else {
