@@ -133,6 +133,7 @@ impl GlobalArgs {
             timeout: self.timeout,
             verbose: self.verbose,
             allow_insecure_http: self.allow_insecure_http,
+            config_may_be_missing: false,
         }
     }
 }
@@ -155,7 +156,7 @@ pub enum Command {
     )]
     Completion(CompletionArgs),
 
-    /// Show the config file's profiles and the settings in effect
+    /// Profiles of the config file: list, show the settings in effect, set, use
     #[command(subcommand)]
     Config(ConfigCommand),
 
@@ -172,6 +173,39 @@ pub enum ConfigCommand {
     /// Show every connection setting in effect and where it came from (secrets redacted)
     #[command(after_help = "Example:\n  mosaic --profile prod config show -o json")]
     Show,
+    /// Create or update a profile with the connection flags given on this command line
+    /// (--gateway, --token-file, --cacert); other profiles, settings and comments in the
+    /// file are kept
+    #[command(
+        name = "set-profile",
+        after_help = "Examples:\n  mosaic config set-profile a --gateway https://gw-a.example --token-file ~/.config/mosaic/a.token\n  \
+        mosaic config set-profile a --cacert /etc/mosaic/ca-a.pem --use"
+    )]
+    SetProfile(SetProfileArgs),
+    /// Make a profile the default (`default_profile` in the config file)
+    #[command(after_help = "Example:\n  mosaic config use a")]
+    Use(UseProfileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetProfileArgs {
+    /// The profile's name: letters, digits, '-' and '_'
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The output format the profile uses when neither -o nor MOSAIC_OUTPUT is given (-o
+    /// itself only shapes this command's own output)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub profile_output: Option<OutputFormat>,
+    /// Also make it the default profile
+    #[arg(long = "use")]
+    pub make_default: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UseProfileArgs {
+    /// The profile's name
+    #[arg(value_name = "NAME")]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

@@ -18,7 +18,9 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     // Resolved once: flags and environment, then the profile, then the defaults.
-    let settings = match mosaic::config::settings(cli.global.given(&matches)) {
+    let mut given = cli.global.given(&matches);
+    given.config_may_be_missing = matches!(cli.command, mosaic::cli::Command::Config(_));
+    let settings = match mosaic::config::settings(given) {
         Ok(s) => s,
         Err(e) => {
             let format = cli.global.output.unwrap_or(OutputFormat::Table);
