@@ -11,6 +11,7 @@ use crate::api::env;
 use crate::api::types::GrantStatus;
 use crate::config::{Given, Source};
 use crate::output::OutputFormat;
+pub mod complete;
 mod values;
 
 use values::{
@@ -41,7 +42,7 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Named gateway from the config file (`mosaic config list`)
-    #[arg(long, global = true, env = env::PROFILE, value_name = "NAME")]
+    #[arg(long, global = true, env = env::PROFILE, value_name = "NAME", add = complete::profiles())]
     pub profile: Option<String>,
 
     /// Base URL of the gateway's admin API
@@ -190,7 +191,7 @@ pub enum ConfigCommand {
 #[derive(Debug, Args)]
 pub struct SetProfileArgs {
     /// The profile's name: letters, digits, '-' and '_'
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = complete::profiles())]
     pub name: String,
     /// The output format the profile uses when neither -o nor MOSAIC_OUTPUT is given (-o
     /// itself only shapes this command's own output)
@@ -204,7 +205,7 @@ pub struct SetProfileArgs {
 #[derive(Debug, Args)]
 pub struct UseProfileArgs {
     /// The profile's name
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = complete::profiles())]
     pub name: String,
 }
 
@@ -276,13 +277,13 @@ pub enum AuditCommand {
 #[derive(Debug, Args)]
 pub struct AuditListArgs {
     /// Only entries about this grant
-    #[arg(long, value_name = "GRANT_ID")]
+    #[arg(long, value_name = "GRANT_ID", add = complete::grant_ids())]
     pub grant: Option<String>,
     /// Only entries since this long ago (e.g. 90m, 24h, 7d) or this RFC 3339 time
     #[arg(long, value_name = "DURATION|TIME", value_parser = parse_since)]
     pub since: Option<time::OffsetDateTime>,
     /// Only entries of this action
-    #[arg(long, value_name = "ACTION", value_parser = parse_action)]
+    #[arg(long, value_name = "ACTION", value_parser = parse_action, add = complete::actions())]
     pub action: Option<crate::api::types::AuditAction>,
 }
 
@@ -343,21 +344,21 @@ pub struct GrantListArgs {
     #[arg(long, value_name = "PEER_ID")]
     pub peer: Option<String>,
     /// Only grants in this status
-    #[arg(long, value_parser = parse_status, value_name = "pending|active|revoked|expired")]
+    #[arg(long, value_parser = parse_status, value_name = "pending|active|revoked|expired", add = complete::statuses())]
     pub status: Option<GrantStatus>,
 }
 
 #[derive(Debug, Args)]
 pub struct GrantIdArg {
     /// The grant's ID
-    #[arg(value_name = "GRANT_ID")]
+    #[arg(value_name = "GRANT_ID", add = complete::grant_ids())]
     pub id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct GrantRevokeArgs {
     /// The grant's ID
-    #[arg(value_name = "GRANT_ID")]
+    #[arg(value_name = "GRANT_ID", add = complete::grant_ids())]
     pub id: String,
     /// Why; stored in the gateway's audit log
     #[arg(long)]
@@ -370,7 +371,7 @@ pub struct GrantRevokeArgs {
 #[derive(Debug, Args)]
 pub struct GrantTokenArgs {
     /// The grant's ID
-    #[arg(value_name = "GRANT_ID")]
+    #[arg(value_name = "GRANT_ID", add = complete::grant_ids())]
     pub id: String,
     /// Lifetime of the token in seconds, 1 to 900 [default: 900]
     #[arg(long, value_name = "SECONDS", value_parser = parse_ttl, allow_negative_numbers = true)]
@@ -419,7 +420,7 @@ pub enum PeerCommand {
 #[derive(Debug, Args)]
 pub struct PeerQueryArgs {
     /// The peer's ID
-    #[arg(value_name = "PEER_ID")]
+    #[arg(value_name = "PEER_ID", add = complete::peer_ids())]
     pub id: String,
     /// The resource to read
     #[arg(value_name = "RESOURCE", value_parser = resource_names())]
@@ -454,7 +455,7 @@ pub struct PeerAddArgs {
 #[derive(Debug, Args)]
 pub struct PeerRemoveArgs {
     /// The peer's ID
-    #[arg(value_name = "PEER_ID")]
+    #[arg(value_name = "PEER_ID", add = complete::peer_ids())]
     pub id: String,
     /// Do not ask for confirmation on a terminal before removing an active peer
     #[arg(short, long)]
@@ -464,7 +465,7 @@ pub struct PeerRemoveArgs {
 #[derive(Debug, Args)]
 pub struct PeerIdArg {
     /// The peer's ID
-    #[arg(value_name = "PEER_ID")]
+    #[arg(value_name = "PEER_ID", add = complete::peer_ids())]
     pub id: String,
 }
 

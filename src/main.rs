@@ -9,6 +9,9 @@ use mosaic::error::exit;
 use mosaic::output::OutputFormat;
 
 fn main() -> ExitCode {
+    // With COMPLETE=<shell> set (by the script `mosaic completion <shell>` prints), this
+    // run only completes the command line being typed, then exits.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(&e),

@@ -9,13 +9,25 @@ use crate::cli::{Cli, CompletionArgs, ManArgs};
 use crate::error::{Error, Result};
 use crate::output;
 
-/// Prints the completion script; it never edits a shell's rc files.
+/// Prints the completion script; it never edits a shell's rc files. The script calls
+/// `mosaic` back (`COMPLETE=<shell>`) for every completion, so commands, flags, values of
+/// enum flags and profile names come from this binary's own tree, and grant and peer IDs
+/// from the gateway.
 pub fn completion(args: &CompletionArgs) -> Result<()> {
-    let mut cmd = Cli::command();
+    let shell = args.shell.to_string();
+    let shells = clap_complete::env::Shells::builtins();
+    let completer = shells
+        .completer(&shell)
+        .ok_or_else(|| Error::invalid_input(format!("no completion for the shell {shell}")))?;
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut cmd, "mosaic", &mut script);
+    completer
+        .write_registration(COMPLETE_VAR, "mosaic", "mosaic", "mosaic", &mut script)
+        .map_err(|e| Error::internal(format!("cannot write the completion script: {e}")))?;
     output::write_stdout(&script)
 }
+
+/// The environment variable that turns a run of `mosaic` into a completion.
+const COMPLETE_VAR: &str = "COMPLETE";
 
 /// Writes `mosaic.1`, `mosaic-federation.1`, `mosaic-federation-grant-create.1`, … and
 /// prints the paths written.

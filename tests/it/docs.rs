@@ -3,7 +3,7 @@
 use clap::CommandFactory;
 use mosaic::cli::Cli;
 
-use crate::common::{mosaic, run};
+use crate::common::{Gateway, Output, mosaic, run};
 
 /// Every command path, e.g. ["federation", "grant", "create"], except `help`.
 fn command_paths() -> Vec<Vec<String>> {
@@ -20,39 +20,219 @@ fn command_paths() -> Vec<Vec<String>> {
     out
 }
 
+/// Runs the completion entry point (`COMPLETE=bash mosaic -- mosaic WORDS…`) for the
+/// last word of `words`, as the bash script does; returns the candidates and the run.
+fn complete(cmd: &mut std::process::Command, words: &[&str]) -> (Vec<String>, Output) {
+    cmd.env("COMPLETE", "bash")
+        .env("_CLAP_COMPLETE_INDEX", words.len().to_string())
+        .args(["--", "mosaic"])
+        .args(words);
+    let out = run_cmd(cmd);
+    let candidates = out.stdout.lines().map(str::to_string).collect();
+    (candidates, out)
+}
+
+fn run_cmd(cmd: &mut std::process::Command) -> Output {
+    let mut owned = std::process::Command::new(cmd.get_program());
+    owned.args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => owned.env(k, v),
+            None => owned.env_remove(k),
+        };
+    }
+    run(owned, None)
+}
+
+/// The candidates for `words` (the last one being completed), with no gateway named.
+fn candidates(words: &[&str]) -> Vec<String> {
+    let (c, out) = complete(&mut mosaic(), words);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+    c
+}
+
 #[test]
-fn completion_scripts_cover_every_command() {
-    let leaves: Vec<String> = command_paths()
-        .iter()
-        .map(|p| p.last().unwrap().clone())
-        .collect();
-    assert!(leaves.contains(&"finish".to_string()) && leaves.contains(&"token".to_string()));
-    for shell in ["bash", "zsh", "fish", "powershell"] {
+fn completion_scripts_call_the_binary_back_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let mut cmd = mosaic();
         cmd.args(["completion", shell]);
         let out = run(cmd, None).ok();
-        for leaf in &leaves {
-            assert!(
-                out.stdout.contains(leaf.as_str()),
-                "{shell} completion lacks {leaf}"
-            );
-        }
         assert!(
-            out.stdout.contains("allow-insecure-http"),
-            "{shell} completes global flags"
+            out.stdout.contains("COMPLETE") && out.stdout.contains("mosaic"),
+            "{shell}: {}",
+            out.stdout
         );
-        // clap_complete's fish script stops at two levels of subcommands: it completes
-        // command names everywhere but the flags of `peer add` only in the other shells.
-        if shell != "fish" {
-            assert!(
-                out.stdout.contains("ca-fingerprint"),
-                "{shell} completes leaf flags"
-            );
-        }
     }
     let mut cmd = mosaic();
     cmd.args(["completion", "tcsh"]);
     run(cmd, None).code(2);
+    // Every command completes from a prefix of its name.
+    for path in command_paths() {
+        let (last, parents) = path.split_last().unwrap();
+        let mut words: Vec<&str> = parents.iter().map(String::as_str).collect();
+        words.push(&last[..2.min(last.len())]);
+        assert!(
+            candidates(&words).contains(last),
+            "{words:?} does not complete to {last}"
+        );
+    }
+    assert!(
+        candidates(&["federation", "peer", "add", "--ca"]).contains(&"--ca-fingerprint".into())
+    );
+    assert!(
+        candidates(&["federation", "grant", "list", "--allow"])
+            .contains(&"--allow-insecure-http".into())
+    );
+}
+
+#[test]
+fn enum_flag_values_complete() {
+    let set = |words: &[&str]| -> std::collections::BTreeSet<String> {
+        candidates(words)
+            .into_iter()
+            .filter(|c| !c.starts_with('-'))
+            .collect()
+    };
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        set(&["federation", "grant", "list", "--status", ""]),
+        strings(&["active", "expired", "pending", "revoked"])
+    );
+    assert_eq!(
+        set(&["federation", "grant", "list", "--status", "re"]),
+        strings(&["revoked"])
+    );
+    let actions = set(&["federation", "audit", "list", "--action", ""]);
+    assert!(
+        actions.contains("grant.revoked") && actions.contains("enrollment.refused"),
+        "{actions:?}"
+    );
+    assert_eq!(
+        set(&["federation", "audit", "list", "--action", "grant.a"]),
+        strings(&["grant.activated"])
+    );
+    assert_eq!(set(&["-o", ""]), strings(&["json", "table", "wide"]));
+    assert_eq!(
+        set(&["federation", "grant", "list", "--output", "w"]),
+        strings(&["wide"])
+    );
+    assert_eq!(
+        set(&["federation", "peer", "query", "p1", "n"]),
+        strings(&["notes"])
+    );
+    assert!(set(&["completion", ""]).contains("zsh"));
+    // Profile names come from the config file.
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::common::write_file(
+        dir.path(),
+        "config.toml",
+        "[profiles.prod]\nurl = \"https://p.example\"\n[profiles.staging]\n",
+    );
+    let mut cmd = mosaic();
+    cmd.env("MOSAIC_CONFIG", &config);
+    let (c, _) = complete(&mut cmd, &["config", "use", ""]);
+    assert_eq!(c[..2], ["prod", "staging"]);
+    assert!(c[2..].iter().all(|c| c.starts_with('-')), "{c:?}");
+    let mut cmd = mosaic();
+    cmd.env("MOSAIC_CONFIG", &config);
+    let (c, _) = complete(&mut cmd, &["--profile", "st"]);
+    assert_eq!(c, ["staging"]);
+}
+
+#[test]
+fn grant_and_peer_ids_complete_from_the_gateway() {
+    let a = Gateway::start();
+    let b = Gateway::start();
+    let g1 = a.grant("u-1", "gw-b")["id"].as_str().unwrap().to_string();
+    let g2 = a.grant("u-2", "gw-c")["id"].as_str().unwrap().to_string();
+    let ids = |gw: &Gateway, words: &[&str]| -> Vec<String> {
+        let (c, out) = complete(&mut gw.mosaic(), words);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(out.stderr.is_empty(), "{out:?}");
+        c.into_iter().filter(|c| !c.starts_with('-')).collect()
+    };
+    let mut both = vec![g1.clone(), g2.clone()];
+    both.sort();
+    for verb in ["show", "revoke", "token"] {
+        let mut got = ids(&a, &["federation", "grant", verb, ""]);
+        got.sort();
+        assert_eq!(got, both, "grant {verb}");
+    }
+    assert_eq!(
+        ids(&a, &["federation", "grant", "show", &g1[..8]]),
+        [g1.clone()]
+    );
+    let mut got = ids(&a, &["federation", "audit", "list", "--grant", ""]);
+    got.sort();
+    assert_eq!(got, both);
+    // The help of a candidate says what it is (fish shows it).
+    let mut cmd = a.mosaic();
+    cmd.env("COMPLETE", "fish")
+        .args(["--", "mosaic", "federation", "grant", "show", &g2]);
+    let out = run_cmd(&mut cmd);
+    assert_eq!(
+        out.stdout.trim(),
+        format!("{g2}\tpending (user u-2, peer gw-c)")
+    );
+
+    // A peer: B enrolled with A.
+    let token = a
+        .run(&["federation", "grant", "token", &g1, "-q"])
+        .ok()
+        .stdout;
+    let mut cmd = b.mosaic();
+    let state = tempfile::tempdir().unwrap();
+    cmd.env("BETTER_AUTH_SECRET", crate::common::SECRET)
+        .env("MOSAIC_STATE_DIR", state.path())
+        .args(["federation", "peer", "add", token.trim(), "-q"]);
+    let peer = run(cmd, None).ok().stdout.trim().to_string();
+    for verb in ["remove", "test", "finish", "renew", "query"] {
+        assert_eq!(
+            ids(&b, &["federation", "peer", verb, ""]),
+            [peer.clone()],
+            "peer {verb}"
+        );
+    }
+    assert!(ids(&a, &["federation", "peer", "remove", ""]).is_empty());
+
+    // --gateway on the line being completed beats the environment.
+    let mut cmd = b.mosaic();
+    cmd.env("MOSAIC_ADMIN_TOKEN", &a.admin_token);
+    let (c, _) = complete(
+        &mut cmd,
+        &["--gateway", &a.url, "federation", "grant", "show", &g2[..8]],
+    );
+    assert_eq!(c, [g2.clone()]);
+}
+
+#[test]
+fn id_completion_is_silent_and_quick_when_the_gateway_fails() {
+    use crate::common::standin::{Reply, StandIn};
+    let hang = StandIn::start(|_| Reply::Hang(std::time::Duration::from_secs(20)));
+    let html = StandIn::start(|_| crate::cli::html_reply(500));
+    let dead = crate::cli::dead_url();
+    for url in [hang.url.as_str(), html.url.as_str(), dead.as_str()] {
+        let mut cmd = mosaic();
+        cmd.env("MOSAIC_GATEWAY_URL", url)
+            .env("MOSAIC_ADMIN_TOKEN", "adm-0123456789abcdef");
+        let started = std::time::Instant::now();
+        let (c, out) = complete(&mut cmd, &["federation", "grant", "show", ""]);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{url}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(out.stderr.is_empty(), "{url}: {out:?}");
+        assert!(c.iter().all(|c| c.starts_with('-')), "{url}: {c:?}");
+    }
+    // No admin token at all: silent too.
+    let (c, out) = complete(&mut mosaic(), &["federation", "peer", "remove", ""]);
+    assert!(
+        out.stderr.is_empty() && c.iter().all(|c| c.starts_with('-')),
+        "{out:?}"
+    );
 }
 
 #[test]
