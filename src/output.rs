@@ -132,6 +132,157 @@ pub fn emit<T: Render + ?Sized>(format: OutputFormat, value: &T) -> Result<()> {
     write_stdout(text.as_bytes())
 }
 
+/// One item of a list written page by page ([`ListWriter`]).
+pub trait ListItem: Serialize {
+    /// The header of the list's table.
+    fn header() -> Vec<&'static str>;
+    /// The item's row of the table (cells unescaped).
+    fn row(&self) -> Vec<String>;
+    /// What `-q` prints for it: its ID.
+    fn id(&self) -> String;
+}
+
+/// A list written as its pages arrive, so that memory stays flat in its length. The bytes
+/// are those [`emit`] writes for the whole list: JSON is one array document (each item
+/// pretty-printed, as `serde_json` prints it inside an array); `-q` one ID a line. A table
+/// takes its column widths from the first page (up to 1,000 rows, so in practice the whole
+/// list's widths): a longer cell on a later page widens only its own row. `--jq` needs the
+/// whole document, so it alone holds every item until the end. After the reader closed
+/// the pipe, [`ListWriter::page`] answers false: stop fetching.
+pub struct ListWriter {
+    format: OutputFormat,
+    written: usize,
+    widths: Option<Vec<usize>>,
+    for_jq: Vec<serde_json::Value>,
+    closed: bool,
+}
+
+impl ListWriter {
+    pub fn new(format: OutputFormat) -> ListWriter {
+        ListWriter {
+            format,
+            written: 0,
+            widths: None,
+            for_jq: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// Writes one page; false once standard output is closed.
+    pub fn page<T: ListItem>(&mut self, items: &[T]) -> Result<bool> {
+        if self.closed {
+            return Ok(false);
+        }
+        let shape = shape();
+        let encode = |e: serde_json::Error| {
+            Error::internal(format!("cannot encode the output as JSON: {e}"))
+        };
+        let mut text = String::new();
+        if shape.jq.is_some() {
+            for item in items {
+                self.for_jq
+                    .push(serde_json::to_value(item).map_err(encode)?);
+            }
+        } else if shape.quiet {
+            for item in items {
+                text.push_str(&item.id());
+                text.push('\n');
+            }
+            text = escape_keeping_lines(&text).into_owned();
+        } else if self.format == OutputFormat::Json {
+            for (i, item) in items.iter().enumerate() {
+                text.push_str(if self.written + i == 0 { "[\n" } else { ",\n" });
+                let pretty = serde_json::to_string_pretty(item).map_err(encode)?;
+                for (n, line) in pretty.lines().enumerate() {
+                    if n > 0 {
+                        text.push('\n');
+                    }
+                    text.push_str("  ");
+                    text.push_str(line);
+                }
+            }
+            text = json_ascii_safe(text);
+        } else {
+            let mut rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|item| item.row().iter().map(|c| escape(c).into_owned()).collect())
+                .collect();
+            if self.widths.is_none() && !rows.is_empty() {
+                if !shape.no_headers {
+                    rows.insert(0, T::header().iter().map(|h| h.to_string()).collect());
+                }
+                self.widths = Some(column_widths(&rows));
+            }
+            if let Some(widths) = &self.widths {
+                text = aligned_rows(widths, &rows);
+            }
+        }
+        self.written += items.len();
+        if !text.is_empty() && !write_stdout_open(text.as_bytes())? {
+            self.closed = true;
+        }
+        Ok(!self.closed)
+    }
+
+    /// Ends the list (the JSON array's end, or `--jq`'s results); how many items it held.
+    pub fn finish(self) -> Result<usize> {
+        let shape = shape();
+        if self.closed {
+            return Ok(self.written);
+        }
+        if let Some(expr) = &shape.jq {
+            let text = jq::run(expr, &serde_json::Value::Array(self.for_jq))?;
+            let text = if std::io::stdout().is_terminal() {
+                escape_keeping_lines(&text).into_owned()
+            } else {
+                text
+            };
+            write_stdout(text.as_bytes())?;
+        } else if !shape.quiet && self.format == OutputFormat::Json {
+            let end = if self.written == 0 { "[]\n" } else { "\n]\n" };
+            write_stdout(end.as_bytes())?;
+        }
+        Ok(self.written)
+    }
+}
+
+/// The width of each column: its widest cell, as the table renderer measures text.
+fn column_widths(rows: &[Vec<String>]) -> Vec<usize> {
+    let mut widths = Vec::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            let w = tabled::grid::util::string::get_text_width(cell);
+            if i == widths.len() {
+                widths.push(w);
+            } else if widths[i] < w {
+                widths[i] = w;
+            }
+        }
+    }
+    widths
+}
+
+/// Rows laid out as [`list_table`] lays them out: each cell padded to its column's width,
+/// two spaces between columns, no trailing space.
+fn aligned_rows(widths: &[usize], rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            let w = tabled::grid::util::string::get_text_width(cell);
+            let width = widths.get(i).copied().unwrap_or(w);
+            line.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// One warning line on standard error, for people: with `-o json` standard error is kept
 /// for the one JSON error document, so warnings are not printed there.
 pub fn warn(format: OutputFormat, message: &str) {
@@ -156,10 +307,15 @@ pub fn hint(format: OutputFormat, text: &str) {
 /// Writes bytes to standard output; a reader that went away (EPIPE) ends the output
 /// quietly. Rust ignores SIGPIPE, so a closed pipe shows up here as an error, not a signal.
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    write_stdout_open(bytes).map(|_| ())
+}
+
+/// [`write_stdout`], telling whether standard output is still open.
+fn write_stdout_open(bytes: &[u8]) -> Result<bool> {
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(Error::internal(format!(
             "cannot write to standard output: {e}"
         ))),
@@ -455,6 +611,18 @@ mod tests {
         assert_eq!(t, "ID  STATUS\na   pending\n");
         let d = detail_table(&[("id", "a".into()), ("status", "active".into())]);
         assert_eq!(d, "id:      a\nstatus:  active\n");
+    }
+
+    /// The streamed table lays rows out exactly as the one-shot table does.
+    #[test]
+    fn streamed_rows_align_like_the_table() {
+        let rows = vec![
+            vec!["ID".to_string(), "USER".into(), "STATUS".into()],
+            vec!["a".into(), "ünïcödé-名前".into(), "pending".into()],
+            vec!["bbbbbbbb".into(), "u".into(), "active".into()],
+        ];
+        let one_shot = list_table(&["ID", "USER", "STATUS"], rows[1..].to_vec());
+        assert_eq!(aligned_rows(&column_widths(&rows), &rows), one_shot);
     }
 
     #[test]

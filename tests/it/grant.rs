@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::common::{Gateway, Output, SEED_SCOPE, run, write_file};
+use crate::fixtures::{GRANTS, list_all};
 
 /// The fields of a grant, exactly (the contract's shape; nothing more, nothing less).
 const GRANT_FIELDS: [&str; 12] = [
@@ -428,10 +429,55 @@ fn list_returns_2500_grants_through_pagination() {
         "ordered by (created_at, id)"
     );
 
+    // Streamed page by page, the document is the one the whole list makes at once: the
+    // pages as the API serves them, printed by serde_json in one piece.
+    let pages: Vec<Value> = list_all(&gw, GRANTS, 1000);
+    assert_eq!(items, &pages, "the streamed list is the paged list");
+    let grants: Vec<mosaic::api::types::Grant> =
+        serde_json::from_value(Value::Array(pages)).unwrap();
+    let whole = serde_json::to_string_pretty(&grants).unwrap() + "\n";
+    assert!(
+        out.stdout == whole,
+        "streamed bytes differ from the one-piece document"
+    );
+
     let out = gw
         .run(&["federation", "grant", "list", "--peer", "p-bulk"])
         .ok();
     assert_eq!(out.stdout.lines().count(), N + 1);
+    // One set of column widths over every page: each row ends at the same column.
+    let widths: BTreeSet<usize> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.chars().count())
+        .collect();
+    assert_eq!(widths.len(), 1, "rows of different widths: {widths:?}");
+    let quiet = gw.run(&["federation", "grant", "list", "-q"]).ok();
+    let quiet: BTreeSet<String> = quiet.stdout.lines().map(str::to_string).collect();
+    assert_eq!(quiet, made);
+
+    // `-o json | head -c 100`: exit 0, nothing on stderr.
+    let mut cmd = gw.mosaic();
+    cmd.args(["federation", "grant", "list", "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut head = [0u8; 100];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+    drop(child.stdout.take());
+    let done = child.wait_with_output().unwrap();
+    assert!(
+        head.starts_with(b"[\n  {"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    assert_eq!(done.status.code(), Some(0));
+    assert!(
+        done.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
 
     // `| head -1` on the long list: exit 0, nothing on stderr.
     let mut cmd = gw.mosaic();

@@ -29,6 +29,17 @@ impl Client {
             .await
     }
 
+    /// Every grant that matches, page by page as each arrives (see
+    /// [`Client::each_page`](super::Client)): `each` returns false to stop.
+    pub async fn each_grant_page(
+        &self,
+        query: &GrantListQuery,
+        each: impl FnMut(Vec<Grant>) -> Result<bool>,
+    ) -> Result<()> {
+        self.each_page(&["grants"], query, "page of grants", each)
+            .await
+    }
+
     /// Every audit entry that matches, oldest first, following `next_cursor`.
     pub async fn list_all_audit(&self, query: &AuditListQuery) -> Result<Vec<AuditEntry>> {
         self.collect_pages(&["audit"], query, "page of audit entries")

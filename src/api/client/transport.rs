@@ -37,31 +37,61 @@ impl Client {
     }
 
     /// Every item of a list endpoint: the query with the largest page, then each
-    /// `next_cursor` in turn, until the last page. A cursor handed out twice is a broken
-    /// gateway, not a reason to loop forever.
+    /// `next_cursor` in turn, until the last page.
     pub(super) async fn collect_pages<Q, T>(
         &self,
         segments: &[&str],
         query: &Q,
-        what: &str,
+        what: &'static str,
     ) -> Result<Vec<T>>
     where
         Q: Paged + Serialize + Clone,
-        T: DeserializeOwned,
+        T: DeserializeOwned + Send + 'static,
     {
         let mut all = Vec::new();
-        let mut query = query.clone();
-        let mut cursor: Option<String> = None;
+        self.each_page(segments, query, what, |items| {
+            all.extend(items);
+            Ok(true)
+        })
+        .await?;
+        Ok(all)
+    }
+
+    /// Every page of a list endpoint, handed to `each` as it arrives while the next one is
+    /// already on its way (its request goes out as soon as the cursor is known), so
+    /// writing a page and fetching the next overlap and at most two pages are held.
+    /// `each` returns false to stop (a reader that closed the pipe). A cursor handed out
+    /// twice is a broken gateway, not a reason to loop forever.
+    pub(super) async fn each_page<Q, T>(
+        &self,
+        segments: &[&str],
+        query: &Q,
+        what: &'static str,
+        mut each: impl FnMut(Vec<T>) -> Result<bool>,
+    ) -> Result<()>
+    where
+        Q: Paged + Serialize + Clone,
+        T: DeserializeOwned + Send + 'static,
+    {
+        let fetch = |cursor: Option<String>| -> Result<tokio::task::JoinHandle<Result<Page<T>>>> {
+            let mut query = query.clone();
+            query.set_page(PAGE_LIMIT_MAX, cursor);
+            let url = with_query(self.admin_url(segments)?, &query)?;
+            let client = self.clone();
+            Ok(tokio::spawn(async move {
+                client
+                    .request(Method::GET, url, Auth::Admin, None::<&()>, what)
+                    .await
+            }))
+        };
+        let mut pending = fetch(None)?;
         let mut seen = std::collections::HashSet::new();
         loop {
-            query.set_page(PAGE_LIMIT_MAX, cursor.take());
-            let url = with_query(self.admin_url(segments)?, &query)?;
-            let page: Page<T> = self
-                .request(Method::GET, url, Auth::Admin, None::<&()>, what)
-                .await?;
-            all.extend(page.items);
-            match page.next_cursor {
-                None => return Ok(all),
+            let page = pending
+                .await
+                .map_err(|e| Error::internal(format!("fetching a {what}: {e}")))??;
+            let next = match page.next_cursor {
+                None => None,
                 Some(next) => {
                     if !seen.insert(next.clone()) {
                         return Err(Error::unreachable(format!(
@@ -70,8 +100,18 @@ impl Client {
                             redact_url(self.base.as_str())
                         )));
                     }
-                    cursor = Some(next);
+                    Some(fetch(Some(next))?)
                 }
+            };
+            if !each(page.items)? {
+                if let Some(next) = next {
+                    next.abort();
+                }
+                return Ok(());
+            }
+            match next {
+                None => return Ok(()),
+                Some(next) => pending = next,
             }
         }
     }

@@ -17,8 +17,8 @@ use crate::cli::{
 };
 use crate::error::{Error, Result};
 use crate::output::{
-    OutputFormat, Render, clip, detail_table, emit, hint, list_or_dash, list_table, or_dash,
-    relative, shell_quote, short_fingerprint, timestamp, timestamp_or_dash,
+    ListItem, ListWriter, OutputFormat, Render, clip, detail_table, emit, hint, list_or_dash,
+    list_table, or_dash, relative, shell_quote, short_fingerprint, timestamp, timestamp_or_dash,
 };
 use scope::read_scope;
 
@@ -125,9 +125,11 @@ async fn list(client: &Client, format: OutputFormat, args: GrantListArgs) -> Res
         status: args.status.map(|s| s.as_str().to_string()),
         ..GrantListQuery::default()
     };
-    let grants = client.list_all_grants(&query).await?;
-    emit(format, grants.as_slice())?;
-    if grants.is_empty() {
+    let mut out = ListWriter::new(format);
+    client
+        .each_grant_page(&query, |grants| out.page(&grants))
+        .await?;
+    if out.finish()? == 0 {
         hint(format, "No grants.");
     }
     Ok(())
@@ -266,36 +268,33 @@ fn token_history(tokens: &[TokenRecord]) -> String {
     )
 }
 
-impl Render for [Grant] {
-    fn quiet(&self) -> Option<String> {
-        Some(self.iter().map(|g| format!("{}\n", g.id)).collect())
-    }
-
-    /// Within 100 columns: long user and peer IDs are cut (`-o wide` shows them whole,
-    /// with the activation time).
-    fn table(&self) -> String {
-        let wide = crate::output::is_wide();
-        let rows = self
-            .iter()
-            .map(|g| {
-                let mut row = vec![
-                    g.id.clone(),
-                    clip(&g.user_id, 14),
-                    clip(&g.peer_id, 14),
-                    g.status.as_str().to_string(),
-                    timestamp(g.created_at),
-                ];
-                if wide {
-                    row.push(timestamp_or_dash(g.activated_at));
-                }
-                row
-            })
-            .collect();
+/// `grant list`, written page by page. Within 100 columns: long user and peer IDs are
+/// cut (`-o wide` shows them whole, with the activation time).
+impl ListItem for Grant {
+    fn header() -> Vec<&'static str> {
         let mut header = vec!["ID", "USER", "PEER", "STATUS", "CREATED"];
-        if wide {
+        if crate::output::is_wide() {
             header.push("ACTIVATED");
         }
-        list_table(&header, rows)
+        header
+    }
+
+    fn row(&self) -> Vec<String> {
+        let mut row = vec![
+            self.id.clone(),
+            clip(&self.user_id, 14),
+            clip(&self.peer_id, 14),
+            self.status.as_str().to_string(),
+            timestamp(self.created_at),
+        ];
+        if crate::output::is_wide() {
+            row.push(timestamp_or_dash(self.activated_at));
+        }
+        row
+    }
+
+    fn id(&self) -> String {
+        self.id.clone()
     }
 }
 
