@@ -26,7 +26,10 @@ use values::{
     about = "Manage Mosaic gateway federation: grants, enrollment tokens and peers",
     long_about = None,
     propagate_version = true,
-    after_help = "Exit codes: 0 ok, 1 internal, 2 invalid input, 3 not found, 4 conflict or \
+    after_help = "Examples:\n  mosaic federation grant create --user u-42 --peer gw-b --scope scope.json\n  \
+                  mosaic federation grant list -o json\n  \
+                  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"; mosaic gateway serve --data-dir ./gw-a\n\n\
+                  Exit codes: 0 ok, 1 internal, 2 invalid input, 3 not found, 4 conflict or \
                   token used/expired, 5 authentication, 6 gateway unreachable, 7 verification failed"
 )]
 pub struct Cli {
@@ -142,12 +145,20 @@ impl GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Grants, enrollment tokens and peers of gateway federation
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  mosaic federation grant list --status active\n  \
+        mosaic federation peer list -o wide\n  mosaic federation audit list --since 24h"
+    )]
     Federation(FederationCommand),
 
     /// Run the reference gateway
     #[cfg(feature = "gateway")]
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"\n  \
+        mosaic gateway serve --data-dir ./gw-a"
+    )]
     Gateway(GatewayCommand),
 
     /// Print a shell completion script to standard output
@@ -158,7 +169,11 @@ pub enum Command {
     Completion(CompletionArgs),
 
     /// Profiles of the config file: list, show the settings in effect, set, use
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  mosaic config show\n  \
+        mosaic config set-profile a --gateway https://gw-a.example --token-file ~/.config/mosaic/a.token --use"
+    )]
     Config(ConfigCommand),
 
     /// Write a man page for every command into a directory
@@ -226,19 +241,34 @@ pub struct ManArgs {
 #[derive(Debug, Subcommand)]
 pub enum FederationCommand {
     /// Create, inspect and revoke grants; issue enrollment tokens
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  id=$(mosaic federation grant create --user u-42 --peer gw-b --scope scope.json -q)\n  \
+        mosaic federation grant token \"$id\"\n  mosaic federation grant revoke \"$id\" --reason \"contract ended\""
+    )]
     Grant(GrantCommand),
 
     /// Enroll with a remote gateway and list enrolled peers
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  BETTER_AUTH_SECRET=… mosaic federation peer add \
+        'https://a.example/api/federation/enrollment/…' --ca-fingerprint sha256:…\n  \
+        mosaic federation peer list\n  mosaic federation peer query 5c1d… tasks --all"
+    )]
     Peer(PeerCommand),
 
     /// Read the gateway's audit log: who did what to which grant, and when
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  mosaic federation audit list --grant 0b9e… -o json"
+    )]
     Audit(AuditCommand),
 
     /// Load the rows that peers read through grants (granting gateway)
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  mosaic federation data import tasks --user u-42 rows.json"
+    )]
     Data(DataCommand),
 }
 
@@ -474,9 +504,26 @@ pub struct PeerIdArg {
 pub enum GatewayCommand {
     /// Serve the federation API with an embedded SQLite database and its own CA
     #[command(
-        after_help = "Example:\n  BETTER_AUTH_SECRET=$(openssl rand -hex 32) mosaic gateway serve --data-dir ./gw-a"
+        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"\n  \
+        mosaic gateway serve --data-dir ./gw-a\n\n\
+        Environment:\n  \
+        BETTER_AUTH_SECRET   required, at least 32 bytes (never a flag): seals the CA key and\n                       \
+        opens the peers' sealed keys\n  \
+        MOSAIC_ADMIN_TOKEN   the admin token to accept (at least 16 characters); else one is\n                       \
+        generated into DIR/admin-token\n  \
+        MOSAIC_DATA_DIR      --data-dir [default: $XDG_DATA_HOME/mosaic/gateway, else\n                       \
+        ~/.local/share/mosaic/gateway]\n  \
+        MOSAIC_AUTO_RENEW    --auto-renew\n  \
+        MOSAIC_RATE_LIMIT    --rate-limit"
     )]
     Serve(ServeArgs),
+
+    /// Print a new random secret (256 bits, base64url) for BETTER_AUTH_SECRET or
+    /// MOSAIC_ADMIN_TOKEN
+    #[command(
+        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\" MOSAIC_ADMIN_TOKEN=\"$(mosaic gateway secret)\""
+    )]
+    Secret,
 }
 
 #[cfg(feature = "gateway")]

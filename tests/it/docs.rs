@@ -260,8 +260,156 @@ fn man_writes_one_page_per_command() {
         assert!(page.contains(".SH NAME"), "{}", file.display());
     }
     let create = std::fs::read_to_string(out_dir.join("mosaic-federation-grant-create.1")).unwrap();
+    assert!(create.contains("scope"), "the page carries the help");
     assert!(
-        create.contains("scope") && create.contains("Example"),
-        "the page carries the help and example"
+        create.contains(
+            ".SH EXAMPLES\n.PP\n.RS 4\n.nf\nmosaic federation grant create \\-\\-user u\\-42"
+        ),
+        "the example is a literal block: {create}"
     );
+}
+
+#[test]
+fn man_pages_have_examples_exit_status_environment_and_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = mosaic();
+    cmd.args(["man", "--out"]).arg(dir.path());
+    let written = run(cmd, None).ok().stdout;
+    let reference =
+        regex::Regex::new(r"(mosaic(?:\\-|-)[a-z\\-]+)\(1\)|\\fB(mosaic[a-z\\-]*)\\fR\(1\)")
+            .unwrap();
+    for path in written.lines() {
+        let page = std::fs::read_to_string(path).unwrap();
+        for section in [
+            ".SH EXAMPLES",
+            ".SH \"EXIT STATUS\"",
+            ".SH ENVIRONMENT",
+            ".SH FILES",
+        ] {
+            assert!(page.contains(section), "{path} lacks {section}");
+        }
+        assert!(!page.contains(".SH EXTRA"), "{path}");
+        assert!(!page.contains("help(1)"), "{path} names a help page");
+        // groff renders it without a preprocessor: non-ASCII characters are escapes.
+        assert!(page.is_ascii(), "{path} is not ASCII");
+        // Every page it names exists.
+        for m in reference.captures_iter(&page) {
+            let name = m.get(1).or(m.get(2)).unwrap().as_str().replace("\\-", "-");
+            let file = dir.path().join(format!("{name}.1"));
+            assert!(
+                file.exists(),
+                "{path} names {name}(1), which does not exist"
+            );
+        }
+        // Examples are literal lines that start with a command or a variable.
+        let examples = page.split(".SH EXAMPLES").nth(1).unwrap();
+        let block = examples.split(".SH ").next().unwrap();
+        for line in block.lines().filter(|l| !l.is_empty() && !l.starts_with('.')) {
+            assert!(
+                line.starts_with("mosaic ")
+                    || line.starts_with("export ")
+                    || line.starts_with("echo ")
+                    || line.starts_with("id=")
+                    || line.starts_with("BETTER_AUTH_SECRET=")
+                    || line.starts_with("  "),
+                "{path}: example line {line:?}"
+            );
+        }
+    }
+    let serve = std::fs::read_to_string(dir.path().join("mosaic-gateway-serve.1")).unwrap();
+    let env = serve.split(".SH ENVIRONMENT").nth(1).unwrap();
+    for var in [
+        "BETTER_AUTH_SECRET",
+        "MOSAIC_ADMIN_TOKEN",
+        "MOSAIC_DATA_DIR",
+        "MOSAIC_RATE_LIMIT",
+    ] {
+        assert!(env.contains(var), "gateway serve's ENVIRONMENT lacks {var}");
+    }
+    let grant = std::fs::read_to_string(dir.path().join("mosaic-federation-grant.1")).unwrap();
+    let env = grant.split(".SH ENVIRONMENT").nth(1).unwrap();
+    for var in [
+        "MOSAIC_GATEWAY_URL",
+        "MOSAIC_ADMIN_TOKEN_FILE",
+        "MOSAIC_TIMEOUT",
+        "MOSAIC_CONFIG",
+    ] {
+        assert!(
+            env.contains(var),
+            "the grant page's ENVIRONMENT lacks {var}"
+        );
+    }
+}
+
+#[test]
+fn gateway_serve_help_documents_every_variable_it_reads() {
+    let mut cmd = mosaic();
+    cmd.args(["gateway", "serve", "--help"]);
+    let help = run(cmd, None).ok().stdout;
+    for var in [
+        "BETTER_AUTH_SECRET",
+        "MOSAIC_ADMIN_TOKEN",
+        "MOSAIC_DATA_DIR",
+        "MOSAIC_AUTO_RENEW",
+        "MOSAIC_RATE_LIMIT",
+        "XDG_DATA_HOME",
+    ] {
+        assert!(help.contains(var), "gateway serve --help lacks {var}");
+    }
+    assert!(!help.contains("openssl"), "{help}");
+    // Every group command shows an example.
+    for path in command_paths() {
+        let mut cmd = mosaic();
+        cmd.args(&path).arg("--help");
+        let help = run(cmd, None).ok().stdout;
+        assert!(help.contains("\nExample"), "{path:?} --help has no example");
+    }
+}
+
+#[test]
+fn gateway_secret_makes_secrets_a_gateway_accepts() {
+    use std::io::{BufRead, BufReader};
+    let secret = || {
+        let mut cmd = mosaic();
+        cmd.args(["gateway", "secret"]);
+        let out = run(cmd, None).ok();
+        let s = out.stdout.trim_end().to_string();
+        assert_eq!(out.stdout, format!("{s}\n"));
+        assert_eq!(s.len(), 43, "{s}");
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        s
+    };
+    let (sealing, admin) = (secret(), secret());
+    assert_ne!(sealing, admin);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = mosaic();
+    cmd.args(["gateway", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("BETTER_AUTH_SECRET", &sealing)
+        .env("MOSAIC_ADMIN_TOKEN", &admin)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut url = None;
+    let mut line = String::new();
+    while lines.read_line(&mut line).unwrap() > 0 {
+        if let Some(i) = line.find("listening on ") {
+            url = Some(line[i + "listening on ".len()..].trim().to_string());
+            break;
+        }
+        line.clear();
+    }
+    let url = url.expect("the gateway started");
+    let mut cmd = mosaic();
+    cmd.env("MOSAIC_GATEWAY_URL", &url)
+        .env("MOSAIC_ADMIN_TOKEN", &admin)
+        .args(["federation", "grant", "list", "-o", "json"]);
+    let out = run(cmd, None);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(out.ok().json(), serde_json::json!([]));
 }
