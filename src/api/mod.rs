@@ -6,6 +6,7 @@
 pub mod client;
 pub mod env;
 pub mod federation;
+pub mod integer;
 pub mod paths;
 pub mod query;
 pub mod scope;

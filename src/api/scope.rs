@@ -47,6 +47,7 @@ pub struct Scope {
     pub resources: Vec<Resource>,
     #[serde(default)]
     pub excluded_resources: Vec<Resource>,
+    #[serde(deserialize_with = "crate::api::integer::u32")]
     pub max_rows_per_query: u32,
 }
 

@@ -21,8 +21,9 @@ pub fn is_unsafe_char(c: char) -> bool {
         )
 }
 
-/// Longest ID, name or free text a gateway stores, in bytes.
-pub const MAX_TEXT_BYTES: usize = 256;
+/// Longest ID, name or free text a gateway stores, in characters (as JSON Schema's
+/// `maxLength` counts them).
+pub const MAX_TEXT_CHARS: usize = 256;
 
 /// A field that breaks a rule of the contract. The message names the field and the rule,
 /// never the value (which may hold anything, escape sequences included).
@@ -44,16 +45,16 @@ impl FieldError {
 }
 
 /// An opaque ID or name chosen by a client (user, peer, grant IDs in bodies and queries):
-/// present, at most [`MAX_TEXT_BYTES`], no [unsafe character](is_unsafe_char), no
+/// present, at most [`MAX_TEXT_CHARS`], no [unsafe character](is_unsafe_char), no
 /// whitespace at either end. The gateway refuses by it; the CLI checks by it first.
 pub fn check_text(field: &str, value: &str) -> Result<(), FieldError> {
     if value.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
-    if value.len() > MAX_TEXT_BYTES {
+    if value.chars().count() > MAX_TEXT_CHARS {
         return Err(FieldError::new(
             field,
-            &format!("is longer than {MAX_TEXT_BYTES} bytes"),
+            &format!("is longer than {MAX_TEXT_CHARS} characters"),
         ));
     }
     check_printable(field, value)?;

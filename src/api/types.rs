@@ -152,8 +152,8 @@ pub struct RevokeGrantRequest {
     pub reason: Option<String>,
 }
 
-/// Longest revoke reason, in bytes.
-pub const MAX_REASON_BYTES: usize = 1024;
+/// Longest revoke reason, in characters (as JSON Schema's `maxLength` counts them).
+pub const MAX_REASON_CHARS: usize = 1024;
 
 impl RevokeGrantRequest {
     /// The gateway's rule on a reason, which `grant revoke` checks by the same code before
@@ -162,10 +162,10 @@ impl RevokeGrantRequest {
         let Some(reason) = &self.reason else {
             return Ok(());
         };
-        if reason.len() > MAX_REASON_BYTES {
+        if reason.chars().count() > MAX_REASON_CHARS {
             return Err(crate::api::text::FieldError {
                 field: "reason".into(),
-                message: format!("reason is longer than {MAX_REASON_BYTES} bytes"),
+                message: format!("reason is longer than {MAX_REASON_CHARS} characters"),
             });
         }
         crate::api::text::check_printable("reason", reason)
@@ -181,7 +181,11 @@ pub const TOKEN_TTL_RANGE: std::ops::RangeInclusive<u32> = 1..=900;
 #[cfg_attr(feature = "gateway", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::integer::option_u32"
+    )]
     pub ttl_seconds: Option<u32>,
 }
 

@@ -80,7 +80,8 @@ where
             ApiError::invalid(format!("cannot read the request body: {e}"))
         }
     })?;
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // No body at all is an absent body; anything else (whitespace too) must be JSON.
+    if body.is_empty() {
         return Ok(None);
     }
     // Requiring the JSON media type also keeps browsers from sending these requests

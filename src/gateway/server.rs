@@ -24,6 +24,9 @@ use super::tls::ClientChain;
 /// A client that does not finish its TLS handshake in this time is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Header fields hyper parses before it answers 431 itself (with an empty body).
+const HYPER_MAX_HEADERS: usize = 1000;
+
 /// The connection limits (`mosaic gateway serve`'s flags; docs/gateway.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -66,7 +69,10 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        // Above the router's own limit (`routes::MAX_HEADERS`), which answers 431 in the
+        // error shape; hyper's answer past this one has no body.
+        .max_headers(HYPER_MAX_HEADERS);
     builder
         .http2()
         .timer(TokioTimer::new())

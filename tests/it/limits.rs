@@ -367,3 +367,96 @@ fn rate_limit_off_never_answers_429_and_a_bad_value_is_refused_at_start() {
         assert!(out.stderr.contains("--rate-limit"), "{out:?}");
     }
 }
+
+/// One request head sent raw; the answer's status, lower-cased head and body.
+fn raw_request(gw: &Gateway, head: &[u8]) -> (u16, String, String) {
+    let mut s = connect(gw);
+    s.write_all(head).unwrap();
+    read_answer_with_head(&mut s)
+}
+
+fn many_headers(n: usize) -> String {
+    (0..n).map(|i| format!("X-Field-{i}: v\r\n")).collect()
+}
+
+#[test]
+fn an_oversized_target_or_header_section_is_answered_in_the_error_shape() {
+    let gw = Gateway::start();
+    let long_target = format!("GET /api/{} HTTP/1.1\r\nHost: gw\r\n\r\n", "a".repeat(9000));
+    let many = format!(
+        "GET /api/health HTTP/1.1\r\nHost: gw\r\n{}\r\n",
+        many_headers(150)
+    );
+    let big = format!(
+        "GET /api/health HTTP/1.1\r\nHost: gw\r\nX-Big: {}\r\n\r\n",
+        "v".repeat(40 * 1024)
+    );
+    for (request, status, code) in [
+        (long_target, 414, "uri_too_long"),
+        (many, 431, "headers_too_large"),
+        (big, 431, "headers_too_large"),
+    ] {
+        let (got, head, body) = raw_request(&gw, request.as_bytes());
+        assert_eq!(got, status, "{head}\n{body}");
+        assert_eq!(error_code(&body), code);
+        assert!(head.contains("cache-control: no-store"), "{head}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+    }
+    // Just under the limits, the same requests are served.
+    let (status, _, _) = raw_request(
+        &gw,
+        format!(
+            "GET /api/health HTTP/1.1\r\nHost: gw\r\n{}\r\n",
+            many_headers(90)
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn what_hyper_answers_itself_has_an_empty_body_and_closes_the_connection() {
+    // docs/gateway.md ("Answers without a body"): a malformed head, a target over 64 KiB,
+    // a head over about 400 KiB or over 1000 header fields.
+    let gw = Gateway::start();
+    let huge_target = format!("GET /{} HTTP/1.1\r\nHost: gw\r\n\r\n", "a".repeat(70_000));
+    let too_many = format!(
+        "GET /api/health HTTP/1.1\r\nHost: gw\r\n{}\r\n",
+        many_headers(1100)
+    );
+    let huge_head = format!(
+        "GET /api/health HTTP/1.1\r\nHost: gw\r\nX-Big: {}\r\n\r\n",
+        "v".repeat(500 * 1024)
+    );
+    for (request, status) in [
+        (b"GARBAGE\r\n\r\n".to_vec(), "400 Bad Request"),
+        (
+            b"GET /api/health HTTP/3.0\r\nHost: gw\r\n\r\n".to_vec(),
+            "400 Bad Request",
+        ),
+        (
+            b"GET /api/health HTTP/1.1\r\nBad Header\r\n\r\n".to_vec(),
+            "400 Bad Request",
+        ),
+        (huge_target.into_bytes(), "414 URI Too Long"),
+        (too_many.into_bytes(), "431 Request Header Fields Too Large"),
+        (
+            huge_head.into_bytes(),
+            "431 Request Header Fields Too Large",
+        ),
+    ] {
+        let mut s = connect(&gw);
+        // The peer may close before reading all of a huge head: a failed write is fine.
+        let _ = s.write_all(&request);
+        let answer = read_to_close(&mut s).to_ascii_lowercase();
+        assert!(
+            answer.starts_with(&format!("http/1.1 {}\r\n", status.to_ascii_lowercase())),
+            "{answer}"
+        );
+        assert!(answer.contains("content-length: 0\r\n"), "{answer}");
+        assert!(answer.contains("connection: close\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\n"), "no body: {answer}");
+    }
+    let mut s = connect(&gw);
+    assert_eq!(health(&mut s), 200, "still serving");
+}

@@ -342,3 +342,51 @@ fn every_400_names_the_field_or_element() {
         );
     }
 }
+
+#[test]
+fn integers_are_read_as_json_schema_reads_them_and_a_whitespace_body_is_not_absent() {
+    let gw = Gateway::start();
+    let id = gw.grant("u-1", "gw-b")["id"].as_str().unwrap().to_string();
+    let tokens = format!("{GRANTS}/{id}/tokens");
+    // 60.0 is the integer 60 (JSON Schema): a 60 s token, not a refusal.
+    let (status, token) = gw.request("POST", &tokens, Some(&json!({"ttl_seconds": 60.0})));
+    assert_eq!(status, 201, "{token}");
+    let issued = crate::fixtures::parse_time(&token["expires_at"]);
+    let left = issued - time::OffsetDateTime::now_utc();
+    assert!(
+        left <= time::Duration::seconds(60) && left > time::Duration::seconds(50),
+        "{left}"
+    );
+    let (status, body) = gw.request("POST", &tokens, Some(&json!({"ttl_seconds": 60.5})));
+    assert_eq!(status, 400, "{body}");
+    assert!(message(&body).contains("`ttl_seconds`"), "{body}");
+    let scope = json!({"user_id": "u", "peer_id": "p",
+                       "scope": {"resources": ["tasks"], "max_rows_per_query": 1e2}});
+    let (status, grant) = gw.request("POST", GRANTS, Some(&scope));
+    assert_eq!(status, 201, "{grant}");
+    assert_eq!(grant["scope"]["max_rows_per_query"], 100);
+
+    // A body of whitespace is malformed JSON, not a missing body: nothing is issued.
+    let before = gw.request("GET", &format!("{GRANTS}/{id}"), None).1["tokens"]
+        .as_array()
+        .unwrap()
+        .len();
+    let url = format!("{}{tokens}", gw.url);
+    let answer = ureq::post(&url)
+        .header("authorization", format!("Bearer {}", gw.admin_token))
+        .header("content-type", "application/json")
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(" ")
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    let after = gw.request("GET", &format!("{GRANTS}/{id}"), None).1["tokens"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "no token was issued");
+    // No body at all is still the optional body left out.
+    let (status, _) = gw.request("POST", &tokens, None);
+    assert_eq!(status, 201);
+}

@@ -76,6 +76,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn(refuse_declared_large_body))
+        .layer(from_fn(refuse_oversized_head))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(request_timed_out))
@@ -123,6 +124,45 @@ async fn refuse_declared_large_body(req: Request, next: Next) -> Response {
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         return ApiError::PayloadTooLarge(BODY_LIMIT).into_response();
+    }
+    next.run(req).await
+}
+
+/// Longest request target (path and query) answered, in bytes; past it, 414.
+pub const MAX_TARGET: usize = 8 * 1024;
+/// Most header fields in a request; past it, 431.
+pub const MAX_HEADERS: usize = 100;
+/// Largest header section (names, values and 4 bytes a field), in bytes; past it, 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// 414 and 431 in the error shape. hyper answers these itself, with an empty body, only
+/// past its own much larger limits (`server::serve`), where the request never reaches
+/// this layer; docs/gateway.md lists those answers.
+async fn refuse_oversized_head(req: Request, next: Next) -> Response {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_TARGET {
+        return ApiError::coded(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request's path and query are longer than {MAX_TARGET} bytes"),
+        )
+        .into_response();
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return ApiError::coded(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request has more than {MAX_HEADERS} header fields or more than \
+                 {MAX_HEADER_BYTES} bytes of them"
+            ),
+        )
+        .into_response();
     }
     next.run(req).await
 }
