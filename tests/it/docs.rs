@@ -304,7 +304,10 @@ fn man_pages_have_examples_exit_status_environment_and_files() {
         // Examples are literal lines that start with a command or a variable.
         let examples = page.split(".SH EXAMPLES").nth(1).unwrap();
         let block = examples.split(".SH ").next().unwrap();
-        for line in block.lines().filter(|l| !l.is_empty() && !l.starts_with('.')) {
+        for line in block
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('.'))
+        {
             assert!(
                 line.starts_with("mosaic ")
                     || line.starts_with("export ")
