@@ -161,7 +161,7 @@ fn grant_and_peer_ids_complete_from_the_gateway() {
     }
     assert_eq!(
         ids(&a, &["federation", "grant", "show", &g1[..8]]),
-        [g1.clone()]
+        vec![g1.clone()]
     );
     let mut got = ids(&a, &["federation", "audit", "list", "--grant", ""]);
     got.sort();
@@ -190,7 +190,7 @@ fn grant_and_peer_ids_complete_from_the_gateway() {
     for verb in ["remove", "test", "finish", "renew", "query"] {
         assert_eq!(
             ids(&b, &["federation", "peer", verb, ""]),
-            [peer.clone()],
+            vec![peer.clone()],
             "peer {verb}"
         );
     }
@@ -203,7 +203,7 @@ fn grant_and_peer_ids_complete_from_the_gateway() {
         &mut cmd,
         &["--gateway", &a.url, "federation", "grant", "show", &g2[..8]],
     );
-    assert_eq!(c, [g2.clone()]);
+    assert_eq!(c, vec![g2.clone()]);
 }
 
 #[test]
