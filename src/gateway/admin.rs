@@ -35,7 +35,15 @@ pub enum AdminTokenSource {
 
 impl AdminToken {
     pub fn resolve(dir: &DataDir) -> Result<(AdminToken, AdminTokenSource), String> {
-        if let Some(value) = std::env::var_os(ADMIN_TOKEN_ENV) {
+        Self::resolve_from(std::env::var_os(ADMIN_TOKEN_ENV), dir)
+    }
+
+    /// [`AdminToken::resolve`] with the environment variable's value given.
+    fn resolve_from(
+        env: Option<std::ffi::OsString>,
+        dir: &DataDir,
+    ) -> Result<(AdminToken, AdminTokenSource), String> {
+        if let Some(value) = env {
             let value = Zeroizing::new(
                 value
                     .into_string()
@@ -73,7 +81,7 @@ impl AdminToken {
         ))
     }
 
-    fn from_secret(token: &str) -> AdminToken {
+    pub(super) fn from_secret(token: &str) -> AdminToken {
         AdminToken {
             digest: Sha256::digest(token.as_bytes()).into(),
         }
@@ -116,3 +124,6 @@ pub async fn require_admin(State(state): State<AppState>, req: Request, next: Ne
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

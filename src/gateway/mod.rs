@@ -15,6 +15,8 @@ pub mod renewal;
 mod routes;
 pub mod server;
 mod store;
+#[cfg(test)]
+mod testkit;
 pub mod tls;
 
 use std::io::Write;

@@ -390,3 +390,33 @@ fn integers_are_read_as_json_schema_reads_them_and_a_whitespace_body_is_not_abse
     let (status, _) = gw.request("POST", &tokens, None);
     assert_eq!(status, 201);
 }
+
+#[test]
+fn timestamps_are_rfc3339_date_times_as_the_document_says() {
+    let gw = Gateway::start();
+    let scope = json!({"resources": ["tasks"], "max_rows_per_query": 10});
+    for bad in [
+        "2030-01-01 00:00:00Z",
+        "2030-06-30T23:59:60Z",
+        "2030-01-01T00:00:00",
+    ] {
+        let body = json!({"user_id": "u", "peer_id": "p", "scope": scope, "expires_at": bad});
+        let (status, answer) = gw.request("POST", GRANTS, Some(&body));
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(message(&answer).contains("`expires_at`"), "{answer}");
+        let since = bad.replace(' ', "%20");
+        let (status, answer) = gw.request(
+            "GET",
+            &format!("/api/admin/federation/audit?since={since}"),
+            None,
+        );
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(message(&answer).starts_with("since "), "{answer}");
+    }
+    assert_eq!(grant_count(&gw), 0);
+    let body = json!({"user_id": "u", "peer_id": "p", "scope": scope,
+                      "expires_at": "2030-01-01t00:00:00+02:00"});
+    let (status, grant) = gw.request("POST", GRANTS, Some(&body));
+    assert_eq!(status, 201, "{grant}");
+    assert_eq!(grant["expires_at"], "2029-12-31T22:00:00.000Z");
+}

@@ -2,8 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::api::query::AuditListQuery;
 use crate::api::types::{AuditEntry, ErrorBody, Page};
@@ -37,7 +35,7 @@ pub async fn list(
     let since = q
         .since
         .as_deref()
-        .map(|s| OffsetDateTime::parse(s, &Rfc3339))
+        .map(crate::api::timestamp::parse)
         .transpose()
         .map_err(|e| ApiError::invalid(format!("since must be an RFC 3339 time: {e}")))?;
     let filter = AuditFilter {

@@ -423,3 +423,6 @@ fn redeem(
     };
     Ok(Ok((response, event)))
 }
+
+#[cfg(test)]
+mod tests;

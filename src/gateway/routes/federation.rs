@@ -251,3 +251,6 @@ pub(super) fn authorize(
     }
     Ok((grant, identity, role))
 }
+
+#[cfg(test)]
+mod tests;

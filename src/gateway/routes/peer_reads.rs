@@ -63,11 +63,20 @@ pub async fn resources(
     PathPair(id, resource): PathPair,
     QueryParams(query): QueryParams<RowsQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    let answer = call(&state, &id, &resource_path(&resource, &query)?).await?;
+    serde_json::from_value::<Page<serde_json::Map<String, serde_json::Value>>>(answer.clone())
+        .map_err(|e| unusable(&e))?;
+    Ok(Json(answer))
+}
+
+/// The path and query of A's resource read: the resource as one path segment
+/// (percent-encoded), then `limit` and `cursor`, each only when given.
+fn resource_path(resource: &str, query: &RowsQuery) -> ApiResult<String> {
     let mut path = url::Url::parse("https://peer.invalid").map_err(ApiError::internal)?;
     path.path_segments_mut()
         .map_err(|_| ApiError::internal("URL without a path"))?
         .extend(paths::DATA_PLANE_SEGMENTS)
-        .extend(["resources", &resource]);
+        .extend(["resources", resource]);
     {
         let mut pairs = path.query_pairs_mut();
         if let Some(limit) = query.limit {
@@ -77,14 +86,10 @@ pub async fn resources(
             pairs.append_pair("cursor", cursor);
         }
     }
-    let path_and_query = match path.query() {
+    Ok(match path.query() {
         Some(q) if !q.is_empty() => format!("{}?{q}", path.path()),
         _ => path.path().to_string(),
-    };
-    let answer = call(&state, &id, &path_and_query).await?;
-    serde_json::from_value::<Page<serde_json::Map<String, serde_json::Value>>>(answer.clone())
-        .map_err(|e| unusable(&e))?;
-    Ok(Json(answer))
+    })
 }
 
 async fn call(state: &AppState, id: &str, path_and_query: &str) -> ApiResult<serde_json::Value> {
@@ -109,3 +114,6 @@ fn unusable(e: &serde_json::Error) -> ApiError {
         format!("the granting gateway's answer does not have the contract's shape: {e}"),
     )
 }
+
+#[cfg(test)]
+mod tests;

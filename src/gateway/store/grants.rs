@@ -261,3 +261,6 @@ pub fn revoke(
     )?;
     Ok(n == 1)
 }
+
+#[cfg(test)]
+mod tests;

@@ -106,7 +106,5 @@ pub fn timestamp(ms: i64) -> String {
 
 /// Milliseconds of an RFC 3339 timestamp.
 pub fn parse_timestamp(text: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(to_ms)
+    crate::api::timestamp::parse(text).ok().map(to_ms)
 }

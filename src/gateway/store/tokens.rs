@@ -99,3 +99,6 @@ pub fn history(conn: &Connection, grant_id: &str, now: i64) -> rusqlite::Result<
         })?
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
