@@ -325,7 +325,8 @@ fn config_commands(json: bool) -> Transcript {
     )
     .ok();
     t.run(cmd(), &with(&["config", "use", "c"]), None).ok();
-    t.run(cmd(), &with(&["config", "use", "nope"]), None).code(2);
+    t.run(cmd(), &with(&["config", "use", "nope"]), None)
+        .code(2);
     t.run(cmd(), &with(&["config", "list"]), None).ok();
     t.path(dir.path(), "[DIR]")
 }
