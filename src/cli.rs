@@ -581,6 +581,26 @@ pub struct ServeArgs {
     /// Retry-After. `off` disables both
     #[arg(long, env = "MOSAIC_RATE_LIMIT", default_value = "300", value_name = "N|off", value_parser = parse_rate_limit)]
     pub rate_limit: RateLimit,
+    /// Keep everything in this PostgreSQL database instead of SQLite in --data-dir, so
+    /// that any number of replicas serve one gateway (postgres://USER@HOST:PORT/DB, with
+    /// ?sslmode=disable|prefer|require); the admin token then comes from
+    /// MOSAIC_ADMIN_TOKEN or --admin-token-file
+    #[arg(long, env = env::DATABASE_URL, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Connections to PostgreSQL this process keeps at most (1 to 1000)
+    #[arg(long, default_value_t = 16, value_name = "N", requires = "database_url", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_pool_size: u32,
+    /// Longest a database statement may run before PostgreSQL cancels it (e.g. 10s)
+    #[arg(long, default_value = "10s", value_name = "DURATION", requires = "database_url", value_parser = parse_duration)]
+    pub database_statement_timeout: std::time::Duration,
+    /// PEM roots the PostgreSQL server's certificate must chain to: TLS to the database,
+    /// verified (needed for sslmode=require)
+    #[arg(long, value_name = "FILE", requires = "database_url")]
+    pub database_ca_file: Option<PathBuf>,
+    /// A file holding the admin token, given to every replica (with --database-url,
+    /// unless MOSAIC_ADMIN_TOKEN is set)
+    #[arg(long, value_name = "FILE", requires = "database_url")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// `--rate-limit`: a number of requests a minute, or `off`.
@@ -619,6 +639,13 @@ impl From<ServeArgs> for crate::gateway::Config {
                 shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout),
             },
             rate_limit: a.rate_limit.0,
+            database: a.database_url.map(|url| crate::gateway::PgOptions {
+                url,
+                pool_size: a.database_pool_size as usize,
+                statement_timeout: a.database_statement_timeout,
+                ca_file: a.database_ca_file,
+            }),
+            admin_token_file: a.admin_token_file,
         }
     }
 }

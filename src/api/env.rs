@@ -25,3 +25,6 @@ pub const AUTO_RENEW: &str = "MOSAIC_AUTO_RENEW";
 pub const TIMEOUT: &str = "MOSAIC_TIMEOUT";
 /// The gateway's data directory (`mosaic gateway serve --data-dir`).
 pub const DATA_DIR: &str = "MOSAIC_DATA_DIR";
+/// PostgreSQL shared by gateway replicas (`mosaic gateway serve --database-url`); a
+/// secret when it carries a password.
+pub const DATABASE_URL: &str = "MOSAIC_DATABASE_URL";

@@ -466,6 +466,8 @@ pub mod codes {
     pub const TOKEN_INVALID: &str = "token_invalid";
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
     pub const INTERNAL: &str = "internal";
+    /// 503: the gateway's database cannot be reached; retrying later may succeed.
+    pub const UNAVAILABLE: &str = "unavailable";
 }
 
 /// `GET /api/health`.

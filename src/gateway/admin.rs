@@ -30,10 +30,64 @@ pub struct AdminToken {
 /// Where the admin token came from, for the start-up message (never the token itself).
 pub enum AdminTokenSource {
     Env,
-    File { generated: bool },
+    File {
+        generated: bool,
+    },
+    /// `--admin-token-file`.
+    Given(std::path::PathBuf),
 }
 
 impl AdminToken {
+    /// The admin token of replicas sharing one database: every replica must accept the
+    /// same one, so it is never generated: `MOSAIC_ADMIN_TOKEN`, else the file given to
+    /// every replica (`--admin-token-file`).
+    pub fn resolve_shared(
+        file: Option<&std::path::Path>,
+    ) -> Result<(AdminToken, AdminTokenSource), String> {
+        if let Some(token) = Self::from_env()? {
+            return Ok((token, AdminTokenSource::Env));
+        }
+        let Some(path) = file else {
+            return Err(format!(
+                "with --database-url, every replica needs the same admin token: set \
+                 {ADMIN_TOKEN_ENV} or give --admin-token-file"
+            ));
+        };
+        let value = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        );
+        if value.trim().len() < MIN_ADMIN_TOKEN_LEN {
+            return Err(format!(
+                "{} holds fewer than {MIN_ADMIN_TOKEN_LEN} characters: use a long random value",
+                path.display()
+            ));
+        }
+        Ok((
+            Self::from_secret(value.trim()),
+            AdminTokenSource::Given(path.to_path_buf()),
+        ))
+    }
+
+    /// `MOSAIC_ADMIN_TOKEN`, if set (and long enough).
+    fn from_env() -> Result<Option<AdminToken>, String> {
+        let Some(value) = std::env::var_os(ADMIN_TOKEN_ENV) else {
+            return Ok(None);
+        };
+        let value = Zeroizing::new(
+            value
+                .into_string()
+                .map_err(|_| format!("{ADMIN_TOKEN_ENV} is not valid UTF-8"))?,
+        );
+        if value.trim().len() < MIN_ADMIN_TOKEN_LEN {
+            return Err(format!(
+                "{ADMIN_TOKEN_ENV} is shorter than {MIN_ADMIN_TOKEN_LEN} characters: \
+                 use a long random value"
+            ));
+        }
+        Ok(Some(Self::from_secret(value.trim())))
+    }
+
     pub fn resolve(dir: &DataDir) -> Result<(AdminToken, AdminTokenSource), String> {
         Self::resolve_from(std::env::var_os(ADMIN_TOKEN_ENV), dir)
     }

@@ -13,6 +13,7 @@ use std::path::Path;
 use time::Duration;
 
 use super::data_dir::DataDir;
+use super::store::db::{Db, Value};
 use crate::crypto::ca::{CaError, CertificateAuthority, ClientCert, ClientCertProfile, ServerCert};
 use crate::crypto::seal::SealingSecret;
 use crate::private_files::write_file as write_private_file;
@@ -81,6 +82,35 @@ impl Ca {
         load(&cert_path, &key_path, secret)
     }
 
+    /// The CA shared by the replicas of one PostgreSQL database: its row of
+    /// `gateway_ca`, made by the first replica to start. Called under the store's
+    /// start-up lock, so two replicas starting at once never make two CAs.
+    pub fn load_or_create_shared(db: &dyn Db, secret: &SealingSecret) -> Result<Ca, String> {
+        let fail = |e| format!("the CA in the database: {e}");
+        let found = db
+            .query_opt(
+                "SELECT cert_pem, sealed_key FROM gateway_ca WHERE id = 1",
+                &[],
+            )
+            .map_err(fail)?;
+        if let Some(row) = found {
+            let cert_pem: String = row.get(0).map_err(fail)?;
+            let sealed: String = row.get(1).map_err(fail)?;
+            return open(&cert_pem, &sealed, secret, "the CA in the database");
+        }
+        let (authority, sealed) = generate(secret)?;
+        db.execute(
+            "INSERT INTO gateway_ca (id, cert_pem, sealed_key, created_at) VALUES (1, ?1, ?2, ?3)",
+            &[
+                Value::Text(authority.cert_pem().to_string()),
+                Value::Text(sealed),
+                Value::Integer(super::store::now_ms()),
+            ],
+        )
+        .map_err(fail)?;
+        Ok(Ca { authority })
+    }
+
     pub fn cert_pem(&self) -> &str {
         self.authority.cert_pem()
     }
@@ -114,11 +144,7 @@ impl Ca {
 /// Makes a CA and puts its pair in place: both files written and synced in the staging
 /// directory, the directory renamed to say the pair is complete, then each file moved.
 fn create(dir: &Path, secret: &SealingSecret) -> Result<(), String> {
-    let tag: [u8; 4] = crate::crypto::random_bytes();
-    let name = format!("Mosaic gateway federation CA {}", hex::encode(tag));
-    let authority = CertificateAuthority::generate(&name, CA_VALIDITY)
-        .map_err(|e| format!("cannot make the gateway's CA: {e}"))?;
-    let sealed = secret.seal(CA_KEY_INFO, CA_KEY_AAD, authority.key_pkcs8_der());
+    let (authority, sealed) = generate(secret)?;
     let staging = dir.join(CA_STAGING_DIR);
     let io = |what: &Path, e: std::io::Error| format!("cannot write {}: {e}", what.display());
     crate::private_files::create_dir(&staging).map_err(|e| io(&staging, e))?;
@@ -160,6 +186,26 @@ fn finish_ready(dir: &Path) -> Result<(), String> {
     }
     sync_dir(dir).map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
     std::fs::remove_dir(&ready).map_err(|e| format!("cannot remove {}: {e}", ready.display()))
+}
+
+/// A new CA and its key sealed under `secret`.
+fn generate(secret: &SealingSecret) -> Result<(CertificateAuthority, String), String> {
+    let tag: [u8; 4] = crate::crypto::random_bytes();
+    let name = format!("Mosaic gateway federation CA {}", hex::encode(tag));
+    let authority = CertificateAuthority::generate(&name, CA_VALIDITY)
+        .map_err(|e| format!("cannot make the gateway's CA: {e}"))?;
+    let sealed = secret.seal(CA_KEY_INFO, CA_KEY_AAD, authority.key_pkcs8_der());
+    Ok((authority, sealed))
+}
+
+/// The CA from its certificate and sealed key; `what` names where they were read.
+fn open(cert_pem: &str, sealed: &str, secret: &SealingSecret, what: &str) -> Result<Ca, String> {
+    let pkcs8 = secret
+        .open(CA_KEY_INFO, CA_KEY_AAD, sealed.trim())
+        .map_err(|e| format!("{what}: {e}"))?;
+    let authority = CertificateAuthority::load(cert_pem, &pkcs8)
+        .map_err(|e| format!("{what}: {e}; restore both from the same backup"))?;
+    Ok(Ca { authority })
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

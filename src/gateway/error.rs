@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::store::StoreError;
+use super::store::db::DbError;
 use crate::api::types::{ErrorBody, ErrorDetail, codes};
 
 /// The one message of every 410: unknown, used and expired tokens must look the same.
@@ -45,6 +46,9 @@ pub enum ApiError {
     /// 500: a fault of the gateway; logged, answered without detail.
     #[error("internal error: {0}")]
     Internal(String),
+    /// 503: the database cannot be reached; logged, answered without detail.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -85,6 +89,7 @@ impl ApiError {
             ApiError::TokenInvalid => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -99,6 +104,7 @@ impl ApiError {
             ApiError::TokenInvalid => codes::TOKEN_INVALID,
             ApiError::PayloadTooLarge(_) => codes::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => codes::INTERNAL,
+            ApiError::Unavailable(_) => codes::UNAVAILABLE,
         }
     }
 }
@@ -108,13 +114,14 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::InvalidPage(message) => ApiError::InvalidRequest(message),
+            other if other.is_unavailable() => ApiError::Unavailable(other.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
         StoreError::Database(e).into()
     }
 }
@@ -127,6 +134,10 @@ impl IntoResponse for ApiError {
                 eprintln!("mosaic gateway: {detail}");
                 "internal error; the gateway's log has the details".to_string()
             }
+            ApiError::Unavailable(detail) => {
+                eprintln!("mosaic gateway: {detail}");
+                "the gateway's database is unavailable; retry shortly".to_string()
+            }
             other => other.to_string(),
         };
         let body = ErrorBody {
@@ -136,6 +147,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), axum::Json(body)).into_response();
+        if matches!(self, ApiError::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if matches!(self, ApiError::Unauthorized) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -1,5 +1,6 @@
 //! The reference gateway (`mosaic gateway serve`): the admin API, the public enrollment
-//! endpoint, an embedded SQLite store and its own CA. This file owns start-up and shutdown.
+//! endpoint, an embedded SQLite store (or PostgreSQL shared by replicas) and its own CA.
+//! This file owns start-up and shutdown.
 
 mod access_log;
 mod admin;
@@ -18,6 +19,8 @@ mod store;
 #[cfg(test)]
 mod testkit;
 pub mod tls;
+
+pub use store::postgres::PgOptions;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -62,6 +65,11 @@ pub struct Config {
     /// `--rate-limit`: requests a minute per client address on the enrollment routes and
     /// failed admin authentications; `None`: off.
     pub rate_limit: Option<std::num::NonZeroU32>,
+    /// `--database-url` and its companions: PostgreSQL shared by replicas instead of
+    /// SQLite in the data directory.
+    pub database: Option<PgOptions>,
+    /// `--admin-token-file`: the admin token every replica is given.
+    pub admin_token_file: Option<std::path::PathBuf>,
 }
 
 /// Why the gateway did not start (bad configuration or environment: nothing was
@@ -100,7 +108,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     let startup = ServeError::Start;
     // Everything that can be wrong with the configuration is checked before anything is
     // written to disk.
-    let secret = SealingSecret::from_env().map_err(|e| startup(e.to_string()))?;
+    let secret = Arc::new(SealingSecret::from_env().map_err(|e| startup(e.to_string()))?);
     let cert_validity = match args.cert_validity {
         Some(d) => time::Duration::seconds(d.as_secs() as i64),
         None => time::Duration::days(args.cert_validity_days.into()),
@@ -124,11 +132,34 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         refuse_unspecified_address(addr).map_err(startup)?;
     }
 
-    let dir = DataDir::open(args.data_dir.clone()).map_err(startup)?;
-    let (admin, admin_source) = AdminToken::resolve(&dir).map_err(startup)?;
-    let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
-    let never_served = store.is_empty().await.map_err(startup)?;
-    let ca = Ca::load_or_create(&dir, &secret, never_served).map_err(startup)?;
+    let (store, ca, admin, where_notes) = match &args.database {
+        None => {
+            let dir = DataDir::open(args.data_dir.clone()).map_err(startup)?;
+            let (admin, admin_source) = AdminToken::resolve(&dir).map_err(startup)?;
+            let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
+            let never_served = store.is_empty().await.map_err(startup)?;
+            let ca = Ca::load_or_create(&dir, &secret, never_served).map_err(startup)?;
+            let notes = [
+                format!("data directory: {}", dir.path().display()),
+                format!("admin token: {}", admin_note(Some(&dir), admin_source)),
+            ];
+            (store, ca, admin, notes)
+        }
+        Some(options) => {
+            let (admin, admin_source) =
+                AdminToken::resolve_shared(args.admin_token_file.as_deref()).map_err(startup)?;
+            let sealing = secret.clone();
+            let (store, ca) =
+                Store::open_postgres(options, move |db| Ca::load_or_create_shared(db, &sealing))
+                    .await
+                    .map_err(startup)?;
+            let notes = [
+                format!("database: {}", store::postgres::describe(&options.url)),
+                format!("admin token: {}", admin_note(None, admin_source)),
+            ];
+            (store, ca, admin, notes)
+        }
+    };
 
     let use_tls = args.tls || args.tls_cert.is_some();
     let scheme = if use_tls { "https" } else { "http" };
@@ -147,7 +178,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         admin: Arc::new(admin),
         public_url: public_url.clone().into(),
         cert_validity,
-        secret: Arc::new(secret),
+        secret,
         peer_clients: peer_client::PeerClients::default(),
         renewal: renewal::RenewalPolicy {
             percent: args.auto_renew.unwrap_or(renewal::DEFAULT_PERCENT),
@@ -159,9 +190,10 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
             .map(|n| Arc::new(rate_limit::RateLimits::per_minute(n))),
         refusals: Arc::default(),
     };
+    let [where_line, admin_line] = where_notes;
     print_banner(&[
-        format!("data directory: {}", dir.path().display()),
-        format!("admin token: {}", admin_note(&dir, admin_source)),
+        where_line,
+        admin_line,
         format!("CA fingerprint: {}", state.ca.fingerprint()),
         format!("enrollment URLs under: {public_url}"),
         format!("renews its peers' certificates: {}", state.renewal),
@@ -236,12 +268,16 @@ fn tls_config(
 }
 
 /// Where the admin token came from, for the start-up lines (never the token).
-fn admin_note(dir: &DataDir, source: AdminTokenSource) -> String {
-    let file = dir.file(admin::ADMIN_TOKEN_FILE);
+fn admin_note(dir: Option<&DataDir>, source: AdminTokenSource) -> String {
+    let file = || {
+        dir.map(|d| d.file(admin::ADMIN_TOKEN_FILE).display().to_string())
+            .unwrap_or_default()
+    };
     match source {
         AdminTokenSource::Env => format!("from {}", crate::api::env::ADMIN_TOKEN),
-        AdminTokenSource::File { generated: true } => format!("generated into {}", file.display()),
-        AdminTokenSource::File { generated: false } => format!("from {}", file.display()),
+        AdminTokenSource::File { generated: true } => format!("generated into {}", file()),
+        AdminTokenSource::File { generated: false } => format!("from {}", file()),
+        AdminTokenSource::Given(path) => format!("from {}", path.display()),
     }
 }
 

@@ -13,6 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::rfc3339;
 use super::store::audit::{Actor, Event};
+use super::store::db::DbError;
 use super::store::peers::{self, RenewedPair};
 use super::store::{StoreError, from_ms, now_ms, to_ms};
 use crate::api::federation::{RenewRequest, codes};
@@ -235,7 +236,7 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
     Ok(peer)
 }
 
-fn db(e: rusqlite::Error) -> ApiError {
+fn db(e: DbError) -> ApiError {
     StoreError::from(e).into()
 }
 

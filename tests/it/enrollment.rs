@@ -52,15 +52,15 @@ fn token_shape_url_and_fingerprint() {
         url_of(&token),
         format!("{}/api/federation/enrollment/{secret}", gw.url)
     );
-    let ca_pem = std::fs::read_to_string(gw.dir.join("ca.pem")).unwrap();
+    let ca_pem = gw.ca_pem();
     assert_eq!(
         token["ca_fingerprint"],
         mosaic::crypto::fingerprint(&pem_der(&ca_pem))
     );
 
-    // Only the hash is stored: the token's text is nowhere in the data directory.
-    for entry in std::fs::read_dir(&gw.dir).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    // Only the hash is stored: the token's text is nowhere in the data directory (or the
+    // database).
+    for bytes in gw.stored() {
         assert!(
             !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
             "the token is stored in clear"
@@ -329,7 +329,7 @@ fn the_issued_certificate_is_the_one_the_contract_describes() {
 }
 
 /// Enrolls `csrs.len()` peers at once, each against its URL; returns the statuses.
-fn race(urls: Vec<String>, csrs: Vec<String>) -> Vec<(u16, Value)> {
+pub(crate) fn race(urls: Vec<String>, csrs: Vec<String>) -> Vec<(u16, Value)> {
     let barrier = Arc::new(Barrier::new(urls.len()));
     let threads: Vec<_> = urls
         .into_iter()
@@ -346,7 +346,12 @@ fn race(urls: Vec<String>, csrs: Vec<String>) -> Vec<(u16, Value)> {
 }
 
 #[track_caller]
-fn exactly_one_winner(gw: &Gateway, grant_id: &str, results: &[(u16, Value)], losers: u16) {
+pub(crate) fn exactly_one_winner(
+    gw: &Gateway,
+    grant_id: &str,
+    results: &[(u16, Value)],
+    losers: u16,
+) {
     let winners: Vec<_> = results.iter().filter(|(s, _)| *s == 200).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     for (status, body) in results.iter().filter(|(s, _)| *s != 200) {

@@ -27,6 +27,7 @@ mod peer_add_hostile;
 mod peers;
 mod proxy;
 mod renewal;
+mod replicas;
 mod robustness;
 mod scripting;
 mod snapshots;

@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
+use crate::gateway::store::db::Db;
 use axum::extract::State;
 use axum::{Extension, Json};
-use rusqlite::Connection;
 use subtle::ConstantTimeEq;
 
 use super::tokens::token_hash;
@@ -42,7 +42,7 @@ impl Refusal {
 /// Finds a live token by the hash of `token`: unknown, used and expired tokens are all
 /// the same refusal, so the answer never tells which.
 fn live_token(
-    conn: &Connection,
+    conn: &dyn Db,
     token: &str,
     now: i64,
 ) -> Result<Result<StoredToken, Refusal>, ApiError> {
@@ -70,10 +70,7 @@ fn live_token(
 }
 
 /// The grant a live token belongs to, if it can still be enrolled.
-fn pending_grant(
-    conn: &Connection,
-    token: &StoredToken,
-) -> Result<Result<Grant, Refusal>, ApiError> {
+fn pending_grant(conn: &dyn Db, token: &StoredToken) -> Result<Result<Grant, Refusal>, ApiError> {
     let grant = grants::get(conn, &token.grant_id)?
         .ok_or_else(|| ApiError::internal(format!("token {} has no grant", token.handle)))?;
     let refuse = |what: &str| Refusal {
@@ -273,7 +270,7 @@ fn sign(state: &AppState, csr_pem: &str, grant: &Grant) -> ApiResult<Result<Clie
 /// certificate again, so that an enroller that crashed after A's commit can fetch what A
 /// issued. Anything else (`None`) keeps the one indistinguishable 410.
 fn repeat(
-    conn: &Connection,
+    conn: &dyn Db,
     state: &AppState,
     token: &str,
     csr_pem: &str,
@@ -345,13 +342,14 @@ fn base64_lines(der: &[u8]) -> String {
 /// and activate the grant. Of concurrent enrollments for one grant, the first to reach
 /// the writer wins; the others find the token used (410) or the grant active (409).
 fn redeem(
-    conn: &Connection,
+    conn: &dyn Db,
     state: &AppState,
     token: &str,
     csr_pem: &str,
     signed: Signed,
     now: i64,
 ) -> Result<Result<(EnrollResponse, Event), Refusal>, ApiError> {
+    let token_text = token;
     let token = match live_token(conn, token, now)? {
         Ok(t) => t,
         Err(refusal) => {
@@ -363,7 +361,18 @@ fn redeem(
     };
     let grant = match pending_grant(conn, &token)? {
         Ok(g) => g,
-        Err(refusal) => return Ok(Err(refusal)),
+        Err(refusal) => {
+            // On PostgreSQL each statement reads the latest commit: the enrollment that
+            // activated the grant may have spent this very token since it was read, and
+            // then this is a used token (410, or its repeat), as on a single gateway.
+            return Ok(match live_token(conn, token_text, now)? {
+                Ok(_) => Err(refusal),
+                Err(used) => match repeat(conn, state, token_text, csr_pem)? {
+                    Some(answer) => Ok(answer),
+                    None => Err(used),
+                },
+            });
+        }
     };
     let signed = match signed {
         Signed::Issued { grant_id, cert } if grant_id == grant.id => Ok(cert),
@@ -382,10 +391,14 @@ fn redeem(
             }));
         }
     };
+    // The conditional UPDATEs decide, not the reads above: on PostgreSQL another replica
+    // may have spent the token or activated the grant since (its row lock made this
+    // statement wait for that commit), and then this enrollment lost the race.
     if !tokens::redeem(conn, &token.handle, now, &cert.fingerprint)? {
-        return Err(ApiError::internal(
-            "token was spent inside its own transaction",
-        ));
+        return Ok(Err(Refusal::token(
+            Some(&grant.id),
+            &format!("token {} was already used", token.handle),
+        )));
     }
     certificates::insert(
         conn,
@@ -403,9 +416,17 @@ fn redeem(
         &cert.fingerprint,
         to_ms(cert.not_after),
     )? {
-        return Err(ApiError::internal(
-            "grant changed inside its own transaction",
-        ));
+        return Ok(Err(Refusal {
+            grant_id: Some(grant.id.clone()),
+            why: format!(
+                "token {}: grant is already active (a peer enrolled)",
+                token.handle
+            ),
+            answer: ApiError::conflict(format!(
+                "grant {} is already active (a peer enrolled): it can no longer be enrolled",
+                grant.id
+            )),
+        }));
     }
     let event = Event::new(AuditAction::GrantActivated, Actor::Enrollment)
         .grant(&grant.id)

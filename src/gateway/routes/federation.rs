@@ -15,6 +15,7 @@ use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{PathParam, QueryParams};
 use crate::gateway::store::StoreError;
 use crate::gateway::store::audit::{Actor, Event};
+use crate::gateway::store::db::{Db, DbError};
 use crate::gateway::store::grants::CertRole;
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::store::{from_ms, grants, rows};
@@ -160,7 +161,7 @@ impl Refusal {
 /// certificate (the one its current one renewed) passes too, until the current one is
 /// first presented: from then on, only the current one does.
 pub(super) fn authorize(
-    conn: &rusqlite::Connection,
+    conn: &dyn Db,
     leaf: Option<&[u8]>,
     now: i64,
     read: Option<(&str, &RowsQuery)>,
@@ -190,7 +191,7 @@ pub(super) fn authorize(
         .of(&identity, None));
     }
     // 2. A grant records this certificate, and its IDs are the certificate's OIDs.
-    let db_error = |e: rusqlite::Error| Refusal {
+    let db_error = |e: DbError| Refusal {
         error: StoreError::from(e).into(),
         fingerprint: None,
         grant: None,

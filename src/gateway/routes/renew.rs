@@ -23,6 +23,7 @@ use crate::gateway::rfc3339;
 use crate::gateway::store::StoreError;
 use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::certificates::{self, Origin};
+use crate::gateway::store::db::Db;
 use crate::gateway::store::grants::{self, CertRole};
 use crate::gateway::store::{from_ms, to_ms};
 
@@ -63,7 +64,7 @@ pub async fn renew(
 /// Inside one `BEGIN IMMEDIATE` transaction: the data plane's checks, the CSR's, then
 /// either the certificate already issued for this key or a new one, with its audit event.
 fn renew_in(
-    conn: &rusqlite::Connection,
+    conn: &dyn Db,
     state: &AppState,
     leaf: Option<&[u8]>,
     csr_pem: &str,
@@ -192,10 +193,7 @@ fn renewed(grant: &Grant, detail: String) -> Event {
 }
 
 /// The DER of the grant's current certificate.
-fn current_certificate(
-    conn: &rusqlite::Connection,
-    grant: &Grant,
-) -> Result<Option<Vec<u8>>, ApiError> {
+fn current_certificate(conn: &dyn Db, grant: &Grant) -> Result<Option<Vec<u8>>, ApiError> {
     match &grant.peer_cert_fingerprint {
         Some(fp) => Ok(certificates::der(conn, fp).map_err(StoreError::from)?),
         None => Ok(None),

@@ -1,7 +1,6 @@
 //! The append-only `audit_log` table: who did what to which grant or peer, and when.
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, Row, params};
+use super::db::{Db, DbError, Row, Value, args};
 
 use super::StoreError;
 use super::from_ms;
@@ -91,19 +90,19 @@ impl Event {
     }
 }
 
-pub fn record(conn: &Connection, at: i64, r: &Record<'_>) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+pub fn record(conn: &dyn Db, at: i64, r: &Record<'_>) -> Result<(), DbError> {
+    conn.execute(
         "INSERT INTO audit_log (at, action, actor, grant_id, peer_id, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        at,
-        r.action.as_str(),
-        r.actor.as_str(),
-        r.grant_id,
-        r.peer_id,
-        r.detail
-    ])?;
+        args![
+            at,
+            r.action.as_str(),
+            r.actor.as_str(),
+            r.grant_id,
+            r.peer_id,
+            r.detail
+        ],
+    )?;
     Ok(())
 }
 
@@ -116,14 +115,14 @@ pub struct AuditFilter {
     pub since: Option<i64>,
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+fn from_row(row: &Row) -> Result<AuditEntry, DbError> {
     let action: String = row.get(2)?;
     Ok(AuditEntry {
-        id: row.get::<_, i64>(0)?.to_string(),
+        id: row.get::<i64>(0)?.to_string(),
         at: from_ms(row.get(1)?),
-        action: action.parse().map_err(|e: String| {
-            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into())
-        })?,
+        action: action
+            .parse()
+            .map_err(|why: String| DbError::Column { index: 2, why })?,
         actor: row.get(3)?,
         grant_id: row.get(4)?,
         peer_id: row.get(5)?,
@@ -134,7 +133,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
 pub const SELECT: &str = "SELECT id, at, action, actor, grant_id, peer_id, detail FROM audit_log";
 
 pub fn list(
-    conn: &Connection,
+    conn: &dyn Db,
     filter: &AuditFilter,
     page: &PageRequest,
 ) -> Result<Page<AuditEntry>, StoreError> {

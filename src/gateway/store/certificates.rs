@@ -2,7 +2,7 @@
 //! an activated grant can always be traced to the exact certificate and the token or the
 //! renewal it came from.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Db, DbError, args};
 
 use crate::crypto::ca::ClientCert;
 
@@ -16,12 +16,12 @@ pub enum Origin<'a> {
 }
 
 pub fn insert(
-    conn: &Connection,
+    conn: &dyn Db,
     cert: &ClientCert,
     grant_id: &str,
     origin: Origin<'_>,
     issued_at: i64,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     let (token_handle, renewed_from) = match origin {
         Origin::Enrollment { token_handle } => (Some(token_handle), None),
         Origin::Renewal { renewed_from } => (None, Some(renewed_from)),
@@ -31,7 +31,7 @@ pub fn insert(
              (serial, grant_id, token_handle, renewed_from, fingerprint, der, not_before,
               not_after, issued_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
+        args![
             cert.serial,
             grant_id,
             token_handle,
@@ -53,18 +53,15 @@ pub const FOR_TOKEN: &str =
     "SELECT der, not_after FROM issued_certificates WHERE token_handle = ?1";
 
 /// The DER of the issued certificate with `fingerprint`, if this CA issued it.
-pub fn der(conn: &Connection, fingerprint: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.prepare_cached(DER_BY_FINGERPRINT)?
-        .query_row([fingerprint], |r| r.get(0))
-        .optional()
+pub fn der(conn: &dyn Db, fingerprint: &str) -> Result<Option<Vec<u8>>, DbError> {
+    conn.query_opt(DER_BY_FINGERPRINT, args![fingerprint])?
+        .map(|r| r.get(0))
+        .transpose()
 }
 
 /// The certificate a token was redeemed for: (DER, not_after in ms).
-pub fn for_token(
-    conn: &Connection,
-    token_handle: &str,
-) -> rusqlite::Result<Option<(Vec<u8>, i64)>> {
-    conn.prepare_cached(FOR_TOKEN)?
-        .query_row([token_handle], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+pub fn for_token(conn: &dyn Db, token_handle: &str) -> Result<Option<(Vec<u8>, i64)>, DbError> {
+    conn.query_opt(FOR_TOKEN, args![token_handle])?
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .transpose()
 }

@@ -1,8 +1,7 @@
 //! The `grants` table: create, read, list, and the state changes (activate, revoke,
 //! expire). Callers hold the transaction; status rules live in the routes.
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::db::{Db, DbError, Row, Value, args};
 
 use super::page::{KeysetQuery, PageRequest};
 use super::{audit, from_ms, from_ms_opt, to_ms};
@@ -33,10 +32,8 @@ pub const BY_PREVIOUS_CERT: &str = concat!(
     " FROM grants WHERE previous_cert_fingerprint = ?1"
 );
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Grant> {
-    let conversion = |i: usize, e: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-    };
+fn from_row(row: &Row) -> Result<Grant, DbError> {
+    let conversion = |index: usize, why: String| DbError::Column { index, why };
     let scope: String = row.get(3)?;
     let status: String = row.get(4)?;
     Ok(Grant {
@@ -56,14 +53,16 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Grant> {
     })
 }
 
-pub fn insert(conn: &Connection, grant: &Grant) -> rusqlite::Result<()> {
-    let scope = serde_json::to_string(&grant.scope)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+pub fn insert(conn: &dyn Db, grant: &Grant) -> Result<(), DbError> {
+    let scope = serde_json::to_string(&grant.scope).map_err(|e| DbError::Column {
+        index: 3,
+        why: e.to_string(),
+    })?;
     conn.execute(
         &format!(
             "INSERT INTO grants ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
         ),
-        params![
+        args![
             grant.id,
             grant.user_id,
             grant.peer_id,
@@ -81,10 +80,10 @@ pub fn insert(conn: &Connection, grant: &Grant) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Grant>> {
-    conn.prepare_cached(BY_ID)?
-        .query_row([id], from_row)
-        .optional()
+pub fn get(conn: &dyn Db, id: &str) -> Result<Option<Grant>, DbError> {
+    conn.query_opt(BY_ID, args![id])?
+        .map(|r| from_row(&r))
+        .transpose()
 }
 
 /// Which of a grant's certificates was presented.
@@ -99,30 +98,30 @@ pub enum CertRole {
 
 /// The grant whose current or previous peer certificate has `fingerprint`, if any.
 pub fn by_cert_fingerprint(
-    conn: &Connection,
+    conn: &dyn Db,
     fingerprint: &str,
-) -> rusqlite::Result<Option<(Grant, CertRole)>> {
+) -> Result<Option<(Grant, CertRole)>, DbError> {
     let current = conn
-        .prepare_cached(BY_CERT)?
-        .query_row([fingerprint], from_row)
-        .optional()?;
+        .query_opt(BY_CERT, args![fingerprint])?
+        .map(|r| from_row(&r))
+        .transpose()?;
     if let Some(grant) = current {
         return Ok(Some((grant, CertRole::Current)));
     }
     let previous = conn
-        .prepare_cached(BY_PREVIOUS_CERT)?
-        .query_row([fingerprint], from_row)
-        .optional()?;
+        .query_opt(BY_PREVIOUS_CERT, args![fingerprint])?
+        .map(|r| from_row(&r))
+        .transpose()?;
     Ok(previous.map(|g| (g, CertRole::Previous)))
 }
 
 /// The current certificate was presented: the previous one is no longer accepted.
-pub fn retire_previous_cert(conn: &Connection, id: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+pub fn retire_previous_cert(conn: &dyn Db, id: &str) -> Result<(), DbError> {
+    conn.execute(
         "UPDATE grants SET previous_cert_fingerprint = NULL
          WHERE id = ?1 AND previous_cert_fingerprint IS NOT NULL",
-    )?
-    .execute([id])?;
+        args![id],
+    )?;
     Ok(())
 }
 
@@ -130,17 +129,17 @@ pub fn retire_previous_cert(conn: &Connection, id: &str) -> rusqlite::Result<()>
 /// one still accepted until it is first presented. Returns false unless the grant is
 /// active.
 pub fn renew_cert(
-    conn: &Connection,
+    conn: &dyn Db,
     id: &str,
     fingerprint: &str,
     not_after: i64,
     previous: &str,
-) -> rusqlite::Result<bool> {
+) -> Result<bool, DbError> {
     let n = conn.execute(
         "UPDATE grants SET peer_cert_fingerprint = ?2, peer_cert_not_after = ?3,
                            previous_cert_fingerprint = ?4
          WHERE id = ?1 AND status = 'active'",
-        params![id, fingerprint, not_after, previous],
+        args![id, fingerprint, not_after, previous],
     )?;
     Ok(n == 1)
 }
@@ -153,10 +152,10 @@ pub struct GrantFilter {
 }
 
 pub fn list(
-    conn: &Connection,
+    conn: &dyn Db,
     filter: &GrantFilter,
     page: &PageRequest,
-) -> rusqlite::Result<Page<Grant>> {
+) -> Result<Page<Grant>, DbError> {
     let rows = list_query(filter, page).fetch(conn, page, from_row)?;
     Ok(page.finish(rows, |g| (to_ms(g.created_at), g.id.clone())))
 }
@@ -199,18 +198,19 @@ pub const ANY_DUE: &str = "SELECT EXISTS (SELECT 1 FROM grants INDEXED BY grants
        AND status IN ('pending', 'active'))";
 
 /// Whether some pending or active grant is past its `expires_at` at `now`.
-pub fn any_due(conn: &Connection, now: i64) -> rusqlite::Result<bool> {
-    conn.prepare_cached(ANY_DUE)?.query_row([now], |r| r.get(0))
+pub fn any_due(conn: &dyn Db, now: i64) -> Result<bool, DbError> {
+    conn.query_one(ANY_DUE, args![now])?.get(0)
 }
 
 /// Moves every pending or active grant whose `expires_at` has passed to `expired`, with
 /// one audit record each. Runs at the start of every transaction that reads or changes
 /// grants, so an expired grant never reads or acts as anything else.
-pub fn expire_due(conn: &Connection, now: i64) -> rusqlite::Result<()> {
+pub fn expire_due(conn: &dyn Db, now: i64) -> Result<(), DbError> {
     let expired: Vec<String> = conn
-        .prepare_cached(EXPIRE_DUE)?
-        .query_map([now], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .query(EXPIRE_DUE, args![now])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect::<Result<_, _>>()?;
     for id in expired {
         audit::record(
             conn,
@@ -235,29 +235,22 @@ pub const ACTIVATE: &str = "UPDATE grants SET status = 'active', activated_at = 
 /// pending → active, with the fingerprint of the certificate that activated it. Returns
 /// false if the grant was not pending.
 pub fn activate(
-    conn: &Connection,
+    conn: &dyn Db,
     id: &str,
     now: i64,
     fingerprint: &str,
     not_after: i64,
-) -> rusqlite::Result<bool> {
-    let n = conn
-        .prepare_cached(ACTIVATE)?
-        .execute(params![id, now, fingerprint, not_after])?;
+) -> Result<bool, DbError> {
+    let n = conn.execute(ACTIVATE, args![id, now, fingerprint, not_after])?;
     Ok(n == 1)
 }
 
 /// pending or active → revoked. Returns false if the grant was in neither state.
-pub fn revoke(
-    conn: &Connection,
-    id: &str,
-    now: i64,
-    reason: Option<&str>,
-) -> rusqlite::Result<bool> {
+pub fn revoke(conn: &dyn Db, id: &str, now: i64, reason: Option<&str>) -> Result<bool, DbError> {
     let n = conn.execute(
         "UPDATE grants SET status = 'revoked', revoked_at = ?2, revoked_reason = ?3
          WHERE id = ?1 AND status IN ('pending', 'active')",
-        params![id, now, reason],
+        args![id, now, reason],
     )?;
     Ok(n == 1)
 }

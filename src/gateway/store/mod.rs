@@ -1,20 +1,23 @@
-//! The gateway's SQLite database: opening it with durable settings, versioned migrations,
-//! one writing connection with group commit ([`Store::write`], the one write path) and a
-//! pool of read-only connections ([`Store::read`]). Each submodule owns one table's
-//! queries. Errors are the store's own ([`StoreError`]); the routes map them to HTTP.
+//! The gateway's database, one interface over two backends. SQLite in the data
+//! directory: opened with durable settings, versioned migrations, one writing connection
+//! with group commit ([`Store::write`], the one write path) and a pool of read-only
+//! connections ([`Store::read`]). PostgreSQL ([`postgres`]): a pool shared by any number
+//! of replicas. Each table module owns one table's queries, written once over [`Db`];
+//! errors are the store's own ([`StoreError`]); the routes map them to HTTP.
 //!
-//! The operations are the table modules' functions over a connection; the routes only
-//! ever hand [`Store::write`] and [`Store::read`] closures that call them, so another
-//! backend implements the same functions and the same two entry points.
+//! The routes only ever hand [`Store::write`], [`Store::read`] and [`Store::run`]
+//! closures that call the table modules' functions, so they never know the backend.
 
 pub mod audit;
 pub mod certificates;
+pub mod db;
 pub mod grants;
 pub mod migrations;
 pub mod page;
 pub mod peers;
 #[cfg(test)]
 mod plans;
+pub mod postgres;
 mod readers;
 pub mod rows;
 pub mod tokens;
@@ -28,6 +31,8 @@ use rusqlite::Connection;
 use time::OffsetDateTime;
 
 use audit::Event;
+use db::{Db, DbError};
+use postgres::{PgOptions, PgStore};
 use readers::Readers;
 use writer::{Done, Job};
 
@@ -42,16 +47,53 @@ pub enum StoreError {
     #[error("{0}")]
     InvalidPage(String),
     #[error("database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[from] DbError),
     #[error("database task failed: {0}")]
     Task(String),
 }
 
-/// The database, shared by all requests: a queue to the writer thread and the readers.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.into())
+    }
+}
+
+impl From<StoreError> for String {
+    fn from(e: StoreError) -> String {
+        e.to_string()
+    }
+}
+
+impl StoreError {
+    /// Whether the database could not be reached: the request may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Database(e) if e.is_unavailable())
+    }
+
+    /// The same error again, for each caller of a failed batch.
+    pub(crate) fn copy(&self) -> StoreError {
+        match self {
+            StoreError::Database(e) => StoreError::Database(e.copy()),
+            StoreError::InvalidPage(m) => StoreError::InvalidPage(m.clone()),
+            StoreError::Task(m) => StoreError::Task(m.clone()),
+        }
+    }
+}
+
+/// The database, shared by all requests.
 #[derive(Clone)]
 pub struct Store {
-    writer: Sender<Job>,
-    readers: Arc<Readers>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    /// A queue to the writer thread, and the readers.
+    Sqlite {
+        writer: Sender<Job>,
+        readers: Arc<Readers>,
+    },
+    Postgres(PgStore),
 }
 
 impl Store {
@@ -68,21 +110,38 @@ impl Store {
         let writer =
             writer::spawn(conn).map_err(|e| format!("cannot start the database writer: {e}"))?;
         Ok(Store {
-            writer,
-            readers: Arc::new(readers),
+            backend: Backend::Sqlite {
+                writer,
+                readers: Arc::new(readers),
+            },
         })
+    }
+
+    /// Connects to PostgreSQL, migrates under the start-up lock and runs `init` while
+    /// still holding it (see [`PgStore::open`]).
+    pub async fn open_postgres<T: Send + 'static>(
+        options: &PgOptions,
+        init: impl FnOnce(&dyn Db) -> Result<T, String> + Send + 'static,
+    ) -> Result<(Store, T), String> {
+        let (pg, value) = PgStore::open(options, init).await?;
+        Ok((
+            Store {
+                backend: Backend::Postgres(pg),
+            },
+            value,
+        ))
     }
 
     /// Whether the database holds no grant, no peer and no audit record: a gateway that has
     /// never served a request that changed anything.
     pub async fn is_empty(&self) -> Result<bool, String> {
         self.run(|conn| {
-            conn.query_row(
+            conn.query_one(
                 "SELECT NOT EXISTS (SELECT 1 FROM grants) AND NOT EXISTS (SELECT 1 FROM peers) \
                  AND NOT EXISTS (SELECT 1 FROM audit_log)",
-                [],
-                |r| r.get::<_, bool>(0),
-            )
+                &[],
+            )?
+            .get::<bool>(0)
             .map_err(StoreError::from)
         })
         .await
@@ -95,12 +154,15 @@ impl Store {
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&dyn Db) -> Result<T, E> + Send + 'static,
     {
-        self.readers
-            .with(move |conn| f(conn))
-            .await
-            .map_err(|e| E::from(StoreError::Task(e)))?
+        match &self.backend {
+            Backend::Sqlite { readers, .. } => readers
+                .with(move |conn| f(&*conn))
+                .await
+                .map_err(|e| E::from(StoreError::Task(e)))?,
+            Backend::Postgres(pg) => pg.run(f).await,
+        }
     }
 
     /// The one write path: `f` with the connection and the "now" of its batch, inside
@@ -111,9 +173,13 @@ impl Store {
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: FnOnce(&Connection, i64) -> Result<(T, Event), E> + Send + 'static,
+        F: FnOnce(&dyn Db, i64) -> Result<(T, Event), E> + Send + 'static,
     {
-        self.submit(move |conn, now| {
+        let writer = match &self.backend {
+            Backend::Sqlite { writer, .. } => writer,
+            Backend::Postgres(pg) => return pg.write(f).await,
+        };
+        submit(writer, move |conn, now| {
             let (value, event) = f(conn, now)?;
             audit::record(conn, now, &event.record()).map_err(StoreError::from)?;
             Ok(value)
@@ -129,18 +195,22 @@ impl Store {
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: FnOnce(&Connection, i64) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&dyn Db, i64) -> Result<T, E> + Send + 'static,
     {
-        let attempt = self
-            .readers
+        let (writer, readers) = match &self.backend {
+            Backend::Sqlite { writer, readers } => (writer, readers),
+            Backend::Postgres(pg) => return pg.read(f).await,
+        };
+        let attempt = readers
             .with(move |conn| -> Result<Result<T, E>, F> {
                 let now = now_ms();
                 let tx = match conn.transaction() {
                     Ok(tx) => tx,
                     Err(e) => return Ok(Err(E::from(StoreError::from(e)))),
                 };
-                match grants::any_due(&tx, now) {
-                    Ok(false) => Ok(f(&tx, now)),
+                let db: &Connection = &tx;
+                match grants::any_due(db, now) {
+                    Ok(false) => Ok(f(db, now)),
                     Ok(true) => Err(f),
                     Err(e) => Ok(Err(E::from(StoreError::from(e)))),
                 }
@@ -149,50 +219,50 @@ impl Store {
             .map_err(|e| E::from(StoreError::Task(e)))?;
         match attempt {
             Ok(result) => result,
-            Err(f) => self.submit(f).await,
+            Err(f) => submit(writer, f).await,
         }
     }
+}
 
-    /// Queues `f` for the writer and waits for its batch's commit.
-    async fn submit<T, E, F>(&self, f: F) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-        F: FnOnce(&Connection, i64) -> Result<T, E> + Send + 'static,
-    {
-        let (sender, receiver) = tokio::sync::oneshot::channel::<Result<T, E>>();
-        type Reply<T, E> = Mutex<Option<tokio::sync::oneshot::Sender<Result<T, E>>>>;
-        let reply = Arc::new(Mutex::new(Some(sender)));
-        let answer = move |reply: &Reply<T, E>, result: Result<T, E>| {
-            let sender = reply.lock().unwrap_or_else(PoisonError::into_inner).take();
-            if let Some(sender) = sender {
-                let _ = sender.send(result);
+/// Queues `f` for the SQLite writer and waits for its batch's commit.
+async fn submit<T, E, F>(writer: &Sender<Job>, f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: FnOnce(&dyn Db, i64) -> Result<T, E> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::oneshot::channel::<Result<T, E>>();
+    type Reply<T, E> = Mutex<Option<tokio::sync::oneshot::Sender<Result<T, E>>>>;
+    let reply = Arc::new(Mutex::new(Some(sender)));
+    let answer = move |reply: &Reply<T, E>, result: Result<T, E>| {
+        let sender = reply.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(sender) = sender {
+            let _ = sender.send(result);
+        }
+    };
+    let on_abort = reply.clone();
+    let job = Job {
+        work: Box::new(move |conn, now| {
+            let result = f(conn, now);
+            Done {
+                keep: result.is_ok(),
+                answer: Box::new(move |failed| {
+                    let result = match (result, failed) {
+                        (Ok(_), Some(e)) => Err(E::from(e)),
+                        (result, _) => result,
+                    };
+                    answer(&reply, result);
+                }),
             }
-        };
-        let on_abort = reply.clone();
-        let job = Job {
-            work: Box::new(move |conn, now| {
-                let result = f(conn, now);
-                Done {
-                    keep: result.is_ok(),
-                    answer: Box::new(move |failed| {
-                        let result = match (result, failed) {
-                            (Ok(_), Some(e)) => Err(E::from(e)),
-                            (result, _) => result,
-                        };
-                        answer(&reply, result);
-                    }),
-                }
-            }),
-            abort: Box::new(move |e| answer(&on_abort, Err(E::from(e)))),
-        };
-        self.writer
-            .send(job)
-            .map_err(|_| StoreError::Task("the database writer has stopped".into()))?;
-        receiver.await.map_err(|_| {
-            StoreError::Task("the write ended without an answer (it panicked)".into())
-        })?
-    }
+        }),
+        abort: Box::new(move |e| answer(&on_abort, Err(E::from(e)))),
+    };
+    writer
+        .send(job)
+        .map_err(|_| StoreError::Task("the database writer has stopped".into()))?;
+    receiver
+        .await
+        .map_err(|_| StoreError::Task("the write ended without an answer (it panicked)".into()))?
 }
 
 /// Creates an empty database file readable by the owner only; SQLite gives its `-wal`
@@ -257,13 +327,8 @@ pub fn from_ms_opt(ms: Option<i64>) -> Option<OffsetDateTime> {
 }
 
 /// True when the error is a violated UNIQUE or PRIMARY KEY constraint.
-pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(
-        e,
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-    )
+pub fn is_unique_violation(e: &DbError) -> bool {
+    e.is_unique_violation()
 }
 
 #[cfg(test)]
@@ -291,7 +356,7 @@ mod tests {
                         conn.execute(
                             "INSERT INTO resource_rows (resource, user_id, id, created_at, \
                              updated_at, fields) VALUES ('tasks', 'u', ?1, ?2, ?2, '{}')",
-                            rusqlite::params![i.to_string(), now],
+                            db::args![i.to_string(), now],
                         )?;
                         if i.is_multiple_of(3) {
                             return Err(StoreError::InvalidPage(format!("refused {i}")));
@@ -326,8 +391,8 @@ mod tests {
         }
         let (rows, audited) = store
             .run(|conn| {
-                let ids = |sql: &str| -> rusqlite::Result<Vec<String>> {
-                    conn.prepare(sql)?.query_map([], |r| r.get(0))?.collect()
+                let ids = |sql: &str| -> Result<Vec<String>, DbError> {
+                    conn.query(sql, &[])?.iter().map(|r| r.get(0)).collect()
                 };
                 Ok::<_, StoreError>((
                     ids("SELECT id FROM resource_rows ORDER BY CAST(id AS INTEGER)")?,
@@ -351,7 +416,7 @@ mod tests {
                 conn.execute(
                     "INSERT INTO grants (id, user_id, peer_id, scope, status, created_at, \
                      expires_at) VALUES ('g1', 'u', 'p', '{}', 'pending', ?1, ?2)",
-                    rusqlite::params![now, past + 50],
+                    db::args![now, past + 50],
                 )?;
                 Ok::<_, StoreError>(((), Event::new(AuditAction::GrantCreated, Actor::Admin)))
             })
@@ -361,10 +426,9 @@ mod tests {
         for _ in 0..2 {
             let status = store
                 .read(|conn, _| {
-                    conn.query_row("SELECT status FROM grants WHERE id = 'g1'", [], |r| {
-                        r.get::<_, String>(0)
-                    })
-                    .map_err(StoreError::from)
+                    conn.query_one("SELECT status FROM grants WHERE id = 'g1'", &[])?
+                        .get::<String>(0)
+                        .map_err(StoreError::from)
                 })
                 .await
                 .unwrap();
@@ -372,11 +436,11 @@ mod tests {
         }
         let expiries: i64 = store
             .run(|conn| {
-                conn.query_row(
+                conn.query_one(
                     "SELECT count(*) FROM audit_log WHERE action = 'grant.expired'",
-                    [],
-                    |r| r.get(0),
-                )
+                    &[],
+                )?
+                .get::<i64>(0)
                 .map_err(StoreError::from)
             })
             .await

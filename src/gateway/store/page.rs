@@ -4,8 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, Row, params_from_iter};
+use super::db::{Db, DbError, Row, Value};
 
 use super::StoreError;
 use crate::api::types::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Page};
@@ -60,7 +59,7 @@ impl PageRequest {
 }
 
 /// One page of `SELECT <columns> FROM <table>`, filtered by `filters` (each a condition
-/// with one `?` and its value) and ordered by `(<time_col>, <id_col>)`, starting after
+/// with one `?`, numbered when the statement is made, and its value) and ordered by `(<time_col>, <id_col>)`, starting after
 /// `after` (the values of those two columns for the previous page's last row).
 pub struct KeysetQuery<'a> {
     pub select: &'a str,
@@ -74,13 +73,19 @@ impl KeysetQuery<'_> {
     /// The statement and its arguments for a page of `limit` rows plus one (to learn
     /// whether another page follows).
     pub fn statement(self, page: &PageRequest) -> (String, Vec<Value>) {
-        let (mut clauses, mut args): (Vec<String>, Vec<Value>) = self
-            .filters
-            .into_iter()
-            .map(|(clause, value)| (clause.to_string(), value))
-            .unzip();
+        let (mut clauses, mut args) = (Vec::new(), Vec::new());
+        for (clause, value) in self.filters {
+            args.push(value);
+            clauses.push(clause.replace('?', &format!("?{}", args.len())));
+        }
         if let Some((at, id)) = self.after {
-            clauses.push(format!("({}, {}) > (?, ?)", self.time_col, self.id_col));
+            clauses.push(format!(
+                "({}, {}) > (?{}, ?{})",
+                self.time_col,
+                self.id_col,
+                args.len() + 1,
+                args.len() + 2
+            ));
             args.extend([at, id]);
         }
         let filter_sql = if clauses.is_empty() {
@@ -90,22 +95,23 @@ impl KeysetQuery<'_> {
         };
         args.push(Value::Integer(page.fetch()));
         let sql = format!(
-            "{}{filter_sql} ORDER BY {}, {} LIMIT ?",
-            self.select, self.time_col, self.id_col
+            "{}{filter_sql} ORDER BY {}, {} LIMIT ?{}",
+            self.select,
+            self.time_col,
+            self.id_col,
+            args.len()
         );
         (sql, args)
     }
 
     pub fn fetch<T>(
         self,
-        conn: &Connection,
+        conn: &dyn Db,
         page: &PageRequest,
-        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<Vec<T>> {
+        map: impl FnMut(&Row) -> Result<T, DbError>,
+    ) -> Result<Vec<T>, DbError> {
         let (sql, args) = self.statement(page);
-        conn.prepare_cached(&sql)?
-            .query_map(params_from_iter(args), map)?
-            .collect()
+        conn.query(&sql, &args)?.iter().map(map).collect()
     }
 }
 

@@ -1,8 +1,7 @@
 //! The `peers` table: remote gateways this gateway enrolled with (or is enrolling with).
 //! The sealed private key goes in and never comes out through these queries.
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::db::{Db, DbError, Row, Value, args};
 
 use super::page::{KeysetQuery, PageRequest};
 use super::{from_ms, from_ms_opt, to_ms};
@@ -29,7 +28,7 @@ pub const DUE_FOR_RENEWAL: &str = "SELECT id, cert_fingerprint FROM peers
      WHERE status = 'active' AND renew_after IS NOT NULL AND renew_after <= ?1
      ORDER BY renew_after, id";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Peer> {
+fn from_row(row: &Row) -> Result<Peer, DbError> {
     let status: String = row.get(5)?;
     Ok(Peer {
         id: row.get(0)?,
@@ -62,12 +61,12 @@ pub struct NewPeer<'a> {
     pub created_at: i64,
 }
 
-pub fn insert(conn: &Connection, p: &NewPeer<'_>) -> rusqlite::Result<()> {
+pub fn insert(conn: &dyn Db, p: &NewPeer<'_>) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO peers (id, name, remote_url, csr_pem, public_key, sealed_private_key,
                             sealed_enrollment, status, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
-        params![
+        args![
             p.id,
             p.name,
             p.remote_url,
@@ -81,34 +80,33 @@ pub fn insert(conn: &Connection, p: &NewPeer<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Peer>> {
-    conn.prepare_cached(BY_ID)?
-        .query_row([id], from_row)
-        .optional()
+pub fn get(conn: &dyn Db, id: &str) -> Result<Option<Peer>, DbError> {
+    conn.query_opt(BY_ID, args![id])?
+        .map(|r| from_row(&r))
+        .transpose()
 }
 
 /// A peer's status, its CSR and the sealed enrollment it keeps (if any).
 pub fn enrollment(
-    conn: &Connection,
+    conn: &dyn Db,
     id: &str,
-) -> rusqlite::Result<Option<(String, String, Option<String>)>> {
-    conn.query_row(
+) -> Result<Option<(String, String, Option<String>)>, DbError> {
+    conn.query_opt(
         "SELECT status, csr_pem, sealed_enrollment FROM peers WHERE id = ?1",
-        [id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
-    .optional()
+        args![id],
+    )?
+    .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    .transpose()
 }
 
 /// The SubjectPublicKeyInfo (DER) of the CSR the peer was created with.
-pub fn public_key(conn: &Connection, id: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.query_row("SELECT public_key FROM peers WHERE id = ?1", [id], |r| {
-        r.get(0)
-    })
-    .optional()
+pub fn public_key(conn: &dyn Db, id: &str) -> Result<Option<Vec<u8>>, DbError> {
+    conn.query_opt("SELECT public_key FROM peers WHERE id = ?1", args![id])?
+        .map(|r| r.get(0))
+        .transpose()
 }
 
-pub fn list(conn: &Connection, page: &PageRequest) -> rusqlite::Result<Page<Peer>> {
+pub fn list(conn: &dyn Db, page: &PageRequest) -> Result<Page<Peer>, DbError> {
     let rows = list_query(page).fetch(conn, page, from_row)?;
     Ok(page.finish(rows, |p| (to_ms(p.created_at), p.id.clone())))
 }
@@ -141,14 +139,14 @@ pub struct PeerCert<'a> {
 }
 
 /// pending → active. Returns false if the peer was not pending.
-pub fn activate(conn: &Connection, id: &str, now: i64, c: &PeerCert<'_>) -> rusqlite::Result<bool> {
+pub fn activate(conn: &dyn Db, id: &str, now: i64, c: &PeerCert<'_>) -> Result<bool, DbError> {
     let n = conn.execute(
         "UPDATE peers SET status = 'active', grant_id = ?2, subject_user_id = ?3,
                           certificate_pem = ?4, ca_certificate_pem = ?5, cert_fingerprint = ?6,
                           cert_serial = ?7, cert_not_after = ?8, activated_at = ?9,
                           renew_after = ?10, sealed_enrollment = NULL
          WHERE id = ?1 AND status = 'pending'",
-        params![
+        args![
             id,
             c.grant_id,
             c.subject_user_id,
@@ -180,17 +178,17 @@ pub struct RenewedPair<'a> {
 /// certificate is still `replaced` (the one the renewal authenticated with). Returns
 /// false otherwise.
 pub fn renew(
-    conn: &Connection,
+    conn: &dyn Db,
     id: &str,
     replaced: &str,
     p: &RenewedPair<'_>,
-) -> rusqlite::Result<bool> {
+) -> Result<bool, DbError> {
     let n = conn.execute(
         "UPDATE peers SET csr_pem = ?3, public_key = ?4, sealed_private_key = ?5,
                           certificate_pem = ?6, cert_fingerprint = ?7, cert_serial = ?8,
                           cert_not_after = ?9, renew_after = ?10
          WHERE id = ?1 AND status = 'active' AND cert_fingerprint = ?2",
-        params![
+        args![
             id,
             replaced,
             p.csr_pem,
@@ -207,15 +205,16 @@ pub fn renew(
 }
 
 /// Active peers whose renewal is due at `now`, with their certificate's fingerprint.
-pub fn due_for_renewal(conn: &Connection, now: i64) -> rusqlite::Result<Vec<(String, String)>> {
-    conn.prepare_cached(DUE_FOR_RENEWAL)?
-        .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
+pub fn due_for_renewal(conn: &dyn Db, now: i64) -> Result<Vec<(String, String)>, DbError> {
+    conn.query(DUE_FOR_RENEWAL, args![now])?
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
         .collect()
 }
 
 /// Returns false if there was no such peer.
-pub fn delete(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
-    Ok(conn.execute("DELETE FROM peers WHERE id = ?1", [id])? == 1)
+pub fn delete(conn: &dyn Db, id: &str) -> Result<bool, DbError> {
+    Ok(conn.execute("DELETE FROM peers WHERE id = ?1", args![id])? == 1)
 }
 
 /// What B needs to call the peer over mutual TLS. The sealed key stays sealed here.
@@ -240,9 +239,9 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-pub fn credentials(conn: &Connection, id: &str) -> rusqlite::Result<Option<Credentials>> {
-    conn.prepare_cached(CREDENTIALS)?
-        .query_row([id], |row| {
+pub fn credentials(conn: &dyn Db, id: &str) -> Result<Option<Credentials>, DbError> {
+    conn.query_opt(CREDENTIALS, args![id])?
+        .map(|row| {
             let status: String = row.get(0)?;
             Ok(Credentials {
                 status: if status == "active" {
@@ -260,5 +259,5 @@ pub fn credentials(conn: &Connection, id: &str) -> rusqlite::Result<Option<Crede
                 subject_user_id: row.get(8)?,
             })
         })
-        .optional()
+        .transpose()
 }

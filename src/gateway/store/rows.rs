@@ -1,8 +1,7 @@
 //! The `resource_rows` table: the data peers read, rows of the five resources, each owned
 //! by one user and keyed by (resource, user, id). Fields are validated by the routes.
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, params};
+use super::db::{Db, DbError, Value, args};
 use serde_json::Map;
 
 use super::page::{KeysetQuery, PageRequest};
@@ -21,40 +20,41 @@ pub struct NewRow<'a> {
 
 /// Inserts a row, or replaces the one with the same (resource, user, id).
 pub fn upsert(
-    conn: &Connection,
+    conn: &dyn Db,
     resource: Resource,
     user_id: &str,
     row: &NewRow<'_>,
     now: i64,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+) -> Result<(), DbError> {
+    // `CAST`: PostgreSQL infers no type for a parameter that only `COALESCE` sees.
+    conn.execute(
         "INSERT INTO resource_rows (resource, user_id, id, created_at, updated_at, fields)
-         VALUES (?1, ?2, ?3, COALESCE(?4, ?5), ?6, ?7)
+         VALUES (?1, ?2, ?3, COALESCE(CAST(?4 AS BIGINT), ?5), ?6, ?7)
          ON CONFLICT (resource, user_id, id) DO UPDATE SET
-             created_at = COALESCE(?4, created_at),
+             created_at = COALESCE(CAST(?4 AS BIGINT), resource_rows.created_at),
              updated_at = excluded.updated_at,
              fields = excluded.fields",
-    )?
-    .execute(params![
-        resource.as_str(),
-        user_id,
-        row.id,
-        row.created_at,
-        now,
-        row.updated_at,
-        row.fields
-    ])?;
+        args![
+            resource.as_str(),
+            user_id,
+            row.id,
+            row.created_at,
+            now,
+            row.updated_at,
+            row.fields
+        ],
+    )?;
     Ok(())
 }
 
 /// One page of `user_id`'s rows of `resource`, in (created_at, id) order, each as the
 /// JSON object a peer receives: `id`, `created_at`, `updated_at` and the fields.
 pub fn page(
-    conn: &Connection,
+    conn: &dyn Db,
     resource: Resource,
     user_id: &str,
     page: &PageRequest,
-) -> rusqlite::Result<Page<serde_json::Value>> {
+) -> Result<Page<serde_json::Value>, DbError> {
     let rows = page_query(resource, user_id, page).fetch(conn, page, |row| {
         let id: String = row.get(0)?;
         let created_at: i64 = row.get(1)?;

@@ -1,7 +1,7 @@
 //! The `enrollment_tokens` table. A token is kept only as its SHA-256; its handle is a
 //! separate random name for the token history, safe to show.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::db::{Db, DbError, Row, args};
 
 use super::{from_ms, from_ms_opt};
 use crate::api::types::{TokenRecord, TokenState};
@@ -17,17 +17,17 @@ pub struct StoredToken {
 }
 
 pub fn insert(
-    conn: &Connection,
+    conn: &dyn Db,
     handle: &str,
     grant_id: &str,
     token_hash: &[u8; 32],
     issued_at: i64,
     expires_at: i64,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO enrollment_tokens (handle, grant_id, token_hash, issued_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![handle, grant_id, &token_hash[..], issued_at, expires_at],
+        args![handle, grant_id, &token_hash[..], issued_at, expires_at],
     )?;
     Ok(())
 }
@@ -46,12 +46,9 @@ pub const REDEEM: &str = "UPDATE enrollment_tokens SET redeemed_at = ?2, cert_fi
 
 /// Looks a token up by its hash (a unique index). The caller still compares the stored
 /// hash in constant time before trusting the row.
-pub fn find_by_hash(
-    conn: &Connection,
-    token_hash: &[u8; 32],
-) -> rusqlite::Result<Option<StoredToken>> {
-    conn.prepare_cached(FIND_BY_HASH)?
-        .query_row([&token_hash[..]], |r| {
+pub fn find_by_hash(conn: &dyn Db, token_hash: &[u8; 32]) -> Result<Option<StoredToken>, DbError> {
+    conn.query_opt(FIND_BY_HASH, args![&token_hash[..]])?
+        .map(|r| {
             Ok(StoredToken {
                 handle: r.get(0)?,
                 grant_id: r.get(1)?,
@@ -60,27 +57,21 @@ pub fn find_by_hash(
                 redeemed_at: r.get(4)?,
             })
         })
-        .optional()
+        .transpose()
 }
 
 /// Marks the token spent by the certificate with `fingerprint`. Returns false if it
 /// already was.
-pub fn redeem(
-    conn: &Connection,
-    handle: &str,
-    now: i64,
-    fingerprint: &str,
-) -> rusqlite::Result<bool> {
-    let n = conn
-        .prepare_cached(REDEEM)?
-        .execute(params![handle, now, fingerprint])?;
+pub fn redeem(conn: &dyn Db, handle: &str, now: i64, fingerprint: &str) -> Result<bool, DbError> {
+    let n = conn.execute(REDEEM, args![handle, now, fingerprint])?;
     Ok(n == 1)
 }
 
 /// Every token of a grant, oldest first, with what became of it as of `now`.
-pub fn history(conn: &Connection, grant_id: &str, now: i64) -> rusqlite::Result<Vec<TokenRecord>> {
-    conn.prepare_cached(HISTORY)?
-        .query_map([grant_id], |r| {
+pub fn history(conn: &dyn Db, grant_id: &str, now: i64) -> Result<Vec<TokenRecord>, DbError> {
+    conn.query(HISTORY, args![grant_id])?
+        .iter()
+        .map(|r: &Row| {
             let expires_at: i64 = r.get(2)?;
             let redeemed_at: Option<i64> = r.get(3)?;
             let state = match redeemed_at {
@@ -96,7 +87,7 @@ pub fn history(conn: &Connection, grant_id: &str, now: i64) -> rusqlite::Result<
                 redeemed_at: from_ms_opt(redeemed_at),
                 cert_fingerprint: r.get(4)?,
             })
-        })?
+        })
         .collect()
 }
 

@@ -9,6 +9,8 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 
 use rusqlite::Connection;
 
+use super::db::Db;
+
 use super::{StoreError, grants, now_ms};
 
 /// Writes committed together at most: bounds the time one commit holds its callers.
@@ -23,7 +25,7 @@ pub(super) struct Done {
 }
 
 /// A write's work: runs on the connection inside its savepoint, with the batch's "now".
-pub(super) type Work = Box<dyn FnOnce(&Connection, i64) -> Done + Send>;
+pub(super) type Work = Box<dyn FnOnce(&dyn Db, i64) -> Done + Send>;
 
 /// One queued write.
 pub(super) struct Job {
@@ -66,7 +68,7 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     if let Err(e) = start {
         let _ = conn.execute_batch("ROLLBACK");
         for job in batch {
-            (job.abort)(copy(&e));
+            (job.abort)(e.copy());
         }
         return;
     }
@@ -105,19 +107,8 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
             let _ = conn.execute_batch("ROLLBACK");
             let e = StoreError::from(e);
             for done in answers {
-                (done.answer)(Some(copy(&e)));
+                (done.answer)(Some(e.copy()));
             }
         }
-    }
-}
-
-/// The same error again, for each caller of a failed batch.
-fn copy(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Database(rusqlite::Error::SqliteFailure(code, message)) => {
-            StoreError::Database(rusqlite::Error::SqliteFailure(*code, message.clone()))
-        }
-        StoreError::InvalidPage(m) => StoreError::InvalidPage(m.clone()),
-        other => StoreError::Task(other.to_string()),
     }
 }

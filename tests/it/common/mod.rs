@@ -2,6 +2,8 @@
 //! run the real `mosaic` binary against it, and talk to it directly over HTTP.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -102,6 +104,8 @@ pub struct Gateway {
     log: Arc<Mutex<String>>,
     extra_args: Vec<String>,
     token_from_env: bool,
+    /// The PostgreSQL database it keeps its state in (`--database-url`), if any.
+    pub database: Option<String>,
 }
 
 impl Gateway {
@@ -128,6 +132,12 @@ impl Gateway {
     fn start_inner(extra_args: &[&str], token: Option<String>) -> Gateway {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("data");
+        let database = pg::server_url().map(|server| pg::fresh_database(&server));
+        // With a database the admin token is never generated: every replica is given it.
+        let token = match (&database, token) {
+            (Some(_), None) => Some(format!("adm-{}", uuid_like())),
+            (_, token) => token,
+        };
         let token_from_env = token.is_some();
         let mut gw = Gateway {
             child: None,
@@ -138,6 +148,26 @@ impl Gateway {
             log: Arc::new(Mutex::new(String::new())),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             token_from_env,
+            database,
+        };
+        gw.spawn("127.0.0.1:0");
+        gw
+    }
+
+    /// A replica: a gateway on the PostgreSQL database `database` with admin token
+    /// `token`, as every other replica of that database.
+    pub fn replica(database: &str, token: &str, extra_args: &[&str]) -> Gateway {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut gw = Gateway {
+            child: None,
+            url: String::new(),
+            admin_token: token.to_string(),
+            dir: tmp.path().join("data"),
+            _tmp: Some(tmp),
+            log: Arc::new(Mutex::new(String::new())),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            token_from_env: true,
+            database: Some(database.to_string()),
         };
         gw.spawn("127.0.0.1:0");
         gw
@@ -148,6 +178,7 @@ impl Gateway {
         cmd.args(["gateway", "serve", "--listen", listen, "--data-dir"])
             .arg(&self.dir)
             .args(&self.extra_args)
+            .args(self.database.iter().flat_map(|url| ["--database-url", url]))
             .env("BETTER_AUTH_SECRET", SECRET)
             .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::piped())
@@ -203,6 +234,7 @@ impl Gateway {
     /// temp data dir and a known admin token.
     pub fn start_at(listen: &str, extra_args: &[&str]) -> Gateway {
         let tmp = tempfile::tempdir().expect("temp dir");
+        let database = pg::server_url().map(|server| pg::fresh_database(&server));
         let mut gw = Gateway {
             child: None,
             url: String::new(),
@@ -212,6 +244,7 @@ impl Gateway {
             log: Arc::new(Mutex::new(String::new())),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             token_from_env: true,
+            database,
         };
         gw.spawn(listen);
         gw
@@ -228,7 +261,34 @@ impl Gateway {
 
     /// The gateway's CA certificate (PEM).
     pub fn ca_pem(&self) -> String {
+        if let (Some(database), false) = (
+            &self.database,
+            self.extra_args.iter().any(|a| a == "--tls-cert"),
+        ) {
+            return pg::scalar(database, "SELECT cert_pem FROM gateway_ca").expect("the CA row");
+        }
         std::fs::read_to_string(self.ca_file()).expect("CA file")
+    }
+
+    /// Everything the gateway stored, as bytes to search: the files of its data
+    /// directory, or the rows of its database as text.
+    pub fn stored(&self) -> Vec<Vec<u8>> {
+        if let Some(database) = &self.database {
+            return pg::query(
+                database,
+                "SELECT t::text FROM grants t UNION ALL SELECT t::text FROM enrollment_tokens t \
+                 UNION ALL SELECT t::text FROM audit_log t UNION ALL SELECT t::text FROM peers t",
+            )
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(String::into_bytes)
+            .collect();
+        }
+        std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+            .collect()
     }
 
     /// The file of the CA its HTTPS chain ends at: its own `ca.pem`, or with
@@ -236,6 +296,12 @@ impl Gateway {
     pub fn ca_file(&self) -> PathBuf {
         match self.extra_args.iter().position(|a| a == "--tls-cert") {
             Some(i) => PathBuf::from(&self.extra_args[i + 1]),
+            // The CA is in the database: a copy beside the (unused) data directory.
+            None if self.database.is_some() => {
+                let file = self.dir.with_file_name("ca.pem");
+                std::fs::write(&file, self.ca_pem()).expect("write ca.pem");
+                file
+            }
             None => self.dir.join("ca.pem"),
         }
     }

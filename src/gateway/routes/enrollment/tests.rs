@@ -13,6 +13,7 @@ use crate::crypto::keys::PeerKey;
 use crate::crypto::verify::{Expected, verify_issued_cert};
 use crate::gateway::rate_limit::ClientAddr;
 use crate::gateway::testkit::{CERT_VALIDITY, TestGateway, grant, ms};
+use rusqlite::Connection;
 
 const TOKEN: &str = "enrollment-token-secret";
 

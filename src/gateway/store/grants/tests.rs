@@ -5,6 +5,7 @@
 use super::*;
 use crate::gateway::store::page::PageRequest;
 use crate::gateway::testkit::{TestGateway, grant, ms};
+use rusqlite::Connection;
 
 fn store() -> (TestGateway, Connection) {
     let gw = TestGateway::new();

@@ -5,6 +5,7 @@ use super::*;
 use crate::api::types::GrantStatus;
 use crate::gateway::store::grants;
 use crate::gateway::testkit::{TestGateway, grant};
+use rusqlite::Connection;
 
 const NOW: i64 = 1_800_000_000_000;
 

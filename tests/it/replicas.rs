@@ -1,0 +1,340 @@
+//! Gateway replicas on one PostgreSQL database: every guarantee of the contract holds
+//! whichever replica a request reaches, a replica killed mid-load loses nothing another
+//! acknowledged, and the replicas ride out a database restart. Runs when
+//! `MOSAIC_TEST_DATABASE_URL` names a server (`scripts/pg.sh start`); otherwise each test
+//! says once that the PostgreSQL suite was skipped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{Gateway, http, pg, uuid_like};
+use crate::enrollment::{exactly_one_winner, race};
+use crate::fixtures::*;
+
+/// Three replicas of one gateway on a fresh database, rate limits off (the races come
+/// from one address on purpose).
+fn three_replicas(server: &str) -> (String, Vec<Gateway>) {
+    let database = pg::fresh_database(server);
+    let token = format!("adm-{}", uuid_like());
+    let replicas = (0..3)
+        .map(|_| Gateway::replica(&database, &token, &["--rate-limit", "off"]))
+        .collect();
+    (database, replicas)
+}
+
+/// `url` (an enrollment URL of any replica) as served by `gw`.
+fn on(gw: &Gateway, url: &str) -> String {
+    let path = &url[url.find("/api/").expect("an API URL")..];
+    format!("{}{path}", gw.url)
+}
+
+#[test]
+fn of_64_enrollments_with_one_token_over_three_replicas_exactly_one_wins_in_each_of_20_rounds() {
+    let Some(server) = pg::server_or_skip("replicas") else {
+        return;
+    };
+    let (_db, replicas) = three_replicas(&server);
+    for round in 0..20 {
+        let grant = create_grant(&replicas[round % 3]);
+        let id = grant["id"].as_str().unwrap();
+        let url = url_of(&issue_token(&replicas[(round + 1) % 3], id, None));
+        let urls = (0..64).map(|i| on(&replicas[i % 3], &url)).collect();
+        let csrs = (0..64).map(|_| p256_csr().1).collect();
+        let results = race(urls, csrs);
+        exactly_one_winner(&replicas[(round + 2) % 3], id, &results, 410);
+    }
+}
+
+#[test]
+fn of_64_enrollments_with_64_tokens_of_one_grant_over_three_replicas_exactly_one_wins() {
+    let Some(server) = pg::server_or_skip("replicas") else {
+        return;
+    };
+    let (_db, replicas) = three_replicas(&server);
+    for round in 0..5 {
+        let grant = create_grant(&replicas[round % 3]);
+        let id = grant["id"].as_str().unwrap();
+        let urls = (0..64)
+            .map(|i| {
+                let url = url_of(&issue_token(&replicas[(i + 1) % 3], id, None));
+                on(&replicas[i % 3], &url)
+            })
+            .collect();
+        let csrs = (0..64).map(|_| p256_csr().1).collect();
+        let results = race(urls, csrs);
+        exactly_one_winner(&replicas[(round + 1) % 3], id, &results, 409);
+    }
+}
+
+#[test]
+fn a_grant_lives_across_replicas_and_a_revoke_on_one_stops_reads_on_another() {
+    let Some(server) = pg::server_or_skip("replicas") else {
+        return;
+    };
+    let database = pg::fresh_database(&server);
+    let token = format!("adm-{}", uuid_like());
+    let replicas: Vec<Gateway> = (0..3)
+        .map(|_| Gateway::replica(&database, &token, &["--tls"]))
+        .collect();
+    // Every replica serves the one CA, and peers pin it.
+    let ca = replicas[0].ca_pem();
+    assert!(ca.contains("BEGIN CERTIFICATE"));
+    let user = "u-replicas";
+    let mut import = replicas[2].mosaic();
+    import.args(["federation", "data", "import", "tasks", "--user", user, "-"]);
+    crate::common::run(import, Some(&crate::dataplane::tasks("t", 2).to_string())).ok();
+
+    let grant = crate::fixtures::create_grant_with(&replicas[0], json!({"user_id": user}));
+    let id = grant["id"].as_str().unwrap();
+    let issued = issue_token(&replicas[1], id, None);
+    assert_eq!(
+        issued["ca_fingerprint"],
+        mosaic::crypto::fingerprint(&pem_der(&ca))
+    );
+    let (key, csr) = p256_csr();
+    let (status, enrolled) = crate::common::tls::https(
+        "POST",
+        &on(&replicas[2], &url_of(&issued)),
+        &ca,
+        None,
+        None,
+        Some(&json!({ "csr_pem": csr })),
+    )
+    .expect("a TLS answer");
+    assert_eq!(status, 200, "{enrolled}");
+    let (_, seen) = replicas[0].request("GET", &format!("{GRANTS}/{id}"), None);
+    assert_eq!(seen["status"], "active");
+
+    // The peer reads over mutual TLS from replica 2 with the certificate replica 3 issued.
+    let cert = enrolled["certificate_pem"].as_str().unwrap();
+    let key_pem = key.serialize_pem();
+    let read = |gw: &Gateway| {
+        let identity = crate::common::tls::Identity {
+            cert_pem: cert,
+            key_pem: &key_pem,
+        };
+        crate::common::tls::https(
+            "GET",
+            &format!("{}/api/federation/v1/resources/tasks", gw.url),
+            &ca,
+            Some(identity),
+            None,
+            None,
+        )
+        .expect("a TLS answer")
+    };
+    let (status, body) = read(&replicas[1]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(2), "{body}");
+
+    let (status, _) = replicas[0].request(
+        "PATCH",
+        &format!("{GRANTS}/{id}/revoke"),
+        Some(&json!({"reason": "replicas"})),
+    );
+    assert_eq!(status, 200);
+    for gw in &replicas {
+        let (status, body) = read(gw);
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "grant_inactive", "{body}");
+    }
+}
+
+#[test]
+fn two_replicas_starting_at_once_on_an_empty_database_make_one_ca_and_migrate_once() {
+    let Some(server) = pg::server_or_skip("replicas") else {
+        return;
+    };
+    for _ in 0..3 {
+        let database = pg::fresh_database(&server);
+        let token = format!("adm-{}", uuid_like());
+        let starts: Vec<_> = (0..2)
+            .map(|_| {
+                let (database, token) = (database.clone(), token.clone());
+                std::thread::spawn(move || Gateway::replica(&database, &token, &[]))
+            })
+            .collect();
+        let replicas: Vec<Gateway> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+        let fingerprints: Vec<String> = replicas
+            .iter()
+            .map(|gw| {
+                let line = gw
+                    .log()
+                    .lines()
+                    .find(|l| l.contains("CA fingerprint: "))
+                    .expect("the CA line")
+                    .to_string();
+                line[line.find("sha256:").unwrap()..].to_string()
+            })
+            .collect();
+        assert_eq!(fingerprints[0], fingerprints[1]);
+        assert_eq!(
+            pg::scalar(&database, "SELECT count(*) FROM gateway_ca").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            pg::query(
+                &database,
+                "SELECT version FROM schema_migrations ORDER BY version"
+            ),
+            vec![vec![Some("1".to_string())]]
+        );
+    }
+}
+
+#[test]
+fn a_replica_killed_mid_load_loses_nothing_another_acknowledged() {
+    let Some(server) = pg::server_or_skip("replicas") else {
+        return;
+    };
+    let (_db, mut replicas) = three_replicas(&server);
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..6)
+        .map(|i| {
+            let (url, token) = (
+                replicas[i % 3].url.clone(),
+                replicas[i % 3].admin_token.clone(),
+            );
+            let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) && n < 60 {
+                    n += 1;
+                    let body = json!({
+                        "user_id": format!("u-{i}-{n}"),
+                        "peer_id": "gw-b",
+                        "scope": seed_scope(),
+                    });
+                    // A request to the killed replica fails: not acknowledged.
+                    let answer = std::panic::catch_unwind(|| {
+                        http("POST", &format!("{url}{GRANTS}"), Some(&token), Some(&body))
+                    });
+                    match answer {
+                        Ok((201, grant)) => acknowledged
+                            .lock()
+                            .unwrap()
+                            .push(grant["id"].as_str().unwrap().to_string()),
+                        Ok((status, body)) => panic!("{status} {body}"),
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    replicas[0].stop(); // SIGKILL
+    std::thread::sleep(Duration::from_millis(400));
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 10,
+        "the load ran: {}",
+        acknowledged.len()
+    );
+    for gw in &replicas[1..] {
+        let listed: std::collections::HashSet<String> = list_all(gw, GRANTS, 1000)
+            .iter()
+            .map(|g| g["id"].as_str().unwrap().to_string())
+            .collect();
+        for id in &acknowledged {
+            assert!(
+                listed.contains(id),
+                "grant {id} was acknowledged but is gone"
+            );
+        }
+    }
+}
+
+/// A cluster of this test's own (`scripts/pg.sh` in a directory of its own), so that
+/// stopping it disturbs no other test; removed when dropped.
+struct OwnCluster {
+    dir: String,
+    url: String,
+}
+
+impl OwnCluster {
+    fn start() -> OwnCluster {
+        let dir = format!("/tmp/mosaic-pg-{}", uuid_like());
+        let out = Self::script(&dir, "start");
+        OwnCluster {
+            url: out.trim().to_string(),
+            dir,
+        }
+    }
+
+    fn script(dir: &str, verb: &str) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg.sh");
+        let out = std::process::Command::new("sh")
+            .args([script, verb])
+            .env("MOSAIC_PG_DIR", dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/pg.sh {verb}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        Self::script(&self.dir, "stop");
+    }
+}
+
+#[test]
+fn the_replicas_answer_503_while_the_database_is_down_and_recover_without_a_restart() {
+    if pg::server_or_skip("replicas").is_none() {
+        return;
+    }
+    let cluster = OwnCluster::start();
+    let database = pg::fresh_database(&cluster.url);
+    let token = format!("adm-{}", uuid_like());
+    let replicas: Vec<Gateway> = (0..3)
+        .map(|_| Gateway::replica(&database, &token, &[]))
+        .collect();
+    let grant = create_grant(&replicas[0]);
+    let id = grant["id"].as_str().unwrap().to_string();
+
+    OwnCluster::script(&cluster.dir, "pause");
+    for gw in &replicas {
+        let (status, body) = gw.request("GET", &format!("{GRANTS}/{id}"), None);
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"]["code"], "unavailable", "{body}");
+        let body = json!({"user_id": "u-down", "peer_id": "gw-b", "scope": seed_scope()});
+        let (status, answer) = gw.request("POST", GRANTS, Some(&body));
+        assert_eq!(status, 503, "{answer}");
+        assert!(!gw.log().contains(&token), "no admin token in the log");
+    }
+    OwnCluster::script(&cluster.dir, "resume");
+
+    // Back: every replica serves again, the same processes, no restart.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for gw in &replicas {
+        loop {
+            let (status, body) = gw.request("GET", &format!("{GRANTS}/{id}"), None);
+            if status == 200 {
+                assert_eq!(body["id"], Value::from(id.clone()));
+                break;
+            }
+            assert_eq!(status, 503, "{body}");
+            assert!(
+                Instant::now() < deadline,
+                "no recovery: {body}\n{}",
+                gw.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let made = create_grant(gw);
+        assert!(made["id"].is_string());
+    }
+}
