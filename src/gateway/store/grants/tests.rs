@@ -220,3 +220,28 @@ fn the_list_filters_by_peer_and_status_in_creation_order() {
     };
     assert_eq!(ids(pending), ["a", "c"]);
 }
+
+#[test]
+fn a_grant_is_due_from_its_expires_at_on_while_pending_or_active() {
+    let (_gw, conn) = store();
+    let now = 1_800_000_000_000;
+    assert!(!any_due(&conn, now).expect("empty"));
+    let mut revoked = grant("revoked", GrantStatus::Revoked, None);
+    revoked.expires_at = Some(from_ms(now - 10));
+    insert(&conn, &revoked).expect("revoked");
+    insert(
+        &conn,
+        &grant("never", GrantStatus::Active, Some("sha256:n")),
+    )
+    .expect("never");
+    assert!(!any_due(&conn, now).expect("a revoked grant is never due"));
+    for (id, status) in [("p", GrantStatus::Pending), ("a", GrantStatus::Active)] {
+        let mut g = grant(id, status, Some(&format!("sha256:{id}")));
+        g.expires_at = Some(from_ms(now));
+        insert(&conn, &g).expect("insert");
+        assert!(!any_due(&conn, now - 1).expect("before"), "{id}");
+        assert!(any_due(&conn, now).expect("at expires_at"), "{id}");
+        expire_due(&conn, now).expect("sweep");
+        assert!(!any_due(&conn, now + 1).expect("swept"), "{id}");
+    }
+}
