@@ -9,8 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "building mosaic (cargo build)..."
-cargo build --quiet --locked
+# Cargo's own progress lines: a first build takes a few minutes.
+echo "building mosaic (cargo build --locked; the first build takes a few minutes)..."
+cargo build --locked
 bin="$PWD/target/debug/mosaic"
 
 work=$(mktemp -d)
@@ -28,8 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One sealing secret per gateway, 32 random bytes as hex; never printed.
-secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+# One sealing secret per gateway, 256 random bits from mosaic itself; never printed.
+secret() { "$bin" gateway secret; }
 
 # start NAME: runs a gateway over HTTPS on a free port; sets NAME_URL, NAME_DIR and
 # NAME_SECRET.

@@ -11,6 +11,7 @@ use crate::api::env;
 use crate::api::types::GrantStatus;
 use crate::config::{Given, Source};
 use crate::output::OutputFormat;
+pub mod complete;
 mod values;
 
 use values::{
@@ -25,7 +26,10 @@ use values::{
     about = "Manage Mosaic gateway federation: grants, enrollment tokens and peers",
     long_about = None,
     propagate_version = true,
-    after_help = "Exit codes: 0 ok, 1 internal, 2 invalid input, 3 not found, 4 conflict or \
+    after_help = "Examples:\n  mosaic federation grant create --user u-42 --peer gw-b --scope scope.json\n  \
+                  mosaic federation grant list -o json\n  \
+                  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"; mosaic gateway serve --data-dir ./gw-a\n\n\
+                  Exit codes: 0 ok, 1 internal, 2 invalid input, 3 not found, 4 conflict or \
                   token used/expired, 5 authentication, 6 gateway unreachable, 7 verification failed"
 )]
 pub struct Cli {
@@ -41,7 +45,7 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Named gateway from the config file (`mosaic config list`)
-    #[arg(long, global = true, env = env::PROFILE, value_name = "NAME")]
+    #[arg(long, global = true, env = env::PROFILE, value_name = "NAME", add = complete::profiles())]
     pub profile: Option<String>,
 
     /// Base URL of the gateway's admin API
@@ -133,6 +137,7 @@ impl GlobalArgs {
             timeout: self.timeout,
             verbose: self.verbose,
             allow_insecure_http: self.allow_insecure_http,
+            config_may_be_missing: false,
         }
     }
 }
@@ -140,12 +145,20 @@ impl GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Grants, enrollment tokens and peers of gateway federation
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  mosaic federation grant list --status active\n  \
+        mosaic federation peer list -o wide\n  mosaic federation audit list --since 24h"
+    )]
     Federation(FederationCommand),
 
     /// Run the reference gateway
     #[cfg(feature = "gateway")]
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"\n  \
+        mosaic gateway serve --data-dir ./gw-a"
+    )]
     Gateway(GatewayCommand),
 
     /// Print a shell completion script to standard output
@@ -155,8 +168,12 @@ pub enum Command {
     )]
     Completion(CompletionArgs),
 
-    /// Show the config file's profiles and the settings in effect
-    #[command(subcommand)]
+    /// Profiles of the config file: list, show the settings in effect, set, use
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  mosaic config show\n  \
+        mosaic config set-profile a --gateway https://gw-a.example --token-file ~/.config/mosaic/a.token --use"
+    )]
     Config(ConfigCommand),
 
     /// Write a man page for every command into a directory
@@ -172,6 +189,39 @@ pub enum ConfigCommand {
     /// Show every connection setting in effect and where it came from (secrets redacted)
     #[command(after_help = "Example:\n  mosaic --profile prod config show -o json")]
     Show,
+    /// Create or update a profile with the connection flags given on this command line
+    /// (--gateway, --token-file, --cacert); other profiles, settings and comments in the
+    /// file are kept
+    #[command(
+        name = "set-profile",
+        after_help = "Examples:\n  mosaic config set-profile a --gateway https://gw-a.example --token-file ~/.config/mosaic/a.token\n  \
+        mosaic config set-profile a --cacert /etc/mosaic/ca-a.pem --use"
+    )]
+    SetProfile(SetProfileArgs),
+    /// Make a profile the default (`default_profile` in the config file)
+    #[command(after_help = "Example:\n  mosaic config use a")]
+    Use(UseProfileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetProfileArgs {
+    /// The profile's name: letters, digits, '-' and '_'
+    #[arg(value_name = "NAME", add = complete::profiles())]
+    pub name: String,
+    /// The output format the profile uses when neither -o nor MOSAIC_OUTPUT is given (-o
+    /// itself only shapes this command's own output)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub profile_output: Option<OutputFormat>,
+    /// Also make it the default profile
+    #[arg(long = "use")]
+    pub make_default: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UseProfileArgs {
+    /// The profile's name
+    #[arg(value_name = "NAME", add = complete::profiles())]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]
@@ -191,19 +241,34 @@ pub struct ManArgs {
 #[derive(Debug, Subcommand)]
 pub enum FederationCommand {
     /// Create, inspect and revoke grants; issue enrollment tokens
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  id=$(mosaic federation grant create --user u-42 --peer gw-b --scope scope.json -q)\n  \
+        mosaic federation grant token \"$id\"\n  mosaic federation grant revoke \"$id\" --reason \"contract ended\""
+    )]
     Grant(GrantCommand),
 
     /// Enroll with a remote gateway and list enrolled peers
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  BETTER_AUTH_SECRET=… mosaic federation peer add \
+        'https://a.example/api/federation/enrollment/…' --ca-fingerprint sha256:…\n  \
+        mosaic federation peer list\n  mosaic federation peer query 5c1d… tasks --all"
+    )]
     Peer(PeerCommand),
 
     /// Read the gateway's audit log: who did what to which grant, and when
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  mosaic federation audit list --grant 0b9e… -o json"
+    )]
     Audit(AuditCommand),
 
     /// Load the rows that peers read through grants (granting gateway)
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  mosaic federation data import tasks --user u-42 rows.json"
+    )]
     Data(DataCommand),
 }
 
@@ -242,13 +307,13 @@ pub enum AuditCommand {
 #[derive(Debug, Args)]
 pub struct AuditListArgs {
     /// Only entries about this grant
-    #[arg(long, value_name = "GRANT_ID")]
+    #[arg(long, value_name = "GRANT_ID", add = complete::grant_ids())]
     pub grant: Option<String>,
     /// Only entries since this long ago (e.g. 90m, 24h, 7d) or this RFC 3339 time
     #[arg(long, value_name = "DURATION|TIME", value_parser = parse_since)]
     pub since: Option<time::OffsetDateTime>,
     /// Only entries of this action
-    #[arg(long, value_name = "ACTION", value_parser = parse_action)]
+    #[arg(long, value_name = "ACTION", value_parser = parse_action, add = complete::actions())]
     pub action: Option<crate::api::types::AuditAction>,
 }
 
@@ -309,21 +374,21 @@ pub struct GrantListArgs {
     #[arg(long, value_name = "PEER_ID")]
     pub peer: Option<String>,
     /// Only grants in this status
-    #[arg(long, value_parser = parse_status, value_name = "pending|active|revoked|expired")]
+    #[arg(long, value_parser = parse_status, value_name = "pending|active|revoked|expired", add = complete::statuses())]
     pub status: Option<GrantStatus>,
 }
 
 #[derive(Debug, Args)]
 pub struct GrantIdArg {
     /// The grant's ID
-    #[arg(value_name = "GRANT_ID")]
+    #[arg(value_name = "GRANT_ID", add = complete::grant_ids())]
     pub id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct GrantRevokeArgs {
     /// The grant's ID
-    #[arg(value_name = "GRANT_ID")]
+    #[arg(value_name = "GRANT_ID", add = complete::grant_ids())]
     pub id: String,
     /// Why; stored in the gateway's audit log
     #[arg(long)]
@@ -336,7 +401,7 @@ pub struct GrantRevokeArgs {
 #[derive(Debug, Args)]
 pub struct GrantTokenArgs {
     /// The grant's ID
-    #[arg(value_name = "GRANT_ID")]
+    #[arg(value_name = "GRANT_ID", add = complete::grant_ids())]
     pub id: String,
     /// Lifetime of the token in seconds, 1 to 900 [default: 900]
     #[arg(long, value_name = "SECONDS", value_parser = parse_ttl, allow_negative_numbers = true)]
@@ -385,7 +450,7 @@ pub enum PeerCommand {
 #[derive(Debug, Args)]
 pub struct PeerQueryArgs {
     /// The peer's ID
-    #[arg(value_name = "PEER_ID")]
+    #[arg(value_name = "PEER_ID", add = complete::peer_ids())]
     pub id: String,
     /// The resource to read
     #[arg(value_name = "RESOURCE", value_parser = resource_names())]
@@ -420,7 +485,7 @@ pub struct PeerAddArgs {
 #[derive(Debug, Args)]
 pub struct PeerRemoveArgs {
     /// The peer's ID
-    #[arg(value_name = "PEER_ID")]
+    #[arg(value_name = "PEER_ID", add = complete::peer_ids())]
     pub id: String,
     /// Do not ask for confirmation on a terminal before removing an active peer
     #[arg(short, long)]
@@ -430,18 +495,37 @@ pub struct PeerRemoveArgs {
 #[derive(Debug, Args)]
 pub struct PeerIdArg {
     /// The peer's ID
-    #[arg(value_name = "PEER_ID")]
+    #[arg(value_name = "PEER_ID", add = complete::peer_ids())]
     pub id: String,
 }
 
 #[cfg(feature = "gateway")]
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up; boxing `ServeArgs` would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum GatewayCommand {
     /// Serve the federation API with an embedded SQLite database and its own CA
     #[command(
-        after_help = "Example:\n  BETTER_AUTH_SECRET=$(openssl rand -hex 32) mosaic gateway serve --data-dir ./gw-a"
+        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"\n  \
+        mosaic gateway serve --data-dir ./gw-a\n\n\
+        Environment:\n  \
+        BETTER_AUTH_SECRET   required, at least 32 bytes (never a flag): seals the CA key and\n                       \
+        opens the peers' sealed keys\n  \
+        MOSAIC_ADMIN_TOKEN   the admin token to accept (at least 16 characters); else one is\n                       \
+        generated into DIR/admin-token\n  \
+        MOSAIC_DATA_DIR      --data-dir [default: $XDG_DATA_HOME/mosaic/gateway, else\n                       \
+        ~/.local/share/mosaic/gateway]\n  \
+        MOSAIC_AUTO_RENEW    --auto-renew\n  \
+        MOSAIC_RATE_LIMIT    --rate-limit"
     )]
     Serve(ServeArgs),
+
+    /// Print a new random secret (256 bits, base64url) for BETTER_AUTH_SECRET or
+    /// MOSAIC_ADMIN_TOKEN
+    #[command(
+        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\" MOSAIC_ADMIN_TOKEN=\"$(mosaic gateway secret)\""
+    )]
+    Secret,
 }
 
 #[cfg(feature = "gateway")]

@@ -97,14 +97,25 @@ pub fn config_path() -> Option<(PathBuf, bool)> {
     dirs::config_dir().map(|d| (d.join("mosaic").join("config.toml"), false))
 }
 
-/// Reads and parses the config file; a missing default file is no error.
+/// Reads and parses the config file; a missing default file is no error, a missing file
+/// that `MOSAIC_CONFIG` names is (a typo must not silently mean "no profiles").
 pub fn load() -> Result<Option<(PathBuf, ConfigFile)>> {
+    load_file(false)
+}
+
+/// [`load`] for the `config` commands, which show or create the file: a missing file is
+/// no error even when named.
+pub fn load_if_present() -> Result<Option<(PathBuf, ConfigFile)>> {
+    load_file(true)
+}
+
+fn load_file(missing_ok: bool) -> Result<Option<(PathBuf, ConfigFile)>> {
     let Some((path, named)) = config_path() else {
         return Ok(None);
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => parse(&text, &path).map(|c| Some((path, c))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && (missing_ok || !named) => Ok(None),
         Err(e) => Err(Error::invalid_input(format!(
             "cannot read the config file {} ({e}) named by {}",
             path.display(),
@@ -158,6 +169,9 @@ pub struct Given {
     pub timeout: Option<u64>,
     pub verbose: bool,
     pub allow_insecure_http: bool,
+    /// The command shows or writes the config file (`mosaic config …`): a file that
+    /// `MOSAIC_CONFIG` names may be missing.
+    pub config_may_be_missing: bool,
 }
 
 /// Every setting, resolved once: what the client, the commands and the output take.
@@ -207,7 +221,180 @@ pub fn settings(mut given: Given) -> Result<Settings> {
     given.admin_token = std::env::var(env::ADMIN_TOKEN)
         .ok()
         .and_then(AdminToken::new);
-    resolve(given, load()?, DEFAULT_GATEWAY)
+    let file = match given.config_may_be_missing {
+        true => load_if_present()?,
+        false => load()?,
+    };
+    let mut settings = resolve(given, file, DEFAULT_GATEWAY)?;
+    // Named even when it does not exist yet: that is where `config set-profile` writes.
+    if settings.config_path.is_none() {
+        settings.config_path = config_path().map(|(path, _)| path);
+    }
+    Ok(settings)
+}
+
+/// What `config set-profile` stores in a profile; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    pub url: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub cacert: Option<PathBuf>,
+    pub output: Option<OutputFormat>,
+}
+
+impl ProfileUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.url.is_none()
+            && self.token_file.is_none()
+            && self.cacert.is_none()
+            && self.output.is_none()
+    }
+}
+
+/// Creates or updates profile `name` (and makes it the default if asked); returns the
+/// file's path. Everything else in the file, comments included, is kept.
+pub fn set_profile(name: &str, update: &ProfileUpdate, make_default: bool) -> Result<PathBuf> {
+    check_profile_name(name)?;
+    edit_file(|doc, path| {
+        let profiles = doc
+            .entry("profiles")
+            .or_insert_with(|| {
+                let mut t = toml_edit::Table::new();
+                t.set_implicit(true);
+                toml_edit::Item::Table(t)
+            })
+            .as_table_mut()
+            .ok_or_else(|| not_editable(path, "profiles is not a table"))?;
+        let profile = profiles
+            .entry(name)
+            .or_insert_with(toml_edit::table)
+            .as_table_mut()
+            .ok_or_else(|| not_editable(path, &format!("profiles.{name} is not a table")))?;
+        let path_text = |p: &PathBuf| absolute(p).display().to_string();
+        if let Some(url) = &update.url {
+            profile["url"] = toml_edit::value(url.trim_end_matches('/'));
+        }
+        if let Some(p) = &update.token_file {
+            profile["token_file"] = toml_edit::value(path_text(p));
+        }
+        if let Some(p) = &update.cacert {
+            profile["cacert"] = toml_edit::value(path_text(p));
+        }
+        if let Some(o) = update.output {
+            profile["output"] = toml_edit::value(o.as_str());
+        }
+        if make_default {
+            doc["default_profile"] = toml_edit::value(name);
+        }
+        Ok(())
+    })
+}
+
+/// Makes profile `name`, which must exist, the default; returns the file's path.
+pub fn use_profile(name: &str) -> Result<PathBuf> {
+    edit_file(|doc, path| {
+        let known: Vec<String> = doc
+            .get("profiles")
+            .and_then(|p| p.as_table_like())
+            .map(|t| t.iter().map(|(k, _)| k.to_string()).collect())
+            .unwrap_or_default();
+        if !known.iter().any(|k| k == name) {
+            return Err(Error::invalid_input(format!(
+                "no profile \"{}\" in {}; known profiles: {} (create it with `mosaic config \
+                 set-profile {} --gateway URL`)",
+                crate::api::text::escape(name),
+                path.display(),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                },
+                if check_profile_name(name).is_ok() {
+                    name
+                } else {
+                    "NAME"
+                }
+            )));
+        }
+        doc["default_profile"] = toml_edit::value(name);
+        Ok(())
+    })
+}
+
+/// Profile names are TOML keys and words on a command line: kept simple.
+fn check_profile_name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(format!(
+            "profile name \"{}\": use 1 to 64 letters, digits, '-' or '_'",
+            crate::api::text::escape(name)
+        )))
+    }
+}
+
+/// Reads the config file (an absent one is empty), applies `change`, checks that the
+/// result is still a valid config file, and replaces the file atomically, owner-only.
+fn edit_file(
+    change: impl FnOnce(&mut toml_edit::DocumentMut, &Path) -> Result<()>,
+) -> Result<PathBuf> {
+    let (path, _) = config_path().ok_or_else(|| {
+        Error::invalid_input(format!(
+            "no config directory is known: set {} to the config file's path",
+            env::CONFIG
+        ))
+    })?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(Error::invalid_input(format!(
+                "cannot read the config file {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    parse(&text, &path)?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| not_editable(&path, &e.to_string()))?;
+    change(&mut doc, &path)?;
+    let new_text = doc.to_string();
+    parse(&new_text, &path)?;
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        crate::private_files::create_dir(dir)
+            .map_err(|e| Error::invalid_input(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    crate::private_files::write_file(&path, new_text.as_bytes()).map_err(|e| {
+        Error::invalid_input(format!(
+            "cannot write the config file {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(path)
+}
+
+fn not_editable(path: &Path, why: &str) -> Error {
+    Error::invalid_input(format!(
+        "cannot edit the config file {}: {why}; edit it by hand",
+        path.display()
+    ))
+}
+
+/// A path stored in a profile means the same from any directory: relative paths are made
+/// absolute; `~/…` is kept (it is expanded when read).
+fn absolute(p: &Path) -> PathBuf {
+    if p.starts_with("~") {
+        return p.to_path_buf();
+    }
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Applies flag > env > profile > default.

@@ -9,6 +9,9 @@ use mosaic::error::exit;
 use mosaic::output::OutputFormat;
 
 fn main() -> ExitCode {
+    // With COMPLETE=<shell> set (by the script `mosaic completion <shell>` prints), this
+    // run only completes the command line being typed, then exits.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(&e),
@@ -18,7 +21,9 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     // Resolved once: flags and environment, then the profile, then the defaults.
-    let settings = match mosaic::config::settings(cli.global.given(&matches)) {
+    let mut given = cli.global.given(&matches);
+    given.config_may_be_missing = matches!(cli.command, mosaic::cli::Command::Config(_));
+    let settings = match mosaic::config::settings(given) {
         Ok(s) => s,
         Err(e) => {
             let format = cli.global.output.unwrap_or(OutputFormat::Table);

@@ -25,6 +25,15 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
+    /// The word of `--output` (and of a profile's `output`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Wide => "wide",
+            OutputFormat::Json => "json",
+        }
+    }
+
     /// Whether the output is for people (a table, narrow or wide).
     pub fn is_table(self) -> bool {
         self != OutputFormat::Json

@@ -30,6 +30,8 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Completion(args) => docs::completion(&args),
         Command::Man(args) => docs::man(&args),
         #[cfg(feature = "gateway")]
+        Command::Gateway(crate::cli::GatewayCommand::Secret) => docs::secret(),
+        #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {
             crate::gateway::serve(args.into()).await.map_err(|e| {
                 use crate::error::Error;

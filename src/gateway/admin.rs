@@ -44,7 +44,15 @@ impl AdminToken {
     pub fn resolve_shared(
         file: Option<&std::path::Path>,
     ) -> Result<(AdminToken, AdminTokenSource), String> {
-        if let Some(token) = Self::from_env()? {
+        Self::resolve_shared_from(std::env::var_os(ADMIN_TOKEN_ENV), file)
+    }
+
+    /// [`AdminToken::resolve_shared`] with the environment variable's value given.
+    fn resolve_shared_from(
+        env: Option<std::ffi::OsString>,
+        file: Option<&std::path::Path>,
+    ) -> Result<(AdminToken, AdminTokenSource), String> {
+        if let Some(token) = Self::from_env(env)? {
             return Ok((token, AdminTokenSource::Env));
         }
         let Some(path) = file else {
@@ -69,9 +77,9 @@ impl AdminToken {
         ))
     }
 
-    /// `MOSAIC_ADMIN_TOKEN`, if set (and long enough).
-    fn from_env() -> Result<Option<AdminToken>, String> {
-        let Some(value) = std::env::var_os(ADMIN_TOKEN_ENV) else {
+    /// `MOSAIC_ADMIN_TOKEN`'s value, if set (and long enough).
+    fn from_env(value: Option<std::ffi::OsString>) -> Result<Option<AdminToken>, String> {
+        let Some(value) = value else {
             return Ok(None);
         };
         let value = Zeroizing::new(

@@ -65,7 +65,7 @@ fn precedence_is_flag_then_env_then_profile_then_default() {
     // A config file named by MOSAIC_CONFIG must exist; an absent default one is fine.
     let mut cmd = mosaic();
     cmd.env("MOSAIC_CONFIG", dir.path().join("absent.toml"))
-        .args(["config", "show"]);
+        .args(["federation", "grant", "list"]);
     run(cmd, None).code(2);
     let mut cmd = mosaic();
     cmd.env("HOME", dir.path())
@@ -158,4 +158,164 @@ fn a_profile_alone_reaches_a_real_gateway_and_secrets_stay_hidden() {
             out.stderr
         );
     }
+}
+
+/// `mosaic ARGS` with the config file under `xdg` (the default path, no MOSAIC_CONFIG).
+fn in_home(xdg: &std::path::Path, args: &[&str]) -> crate::common::Output {
+    let mut cmd = mosaic();
+    cmd.env("XDG_CONFIG_HOME", xdg).env("HOME", xdg).args(args);
+    run(cmd, None)
+}
+
+#[test]
+fn config_show_names_the_files_path_even_when_it_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = dir.path().join("mosaic").join("config.toml");
+    let v = in_home(dir.path(), &["config", "show", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(v["config_file"], expected.display().to_string());
+    assert_eq!(v["config_file_exists"], false);
+    let out = in_home(dir.path(), &["config", "show"]).ok();
+    assert!(
+        out.stdout.contains(&format!(
+            "config file:  {}  (does not exist yet)",
+            expected.display()
+        )),
+        "{out:?}"
+    );
+    // A file MOSAIC_CONFIG names may be missing for `config` commands (they show or make
+    // it), not for the others (a typo must not silently mean "no profiles").
+    let named = dir.path().join("named.toml");
+    let mut cmd = mosaic();
+    cmd.env("MOSAIC_CONFIG", &named)
+        .args(["config", "show", "-o", "json"]);
+    assert_eq!(
+        run(cmd, None).ok().json()["config_file"],
+        named.display().to_string()
+    );
+    let mut cmd = mosaic();
+    cmd.env("MOSAIC_CONFIG", &named)
+        .args(["federation", "grant", "list"]);
+    let out = run(cmd, None).code(2);
+    assert!(out.stderr.contains("named by MOSAIC_CONFIG"), "{out:?}");
+}
+
+#[test]
+fn set_profile_and_use_round_trip_through_config_show_and_reach_the_gateway() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let token = write_file(home, "a.token", &format!("{}\n", gw.admin_token));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let config = home.join("mosaic").join("config.toml");
+    // A file with a comment and a profile of its own, both kept.
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        "# written by hand\n[profiles.other]\nurl = \"https://other.example\" # keep me\n",
+    )
+    .unwrap();
+
+    // A relative token file is stored absolute, so the profile works from anywhere.
+    let mut cmd = mosaic();
+    cmd.env("XDG_CONFIG_HOME", home)
+        .env("HOME", home)
+        .current_dir(home)
+        .args(["config", "set-profile", "a", "--gateway", &gw.url])
+        .args(["--token-file", "a.token", "-o", "json"]);
+    let row = run(cmd, None).ok().json();
+    assert_eq!(row[0]["name"], "a");
+    assert_eq!(row[0]["url"], gw.url);
+    assert_eq!(row[0]["token_file"], token.display().to_string());
+    assert_eq!(row[0]["default"], false);
+    // -o shaped this command's output only; the profile's output is --profile-output.
+    assert_eq!(row[0]["output"], Value::Null);
+
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.starts_with("# written by hand\n"), "{text}");
+    assert!(
+        text.contains("url = \"https://other.example\" # keep me"),
+        "{text}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Not the default yet: config show uses no profile.
+    let v = in_home(home, &["config", "show", "-o", "json"]).ok().json();
+    assert_eq!(v["profile"]["value"], Value::Null);
+    assert_eq!(v["config_file"], config.display().to_string());
+    assert_eq!(v["config_file_exists"], true);
+
+    // `config use` makes it the default; show and a real request follow it.
+    in_home(home, &["config", "use", "a"]).ok();
+    let v = in_home(home, &["config", "show", "-o", "json"]).ok().json();
+    assert_eq!(v["profile"]["value"], "a");
+    assert_eq!(v["profile"]["source"]["kind"], "profile");
+    assert_eq!(v["gateway"]["value"], gw.url);
+    assert_eq!(
+        v["gateway"]["source"],
+        serde_json::json!({"kind": "profile", "name": "a"})
+    );
+    assert_eq!(v["token_file"]["value"], token.display().to_string());
+    let table = in_home(home, &["config", "show"]).ok().stdout;
+    assert!(
+        table.contains(&format!("gateway:      {}  (profile a)", gw.url)),
+        "{table}"
+    );
+    assert!(
+        table.contains("profile:      a  (profile default_profile)"),
+        "{table}"
+    );
+    assert!(!table.contains(&gw.admin_token));
+    let out = in_home(home, &["federation", "grant", "list", "-o", "json"]).ok();
+    assert_eq!(out.json(), serde_json::json!([]));
+
+    // Updating one setting keeps the others; the output setting reaches config show.
+    in_home(
+        home,
+        &["config", "set-profile", "a", "--profile-output", "wide"],
+    )
+    .ok();
+    let v = in_home(home, &["config", "show", "-o", "json"]).ok().json();
+    assert_eq!(v["gateway"]["value"], gw.url);
+    let v = in_home(home, &["config", "show", "--jq", ".output.value"]).ok();
+    assert_eq!(v.stdout, "wide\n");
+    let list = in_home(home, &["config", "list", "-o", "json"]).ok().json();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "other"]);
+    assert_eq!(list[0]["default"], true);
+    assert_eq!(list[0]["output"], "wide");
+
+    // Mistakes are exit 2 and change nothing.
+    let before = std::fs::read_to_string(&config).unwrap();
+    for (args, says) in [
+        (&["config", "use", "nope"][..], "no profile \"nope\""),
+        (&["config", "set-profile", "b"], "nothing to set"),
+        (
+            &["config", "set-profile", "a b", "--gateway", "http://x"],
+            "profile name",
+        ),
+        (
+            &["config", "set-profile", "b", "--gateway", "http://x/api"],
+            "without /api",
+        ),
+    ] {
+        let out = in_home(home, args).code(2);
+        assert!(out.stderr.contains(says), "{args:?}: {out:?}");
+    }
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
 }

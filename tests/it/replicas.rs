@@ -338,3 +338,33 @@ fn the_replicas_answer_503_while_the_database_is_down_and_recover_without_a_rest
         assert!(made["id"].is_string());
     }
 }
+
+#[test]
+fn a_list_paged_across_replicas_is_the_list_of_any_one() {
+    let Some(server) = pg::server_or_skip("replicas") else {
+        return;
+    };
+    let (_db, replicas) = three_replicas(&server);
+    for i in 0..25 {
+        create_grant(&replicas[i % 3]);
+    }
+    let whole: Vec<Value> = list_all(&replicas[0], GRANTS, 1000);
+    assert_eq!(whole.len(), 25);
+    // Each page from the next replica, with the cursor the previous one handed out.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page_no in 0.. {
+        let mut path = format!("{GRANTS}?limit=7");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (status, page) = replicas[page_no % 3].request("GET", &path, None);
+        assert_eq!(status, 200, "{page}");
+        paged.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, whole);
+}

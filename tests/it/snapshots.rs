@@ -310,6 +310,24 @@ fn config_commands(json: bool) -> Transcript {
         .ok();
     t.run(cmd(), &with(&["config", "show", "--profile", "c"]), None)
         .code(2);
+    t.run(
+        cmd(),
+        &with(&[
+            "config",
+            "set-profile",
+            "c",
+            "--gateway",
+            "https://gw-c.example",
+            "--profile-output",
+            "wide",
+        ]),
+        None,
+    )
+    .ok();
+    t.run(cmd(), &with(&["config", "use", "c"]), None).ok();
+    t.run(cmd(), &with(&["config", "use", "nope"]), None)
+        .code(2);
+    t.run(cmd(), &with(&["config", "list"]), None).ok();
     t.path(dir.path(), "[DIR]")
 }
 

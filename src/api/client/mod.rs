@@ -106,10 +106,17 @@ fn refuse_api_path(base: &Url) -> Result<()> {
     Ok(())
 }
 
+/// A `--gateway` URL by the rules every command applies: http(s), a host, no user name or
+/// password, no `/api` path segment. For `config set-profile`, which stores one.
+pub fn check_gateway_url(raw: &str) -> Result<Url> {
+    let base = parse_http_url("--gateway", raw)?;
+    refuse_api_path(&base)?;
+    Ok(base)
+}
+
 impl Client {
     pub fn new(cfg: ClientConfig) -> Result<Client> {
-        let base = parse_http_url("--gateway", &cfg.base_url)?;
-        refuse_api_path(&base)?;
+        let base = check_gateway_url(&cfg.base_url)?;
         if cfg.timeout.is_zero() {
             return Err(Error::invalid_input("--timeout: must be at least 1 second"));
         }

@@ -133,3 +133,43 @@ async fn an_address_out_of_failed_attempts_is_refused_even_with_the_right_token(
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(list_grants(&gw, Some(&bearer), other).await, StatusCode::OK);
 }
+
+#[test]
+fn replicas_take_the_token_from_the_environment_or_the_given_file_never_a_generated_one() {
+    let (tmp, _dir) = data_dir();
+    let sixteen = "0123456789abcdef";
+    let shared = |env: Option<&str>, file: Option<&std::path::Path>| {
+        AdminToken::resolve_shared_from(env.map(Into::into), file)
+    };
+    let (token, source) = shared(Some(&format!(" {sixteen}\n")), None).expect("env");
+    assert!(matches!(source, AdminTokenSource::Env));
+    assert!(token.matches(sixteen) && !token.matches("0123456789abcdeF"));
+    let err = shared(Some("0123456789abcde"), None)
+        .err()
+        .expect("15 characters");
+    assert_eq!(
+        err,
+        "MOSAIC_ADMIN_TOKEN is shorter than 16 characters: use a long random value"
+    );
+    let err = shared(None, None).err().expect("neither");
+    assert!(err.starts_with("with --database-url, every replica needs the same admin token"));
+
+    let file = tmp.path().join("shared-token");
+    std::fs::write(&file, format!("{sixteen}\n")).expect("write");
+    let (token, source) = shared(None, Some(&file)).expect("file");
+    assert!(matches!(source, AdminTokenSource::Given(ref p) if *p == file));
+    assert!(token.matches(sixteen));
+    let (token, _) = shared(Some("from-the-environment"), Some(&file)).expect("env wins");
+    assert!(token.matches("from-the-environment"));
+    std::fs::write(&file, "0123456789abcde\n").expect("write");
+    let err = shared(None, Some(&file)).err().expect("15 characters");
+    assert!(
+        err.ends_with("holds fewer than 16 characters: use a long random value"),
+        "{err}"
+    );
+    let err = shared(None, Some(&tmp.path().join("missing")))
+        .err()
+        .expect("missing");
+    assert!(err.starts_with("cannot read "), "{err}");
+    assert!(!err.contains(sixteen));
+}
