@@ -440,10 +440,6 @@ fn what_hyper_answers_itself_has_an_empty_body_and_closes_the_connection() {
         ),
         (huge_target.into_bytes(), "414 URI Too Long"),
         (too_many.into_bytes(), "431 Request Header Fields Too Large"),
-        (
-            huge_head.into_bytes(),
-            "431 Request Header Fields Too Large",
-        ),
     ] {
         let mut s = connect(&gw);
         // The peer may close before reading all of a huge head: a failed write is fine.
@@ -457,6 +453,16 @@ fn what_hyper_answers_itself_has_an_empty_body_and_closes_the_connection() {
         assert!(answer.contains("connection: close\r\n"), "{answer}");
         assert!(answer.ends_with("\r\n\r\n"), "no body: {answer}");
     }
+    // A head over hyper's read buffer is refused by hyper when it arrives in pieces, but
+    // one that arrives whole can be read whole and then refused by the gateway's own
+    // check: either way a 431, and nothing of it is served.
+    let mut s = connect(&gw);
+    let _ = s.write_all(huge_head.as_bytes());
+    let answer = read_to_close(&mut s).to_ascii_lowercase();
+    assert!(
+        answer.starts_with("http/1.1 431 request header fields too large\r\n"),
+        "{answer}"
+    );
     let mut s = connect(&gw);
     assert_eq!(health(&mut s), 200, "still serving");
 }
