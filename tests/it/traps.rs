@@ -27,16 +27,7 @@ fn peer_add_against_the_granting_gateway_itself_is_exit_2_and_the_token_stays_un
     let a = Gateway::start();
     let b = Gateway::start();
     let state = tempfile::tempdir().unwrap();
-    let id = a.grant("user-7", "gw-b")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let url = a
-        .run(&["federation", "grant", "token", &id, "-q"])
-        .ok()
-        .stdout
-        .trim_end()
-        .to_string();
+    let (id, url) = a.grant_with_token("user-7", "gw-b");
     let peer_add = |gw: &Gateway, url: &str| {
         let mut cmd = gw.mosaic();
         cmd.env("BETTER_AUTH_SECRET", SECRET)
@@ -231,16 +222,7 @@ fn peer_add_through_another_name_of_the_local_gateway_is_refused_by_its_ca() {
     let a = Gateway::start();
     let b = Gateway::start();
     let state = tempfile::tempdir().unwrap();
-    let id = a.grant("user-8", "gw-b")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let url = a
-        .run(&["federation", "grant", "token", &id, "-q"])
-        .ok()
-        .stdout
-        .trim_end()
-        .to_string();
+    let (id, url) = a.grant_with_token("user-8", "gw-b");
     // A under another origin: a forwarder on another port (as a proxy or a public name
     // would be), so the URL alone does not give it away.
     let a_url = a.url.clone();

@@ -435,6 +435,19 @@ impl Gateway {
         out.json()
     }
 
+    /// A new grant for `user` and `peer` and a token for it, as a script gets them: the
+    /// grant's ID and the enrollment URL that `grant token -q` prints.
+    pub fn grant_with_token(&self, user: &str, peer: &str) -> (String, String) {
+        let id = self.grant(user, peer)["id"].as_str().unwrap().to_string();
+        let url = self
+            .run(&["federation", "grant", "token", &id, "-q"])
+            .ok()
+            .stdout
+            .trim_end()
+            .to_string();
+        (id, url)
+    }
+
     /// A direct HTTP request with the admin token; returns (status, body as JSON or Null).
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         if self.is_tls() {
