@@ -765,3 +765,80 @@ fn concurrent_peer_renew_calls_renew_once_and_refuse_the_others_with_renewal_in_
     b.run(&["federation", "peer", "renew", &peer]).ok();
     assert_b_holds_a_s_current(&a, &[&b], &grant, &peer, 2);
 }
+
+/// The `(attempt N)` of each failed automatic renewal in `log`, in order.
+fn failed_attempts(log: &str) -> Vec<u32> {
+    log.lines()
+        .filter(|l| l.contains("failed (attempt "))
+        .filter_map(|l| {
+            let rest = &l[l.find("(attempt ")? + "(attempt ".len()..];
+            rest[..rest.find(')')?].parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn automatic_renewal_keeps_its_backoff_in_the_database_across_a_restart() {
+    let relay = Relay::start();
+    let a = granting_behind(&relay, &["--cert-validity", "30s"]);
+    // A short lease: on PostgreSQL a kill mid-renewal leaves the claim until it ends.
+    let mut b = Gateway::start_at(
+        "127.0.0.1:0",
+        &["--auto-renew", "50", "--renewal-timeout", "2s"],
+    );
+    let state = tempfile::tempdir().unwrap();
+    let (grant, peer) = enroll(&a, &b, state.path());
+    // A becomes unreachable: the relay forwards to a port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    relay.to(&closed.local_addr().unwrap().to_string());
+    drop(closed);
+    let waited = Instant::now();
+    while failed_attempts(&b.log()).len() < 2 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(40),
+            "two failed renewals within 40 s:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(failed_attempts(&b.log())[..2], [1, 2], "{}", b.log());
+    // The next try is the peer's renewal due time, a backoff away.
+    let due = ts(&b
+        .run(&["federation", "peer", "list", "-o", "json"])
+        .ok()
+        .json()[0]["renewal_due_at"]);
+    assert!(
+        due <= OffsetDateTime::now_utc() + time::Duration::seconds(5),
+        "{due}"
+    );
+
+    // A new process counts on from what the database holds.
+    let before_restart = b.log().len();
+    b.kill9_and_restart();
+    while failed_attempts(&b.log()[before_restart..]).is_empty() {
+        assert!(waited.elapsed() < Duration::from_secs(60), "{}", b.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = failed_attempts(&b.log()[before_restart..]);
+    assert!(
+        after[0] >= 3,
+        "attempts after the restart: {after:?}\n{}",
+        b.log()
+    );
+
+    // A is back: the next try renews, and the failures are cleared.
+    relay.to(&a.addr());
+    while !b.log()[before_restart..].contains("renewed the certificate of peer") {
+        assert!(waited.elapsed() < Duration::from_secs(75), "{}", b.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_b_holds_a_s_current(&a, &[&b], &grant, &peer, 1);
+    let due = ts(&b
+        .run(&["federation", "peer", "list", "-o", "json"])
+        .ok()
+        .json()[0]["renewal_due_at"]);
+    assert!(
+        due > OffsetDateTime::now_utc() + time::Duration::seconds(10),
+        "due again at half of the new lifetime: {due}"
+    );
+}
