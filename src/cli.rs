@@ -552,6 +552,11 @@ pub struct ServeArgs {
     /// `mosaic federation peer renew`
     #[arg(long, env = env::AUTO_RENEW, default_value = "67", value_name = "PERCENT|off", value_parser = parse_auto_renew)]
     pub auto_renew: AutoRenew,
+    /// Longest wait for the granting gateway's answer to one renewal (1s to 10m); the
+    /// claim that keeps every other renewal of the peer out, on this gateway and its
+    /// replicas, lasts twice this, also when the gateway dies mid-renewal
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_renewal_timeout)]
+    pub renewal_timeout: std::time::Duration,
     /// Serve HTTPS with a certificate issued by the gateway's own CA (SANs: the host of
     /// --public-url and the listen address); client certificates are requested and, when
     /// presented, must chain to this CA
@@ -631,6 +636,7 @@ impl From<ServeArgs> for crate::gateway::Config {
             cert_validity_days: a.cert_validity_days,
             cert_validity: a.cert_validity,
             auto_renew: a.auto_renew.0,
+            renewal_timeout: a.renewal_timeout,
             tls: a.tls,
             tls_cert: a.tls_cert,
             tls_key: a.tls_key,
@@ -665,6 +671,15 @@ fn parse_cert_validity(s: &str) -> Result<std::time::Duration, String> {
     let d = parse_duration(s)?;
     if !(30..=365 * 86_400).contains(&d.as_secs()) {
         return Err("must be from 30s to 365d".into());
+    }
+    Ok(d)
+}
+
+#[cfg(feature = "gateway")]
+fn parse_renewal_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if !(1..=600).contains(&d.as_secs()) || d.subsec_nanos() != 0 {
+        return Err("must be whole seconds from 1s to 10m".into());
     }
     Ok(d)
 }

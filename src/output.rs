@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 
-use crate::api::text::{escape, escape_keeping_lines, json_ascii_safe};
+use crate::api::text::{escape, escape_keeping_lines, json_ascii_safe, write_json_safe};
 use crate::error::{Error, Result};
 
 /// `--output`: a table for people (`wide`: every column, nothing shortened), or exactly
@@ -100,8 +100,7 @@ pub trait Render: Serialize {
 pub fn emit<T: Render + ?Sized>(format: OutputFormat, value: &T) -> Result<()> {
     let shape = shape();
     let text = if let Some(expr) = &shape.jq {
-        let doc = serde_json::to_value(value)
-            .map_err(|e| Error::internal(format!("cannot encode the output as JSON: {e}")))?;
+        let doc = serde_json::to_value(value).map_err(encode_error)?;
         let text = jq::run(expr, &doc)?;
         if std::io::stdout().is_terminal() {
             escape_keeping_lines(&text).into_owned()
@@ -117,11 +116,10 @@ pub fn emit<T: Render + ?Sized>(format: OutputFormat, value: &T) -> Result<()> {
     } else {
         match format {
             OutputFormat::Json => {
-                let mut s = serde_json::to_string_pretty(value).map_err(|e| {
-                    Error::internal(format!("cannot encode the output as JSON: {e}"))
-                })?;
-                s.push('\n');
-                json_ascii_safe(s)
+                let mut out = Vec::new();
+                write_json_safe(&mut out, value).map_err(encode_error)?;
+                out.push(b'\n');
+                return write_stdout(&out);
             }
             // Tables escape each cell; this catches any text a `table()` wrote itself.
             OutputFormat::Table | OutputFormat::Wide => {
@@ -174,32 +172,30 @@ impl ListWriter {
             return Ok(false);
         }
         let shape = shape();
-        let encode = |e: serde_json::Error| {
-            Error::internal(format!("cannot encode the output as JSON: {e}"))
-        };
-        let mut text = String::new();
+        let mut out = Vec::new();
         if shape.jq.is_some() {
             for item in items {
                 self.for_jq
-                    .push(serde_json::to_value(item).map_err(encode)?);
+                    .push(serde_json::to_value(item).map_err(encode_error)?);
             }
         } else if shape.quiet {
+            let mut text = String::new();
             for item in items {
                 text.push_str(&item.id());
                 text.push('\n');
             }
-            text = escape_keeping_lines(&text).into_owned();
+            out = escape_keeping_lines(&text).into_owned().into_bytes();
         } else if self.format == OutputFormat::Json {
             // The page as one pretty array, in one pass: its items come out indented as
-            // the whole list's would, between the array's own "[\n" and "\n]".
+            // the whole list's would, between the array's own "[\n" and "\n]"; the page's
+            // "[" becomes the list's "," after the first page.
             if !items.is_empty() {
-                let page = serde_json::to_string_pretty(items).map_err(encode)?;
-                let inner = &page["[\n".len()..page.len() - "\n]".len()];
-                text.reserve(inner.len() + 2);
-                text.push_str(if self.written == 0 { "[\n" } else { ",\n" });
-                text.push_str(inner);
+                write_json_safe(&mut out, items).map_err(encode_error)?;
+                out.truncate(out.len() - "\n]".len());
+                if self.written > 0 {
+                    out[0] = b',';
+                }
             }
-            text = json_ascii_safe(text);
         } else {
             let mut rows: Vec<Vec<String>> = items
                 .iter()
@@ -212,11 +208,11 @@ impl ListWriter {
                 self.widths = Some(column_widths(&rows));
             }
             if let Some(widths) = &self.widths {
-                text = aligned_rows(widths, &rows);
+                out = aligned_rows(widths, &rows).into_bytes();
             }
         }
         self.written += items.len();
-        if !text.is_empty() && !write_stdout_open(text.as_bytes())? {
+        if !out.is_empty() && !write_stdout_open(&out)? {
             self.closed = true;
         }
         Ok(!self.closed)
@@ -242,6 +238,10 @@ impl ListWriter {
         }
         Ok(self.written)
     }
+}
+
+fn encode_error(e: serde_json::Error) -> Error {
+    Error::internal(format!("cannot encode the output as JSON: {e}"))
 }
 
 /// The width of each column: its widest cell, as the table renderer measures text.

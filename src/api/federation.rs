@@ -28,6 +28,9 @@ pub mod codes {
     pub const PEER_UNTRUSTED: &str = "peer_untrusted";
     /// 403 on B: A refused; the message carries A's code and message.
     pub const PEER_REFUSED: &str = "peer_refused";
+    /// 409 on B: another renewal of this peer (automatic, or another `peer renew`, on this
+    /// gateway or another replica of it) holds the peer's renewal claim.
+    pub const RENEWAL_IN_PROGRESS: &str = "renewal_in_progress";
 }
 
 /// `GET /api/federation/v1/whoami` on A, relayed by B's

@@ -110,6 +110,82 @@ pub fn json_ascii_safe(json: String) -> String {
     out
 }
 
+/// `value` pretty-printed as JSON (as `serde_json::to_string_pretty` prints it) onto
+/// `out`, with every [unsafe character](is_unsafe_char) the encoder leaves in a string
+/// written as a `\uXXXX` escape: the bytes [`json_ascii_safe`] makes of that text, in one
+/// pass instead of three (encode, scan, copy).
+pub fn write_json_safe<T: serde::Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+) -> serde_json::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(out, SafePretty::default());
+    value.serialize(&mut ser)
+}
+
+/// serde_json's pretty layout, with unsafe characters inside strings escaped. Outside
+/// strings the encoder writes only ASCII punctuation, digits, spaces and `\n`.
+#[derive(Default)]
+struct SafePretty(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for SafePretty {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        // Printable ASCII, the common case, goes out as is; only a fragment with a byte
+        // outside it is looked at character by character.
+        if fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if is_unsafe_char(c) {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                write!(w, "\\u{:04x}", c as u32)?;
+                start = i + c.len_utf8();
+            }
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
 fn escape_keeping(s: &str, lines: bool) -> Cow<'_, str> {
     if !s
         .chars()
@@ -164,6 +240,20 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&text).unwrap(),
             value
         );
+    }
+
+    #[test]
+    fn the_one_pass_writer_makes_the_bytes_of_the_three_pass_one() {
+        let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
+        let value = serde_json::json!({
+            "all": all,
+            "m": "a\u{1b}[2J\u{7f}\u{9b}\u{202e}\u{2069}z\n\"\\",
+            "k": [1, {"e": [], "o": {}}, null, 2.5, "\u{e9}\u{4e2d}"],
+        });
+        let mut out = Vec::new();
+        write_json_safe(&mut out, &value).unwrap();
+        let expected = json_ascii_safe(serde_json::to_string_pretty(&value).unwrap());
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct Config {
     /// Renew peers' certificates once this percent (50 to 90: the flag's range) of their
     /// lifetime has passed; `None`: no automatic renewal.
     pub auto_renew: Option<u8>,
+    /// Longest wait for the granting gateway's answer to one renewal; a renewal's claim on
+    /// its peer lasts twice this.
+    pub renewal_timeout: std::time::Duration,
     /// Serve HTTPS with a certificate from the gateway's own CA.
     pub tls: bool,
     /// Serve HTTPS with this PEM chain and key instead (both or neither).
@@ -97,7 +100,6 @@ pub struct AppState {
     peer_clients: peer_client::PeerClients,
     /// When B's peers' certificates are due for renewal, and whether B renews them itself.
     renewal: renewal::RenewalPolicy,
-    renewal_locks: renewal::RenewalLocks,
     /// Per-address rate limits; `None` with `--rate-limit off`.
     rate_limits: Option<Arc<rate_limit::RateLimits>>,
     /// Refused enrollments not yet written to the audit log (repeats collapsed).
@@ -183,8 +185,8 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         renewal: renewal::RenewalPolicy {
             percent: args.auto_renew.unwrap_or(renewal::DEFAULT_PERCENT),
             automatic: args.auto_renew.is_some(),
+            timeout: args.renewal_timeout,
         },
-        renewal_locks: renewal::RenewalLocks::default(),
         rate_limits: args
             .rate_limit
             .map(|n| Arc::new(rate_limit::RateLimits::per_minute(n))),

@@ -4,10 +4,7 @@
 //! scheduler that renews each active peer before its certificate expires.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-
-use time::OffsetDateTime;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
@@ -15,7 +12,7 @@ use super::rfc3339;
 use super::store::audit::{Actor, Event};
 use super::store::db::DbError;
 use super::store::peers::{self, RenewedPair};
-use super::store::{StoreError, from_ms, now_ms, to_ms};
+use super::store::{Store, StoreError, from_ms, now_ms, to_ms};
 use crate::api::federation::{RenewRequest, codes};
 use crate::api::paths;
 use crate::api::types::{AuditAction, EnrollResponse, Peer, PeerStatus};
@@ -30,6 +27,9 @@ pub struct RenewalPolicy {
     pub percent: u8,
     /// Whether the scheduler runs (`--auto-renew off` turns it off).
     pub automatic: bool,
+    /// Longest wait for the granting gateway's answer to one renewal
+    /// (`--renewal-timeout`).
+    pub timeout: Duration,
 }
 
 impl std::fmt::Display for RenewalPolicy {
@@ -46,6 +46,8 @@ impl std::fmt::Display for RenewalPolicy {
 pub const DEFAULT_PERCENT: u8 = 67;
 /// The percentages `--auto-renew` accepts.
 pub const PERCENT_RANGE: std::ops::RangeInclusive<u8> = 50..=90;
+/// `--renewal-timeout`'s default: the peer client's own request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Most jitter added to the due time, in percent of the lifetime: peers enrolled
 /// together do not all renew in the same second.
@@ -71,34 +73,174 @@ impl RenewalPolicy {
         };
         now + left * i64::from(self.percent) / 100 + jitter
     }
-}
 
-/// One renewal at a time per peer: two concurrent ones (the scheduler and an operator)
-/// would each get a certificate from A, and only the last one A issued stays accepted.
-#[derive(Clone, Default)]
-pub struct RenewalLocks {
-    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
-}
-
-impl RenewalLocks {
-    fn of(&self, peer_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(peer_id.to_string())
-            .or_default()
-            .clone()
+    /// How long a claim to renew a peer lasts: twice the longest wait for the granting
+    /// gateway, so that no other process renews the peer while A may still be answering
+    /// this renewal, and a process killed mid-renewal holds the peer no longer than that.
+    pub fn lease(&self) -> Duration {
+        self.timeout.saturating_mul(2)
     }
 }
 
-/// Renews the certificate of the active peer `peer_id`; answers the peer as now stored.
+/// A claim to renew one peer, held in the database by one renewal of one process
+/// ([`peers::claim_renewal`]): of any number of processes on one database (replicas on
+/// PostgreSQL, or the scheduler and `peer renew` in one process), one renews the peer at
+/// a time. The lease outlasts the renewal's call to the granting gateway
+/// ([`RenewalPolicy::lease`]), so a process killed mid-renewal holds the peer no longer
+/// than that. Settled by the swap, released after a failure; one dropped unsettled (a
+/// renewal cancelled midway) is released by a task of its own.
+struct Claim {
+    store: Store,
+    peer_id: String,
+    token: String,
+    settled: bool,
+}
+
+impl Claim {
+    /// The claim on `peer_id`, if no live claim holds it (and, with `due_only`, if its
+    /// renewal is still due).
+    async fn take(state: &AppState, peer_id: &str, due_only: bool) -> ApiResult<Option<Claim>> {
+        let token = hex::encode(crate::crypto::random_bytes::<16>());
+        let lease = i64::try_from(state.renewal.lease().as_millis()).unwrap_or(i64::MAX);
+        let (id, claim) = (peer_id.to_string(), token.clone());
+        let taken = state
+            .store
+            .update(move |conn, now| {
+                peers::claim_renewal(conn, &id, &claim, now, now.saturating_add(lease), due_only)
+                    .map_err(db)
+            })
+            .await?;
+        Ok(taken.then(|| Claim {
+            store: state.store.clone(),
+            peer_id: peer_id.to_string(),
+            token,
+            settled: false,
+        }))
+    }
+
+    /// The renewal's swap released the claim with the new pair.
+    fn settled(mut self) {
+        self.settled = true;
+    }
+
+    /// Gives the claim back, changing nothing else.
+    async fn release(mut self) {
+        self.settled = true;
+        if let Err(e) = release(&self.store, &self.peer_id, &self.token).await {
+            eprintln!(
+                "mosaic gateway: cannot release the renewal claim on peer {}: {e}; it lapses \
+                 by itself at the end of its lease",
+                self.peer_id
+            );
+        }
+    }
+
+    /// Gives the claim back after a failed automatic renewal, with one more failure in a
+    /// row and the next try after the backoff; answers (failures in a row, the delay).
+    async fn failed(mut self) -> ApiResult<(i64, Duration)> {
+        self.settled = true;
+        let (id, token) = (self.peer_id.clone(), self.token.clone());
+        self.store
+            .update(move |conn, now| {
+                let creds = peers::credentials(conn, &id).map_err(db)?;
+                let (failures, not_after) = creds
+                    .map(|c| (c.renewal_failures, c.cert_not_after))
+                    .unwrap_or((0, None));
+                let attempts = failures.saturating_add(1);
+                let delay = backoff(attempts, not_after.map(|n| n - now));
+                let retry_at = now.saturating_add(delay.as_millis() as i64);
+                peers::renewal_failed(conn, &id, &token, attempts, retry_at).map_err(db)?;
+                Ok((attempts, delay))
+            })
+            .await
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (store, id, token) = (self.store.clone(), self.peer_id.clone(), self.token.clone());
+            runtime.spawn(async move {
+                let _ = release(&store, &id, &token).await;
+            });
+        }
+    }
+}
+
+async fn release(store: &Store, peer_id: &str, token: &str) -> Result<bool, StoreError> {
+    let (id, token) = (peer_id.to_string(), token.to_string());
+    store
+        .update(move |conn, _| peers::release_renewal(conn, &id, &token).map_err(StoreError::from))
+        .await
+}
+
+/// Renews the certificate of the active peer `peer_id` now (`peer renew`); answers the
+/// peer as now stored. While another renewal of the peer holds its claim, in this
+/// process or another one on the same database, answers 409 `renewal_in_progress`.
 /// Until the final commit nothing on B changes, and A keeps accepting the current
 /// certificate until the new one is first presented: a crash at any point leaves B with a
 /// pair that works.
 pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
-    let lock = state.renewal_locks.of(peer_id);
-    let _one_at_a_time = lock.lock().await;
+    let mut claim = Claim::take(state, peer_id, false).await?;
+    if claim.is_none() {
+        // Why not: no such peer, a pending one, or a live claim; a claim released since
+        // is taken on a second try.
+        let id = peer_id.to_string();
+        let seen = state
+            .store
+            .run(move |conn| peers::renewal_claim(conn, &id, now_ms()).map_err(db))
+            .await?;
+        match seen {
+            None => return Err(ApiError::not_found(format!("no peer with ID {peer_id}"))),
+            Some((PeerStatus::Pending, _)) => return Err(pending(peer_id)),
+            Some((PeerStatus::Active, Some(until))) => return Err(in_progress(peer_id, until)),
+            Some((PeerStatus::Active, None)) => {
+                claim = Claim::take(state, peer_id, false).await?;
+            }
+        }
+    }
+    let Some(claim) = claim else {
+        let until = now_ms() + state.renewal.lease().as_millis() as i64;
+        return Err(in_progress(peer_id, until));
+    };
+    let renewed = renew_claimed(state, &claim).await;
+    match renewed {
+        Ok(_) => claim.settled(),
+        Err(_) => claim.release().await,
+    }
+    renewed
+}
 
+fn pending(peer_id: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "peer {peer_id} is pending: it has no certificate to renew; finish its enrollment \
+         (`mosaic federation peer finish {peer_id}`) or remove it"
+    ))
+}
+
+fn in_progress(peer_id: &str, until: i64) -> ApiError {
+    ApiError::coded(
+        axum::http::StatusCode::CONFLICT,
+        codes::RENEWAL_IN_PROGRESS,
+        format!(
+            "peer {peer_id}'s certificate is being renewed right now (automatically or by \
+             another `peer renew`, on this gateway or another replica of it); that renewal's \
+             claim ends by {} at the latest: see the result with `mosaic federation peer \
+             list`, or try again after that",
+            rfc3339(from_ms(until))
+        ),
+    )
+}
+
+/// The renewal itself, under `claim`: a new key, A's renew, every check, and the swap
+/// that also releases the claim.
+async fn renew_claimed(state: &AppState, claim: &Claim) -> ApiResult<Peer> {
+    let peer_id = claim.peer_id.as_str();
+    // Read under the claim: the certificate a renewal authenticates with is the one no
+    // other renewal can replace until this one is over.
     let id = peer_id.to_string();
     let creds = state
         .store
@@ -106,10 +248,7 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no peer with ID {peer_id}")))?;
     if creds.status != PeerStatus::Active {
-        return Err(ApiError::conflict(format!(
-            "peer {peer_id} is pending: it has no certificate to renew; finish its enrollment \
-             (`mosaic federation peer finish {peer_id}`) or remove it"
-        )));
+        return Err(pending(peer_id));
     }
     let stored =
         |what: &str| ApiError::internal(format!("peer {peer_id}'s stored {what} is missing"));
@@ -148,10 +287,26 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
         csr_pem: csr_pem.clone(),
     })
     .map_err(ApiError::internal)?;
-    let answer = state
-        .peer_clients
-        .post(&state.secret, peer_id, &creds, paths::RENEW, &body)
-        .await?;
+    // Bounded, so that the claim's lease (twice this) outlasts the call.
+    let timeout = state.renewal.timeout;
+    let answer = tokio::time::timeout(
+        timeout,
+        state
+            .peer_clients
+            .post(&state.secret, peer_id, &creds, paths::RENEW, &body),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::coded(
+            axum::http::StatusCode::BAD_GATEWAY,
+            codes::PEER_UNREACHABLE,
+            format!(
+                "the granting gateway did not answer the renewal within {} \
+                 (--renewal-timeout); peer {peer_id} keeps its current key and certificate",
+                humantime::format_duration(timeout)
+            ),
+        )
+    })??;
     let issued: EnrollResponse = serde_json::from_value(answer).map_err(|e| {
         untrusted(format!(
             "the granting gateway's renewal answer does not have the contract's shape: {e}"
@@ -189,7 +344,7 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
         )));
     }
 
-    let id = peer_id.to_string();
+    let (id, token) = (peer_id.to_string(), claim.token.clone());
     let new_not_after = to_ms(verified.not_after);
     let renew_after = state.renewal.due_at(now, new_not_after);
     let spki = key.spki_der().to_vec();
@@ -200,6 +355,7 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
                 tx,
                 &id,
                 &current_fp,
+                &token,
                 &RenewedPair {
                     csr_pem: &csr_pem,
                     public_key: &spki,
@@ -214,7 +370,8 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
             .map_err(db)?;
             if !swapped {
                 return Err(ApiError::conflict(format!(
-                    "peer {id} was removed or changed during the renewal; nothing was stored"
+                    "peer {id} was removed or changed during the renewal, or its renewal \
+                     claim lapsed; nothing was stored"
                 )));
             }
             let detail = format!(
@@ -249,10 +406,11 @@ fn untrusted(message: String) -> ApiError {
 }
 
 /// Renews every active peer whose renewal is due, forever: one log line per renewal
-/// and per failure; a failed peer is retried with exponential backoff.
+/// and per failure. Each renewal runs under the peer's claim in the database, so that of
+/// several processes on one database (replicas) exactly one renews a due peer; the others
+/// skip it. A failure is retried with exponential backoff, kept in the database too, so
+/// replicas do not each retry on their own.
 pub async fn run_scheduler(state: AppState) {
-    // Peer ID → (failed attempts, fingerprint they were for, not before this time).
-    let mut retries: HashMap<String, (u32, String, OffsetDateTime)> = HashMap::new();
     // Peer ID → the fingerprint of a certificate that can no longer renew (expired):
     // reported once, not retried.
     let mut given_up: HashMap<String, String> = HashMap::new();
@@ -270,21 +428,23 @@ pub async fn run_scheduler(state: AppState) {
                 continue;
             }
         };
-        retries.retain(|id, _| due.iter().any(|(d, _)| d == id));
         given_up.retain(|id, _| due.iter().any(|(d, _)| d == id));
         for (peer_id, fingerprint) in due {
             if given_up.get(&peer_id) == Some(&fingerprint) {
                 continue;
             }
-            let waiting = retries
-                .get(&peer_id)
-                .is_some_and(|(_, fp, at)| *fp == fingerprint && OffsetDateTime::now_utc() < *at);
-            if waiting {
-                continue;
-            }
-            match renew_peer(&state, &peer_id).await {
+            let claim = match Claim::take(&state, &peer_id, true).await {
+                Ok(Some(claim)) => claim,
+                // Another renewal holds it, or renewed it since it was read as due.
+                Ok(None) => continue,
+                Err(e) => {
+                    eprintln!("mosaic gateway: automatic renewal cannot claim peer {peer_id}: {e}");
+                    continue;
+                }
+            };
+            match renew_claimed(&state, &claim).await {
                 Ok(peer) => {
-                    retries.remove(&peer_id);
+                    claim.settled();
                     eprintln!(
                         "mosaic gateway: renewed the certificate of peer {peer_id}: {fingerprint} \
                          -> {}, valid until {}, next renewal due {}",
@@ -294,47 +454,67 @@ pub async fn run_scheduler(state: AppState) {
                     );
                 }
                 Err(ApiError::Conflict(why)) => {
+                    claim.release().await;
                     eprintln!(
                         "mosaic gateway: the certificate of peer {peer_id} cannot be renewed: \
                          {why}; no more automatic tries"
                     );
                     given_up.insert(peer_id, fingerprint);
                 }
-                Err(e) => {
-                    let attempts = match retries.get(&peer_id) {
-                        Some((n, fp, _)) if *fp == fingerprint => n + 1,
-                        _ => 1,
-                    };
-                    let delay = backoff(attempts, &state, &peer_id).await;
-                    eprintln!(
+                Err(e) => match claim.failed().await {
+                    Ok((attempts, delay)) => eprintln!(
                         "mosaic gateway: renewing the certificate of peer {peer_id} failed \
                          (attempt {attempts}): {e}; next try in {}s",
                         delay.as_secs()
-                    );
-                    let at = OffsetDateTime::now_utc() + delay;
-                    retries.insert(peer_id, (attempts, fingerprint, at));
-                }
+                    ),
+                    Err(stored) => eprintln!(
+                        "mosaic gateway: renewing the certificate of peer {peer_id} failed: \
+                         {e}; and its backoff cannot be stored ({stored}): the next try comes \
+                         when its claim lapses"
+                    ),
+                },
             }
         }
     }
 }
 
 /// The delay before try `attempts + 1`: doubling from a second, at most five minutes and
-/// at most a tenth of the time the peer's certificate has left.
-async fn backoff(attempts: u32, state: &AppState, peer_id: &str) -> Duration {
-    let doubled = FIRST_BACKOFF.saturating_mul(1 << attempts.saturating_sub(1).min(16));
-    let id = peer_id.to_string();
-    let left = state
-        .store
-        .run(move |conn| {
-            peers::credentials(conn, &id)
-                .map(|c| c.and_then(|c| c.cert_not_after))
-                .map_err(db)
-        })
-        .await
-        .ok()
-        .flatten()
-        .map(|not_after| Duration::from_millis((not_after - now_ms()).max(0) as u64 / 10));
-    let cap = left.map_or(MAX_BACKOFF, |l| l.clamp(FIRST_BACKOFF, MAX_BACKOFF));
+/// at most a tenth of the time the peer's certificate has left (`left_ms`).
+fn backoff(attempts: i64, left_ms: Option<i64>) -> Duration {
+    let doublings = attempts.saturating_sub(1).clamp(0, 16) as u32;
+    let doubled = FIRST_BACKOFF.saturating_mul(1 << doublings);
+    let cap = left_ms
+        .map(|left| Duration::from_millis(left.max(0) as u64 / 10))
+        .map_or(MAX_BACKOFF, |l| l.clamp(FIRST_BACKOFF, MAX_BACKOFF));
     doubled.min(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_a_second_up_to_five_minutes_and_a_tenth_of_the_time_left() {
+        let secs = |a, left: Option<i64>| backoff(a, left).as_secs();
+        assert_eq!(
+            [1, 2, 3, 4, 9, 10, 99].map(|a| secs(a, None)),
+            [1, 2, 4, 8, 256, 300, 300]
+        );
+        // A tenth of what is left, never under a second.
+        assert_eq!(secs(5, Some(60_000)), 6);
+        assert_eq!(secs(2, Some(60_000)), 2);
+        assert_eq!(secs(5, Some(0)), 1);
+        assert_eq!(secs(5, Some(-5_000)), 1);
+        assert_eq!(secs(30, Some(86_400_000)), 300);
+    }
+
+    #[test]
+    fn the_lease_outlasts_the_call_to_the_granting_gateway_twice() {
+        let policy = RenewalPolicy {
+            percent: DEFAULT_PERCENT,
+            automatic: true,
+            timeout: Duration::from_secs(7),
+        };
+        assert_eq!(policy.lease(), Duration::from_secs(14));
+    }
 }

@@ -51,8 +51,8 @@ impl TestGateway {
             renewal: renewal::RenewalPolicy {
                 percent: renewal::DEFAULT_PERCENT,
                 automatic: false,
+                timeout: renewal::DEFAULT_TIMEOUT,
             },
-            renewal_locks: renewal::RenewalLocks::default(),
             rate_limits: per_minute
                 .and_then(NonZeroU32::new)
                 .map(|n| Arc::new(rate_limit::RateLimits::per_minute(n))),

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::common::relay::Relay;
 use crate::common::tls::{Identity, https};
 use crate::common::{Gateway, Output, SECRET, run, write_file};
 use crate::dataplane::{ca_of, get_a, peer_identity, pem, refused, signed_identity, tasks};
@@ -37,46 +38,7 @@ impl Fed {
         let a = Gateway::start_at("127.0.0.1:0", &a);
         let b = Gateway::start_at("127.0.0.1:0", &b);
         let state = tempfile::tempdir().unwrap();
-        let mut cmd = a.mosaic();
-        cmd.args(["federation", "data", "import", "tasks", "--user", USER, "-"]);
-        run(cmd, Some(&tasks("t", 3).to_string())).ok();
-        let scope = write_file(state.path(), "scope.json", SCOPE);
-        let grant = a
-            .run(&[
-                "federation",
-                "grant",
-                "create",
-                "--user",
-                USER,
-                "--peer",
-                "gw-b",
-                "--scope",
-                scope.to_str().unwrap(),
-                "-o",
-                "json",
-            ])
-            .ok()
-            .json()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let token = a
-            .run(&["federation", "grant", "token", &grant, "-o", "json"])
-            .ok()
-            .json();
-        let mut cmd = b.mosaic();
-        cmd.env("BETTER_AUTH_SECRET", SECRET)
-            .env("MOSAIC_STATE_DIR", state.path())
-            .args(["federation", "peer", "add"])
-            .arg(token["enrollment_url"].as_str().unwrap())
-            .args([
-                "--ca-fingerprint",
-                token["ca_fingerprint"].as_str().unwrap(),
-            ])
-            .args(["-o", "json"]);
-        let peer = run(cmd, None).ok().json();
-        assert_eq!(peer["status"], "active", "{peer}");
-        let peer = peer["id"].as_str().unwrap().to_string();
+        let (grant, peer) = enroll(&a, &b, state.path());
         Fed {
             a,
             b,
@@ -131,6 +93,51 @@ impl Fed {
             .map(|e| e["action"].as_str().unwrap().to_string())
             .collect()
     }
+}
+
+/// B enrolls with A (`--tls`): rows for [`USER`] on A, a grant of [`SCOPE`], its token,
+/// and `peer add` on B (keeping its state in `state`). Answers (grant ID, peer ID).
+pub fn enroll(a: &Gateway, b: &Gateway, state: &std::path::Path) -> (String, String) {
+    let mut cmd = a.mosaic();
+    cmd.args(["federation", "data", "import", "tasks", "--user", USER, "-"]);
+    run(cmd, Some(&tasks("t", 3).to_string())).ok();
+    let scope = write_file(state, "scope.json", SCOPE);
+    let grant = a
+        .run(&[
+            "federation",
+            "grant",
+            "create",
+            "--user",
+            USER,
+            "--peer",
+            "gw-b",
+            "--scope",
+            scope.to_str().unwrap(),
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = a
+        .run(&["federation", "grant", "token", &grant, "-o", "json"])
+        .ok()
+        .json();
+    let mut cmd = b.mosaic();
+    cmd.env("BETTER_AUTH_SECRET", SECRET)
+        .env("MOSAIC_STATE_DIR", state)
+        .args(["federation", "peer", "add"])
+        .arg(token["enrollment_url"].as_str().unwrap())
+        .args([
+            "--ca-fingerprint",
+            token["ca_fingerprint"].as_str().unwrap(),
+        ])
+        .args(["-o", "json"]);
+    let peer = run(cmd, None).ok().json();
+    assert_eq!(peer["status"], "active", "{peer}");
+    (grant, peer["id"].as_str().unwrap().to_string())
 }
 
 fn ts(v: &Value) -> OffsetDateTime {
@@ -459,7 +466,10 @@ fn an_expired_certificate_cannot_renew_itself_and_the_error_says_a_new_grant_is_
 
 #[test]
 fn kill_9_of_b_during_renewals_always_leaves_a_pair_that_a_accepts() {
-    let mut fed = Fed::start(&[], &["--auto-renew", "off"]);
+    // A killed renewal's claim on the peer: on SQLite released when B starts again (one
+    // process per data directory), on PostgreSQL held until its lease (2 x 2 s) ends.
+    let mut fed = Fed::start(&[], &["--auto-renew", "off", "--renewal-timeout", "2s"]);
+    let on_postgres = fed.b.database.is_some();
     // The narrowest window first, made deterministic: A issued a certificate that B never
     // stored (B died between A's answer and its own commit). B's pair still works, and B
     // renews again with another key.
@@ -507,7 +517,7 @@ fn kill_9_of_b_during_renewals_always_leaves_a_pair_that_a_accepts() {
         fed.b.kill9_and_restart();
         let status = child.wait().unwrap();
         assert!(
-            matches!(status.code(), Some(0) | Some(6)),
+            matches!(status.code(), Some(0) | Some(6)) || (on_postgres && status.code() == Some(4)),
             "renew ended with {status:?} (kill {i} at {delay:?}, seed {seed})"
         );
         // Whatever the point: B holds a pair that A accepts.
@@ -533,8 +543,15 @@ fn kill_9_of_b_during_renewals_always_leaves_a_pair_that_a_accepts() {
         "{KILLS} kills of B during renewals: {before_a} before A answered, {in_between} \
          between A's answer and B's commit, {swapped} after the commit (seed {seed})"
     );
-    // And it renews again, and reads, as if nothing happened.
-    let renewed = fed.renew().ok().json();
+    // And it renews again (once the last claim is gone), and reads, as if nothing happened.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let renewed = loop {
+        let out = fed.renew();
+        if out.code != 4 || !on_postgres || Instant::now() > deadline {
+            break out.ok().json();
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     assert_eq!(
         fed.peer_record()["cert_fingerprint"],
         renewed["cert_fingerprint"]
@@ -606,6 +623,15 @@ fn serve_refuses_bad_renewal_settings_with_a_clear_error() {
         (vec!["--cert-validity", "10s"], "must be from 30s to 365d"),
         (vec!["--cert-validity", "soon"], "--cert-validity"),
         (vec!["--auto-renew", "95"], "from 50 to 90, or off"),
+        (vec!["--renewal-timeout", "0s"], "--renewal-timeout"),
+        (
+            vec!["--renewal-timeout", "11m"],
+            "whole seconds from 1s to 10m",
+        ),
+        (
+            vec!["--renewal-timeout", "1500ms"],
+            "whole seconds from 1s to 10m",
+        ),
         (
             vec!["--cert-validity", "2m", "--cert-validity-days", "3"],
             "cannot be used with",
@@ -624,4 +650,204 @@ fn serve_refuses_bad_renewal_settings_with_a_clear_error() {
             "{args:?}: nothing is written before the settings are checked"
         );
     }
+}
+
+/// How many certificates A issued by renewal (`certificate.renewed` in its audit log).
+pub fn renewals_at(a: &Gateway) -> usize {
+    Fed::actions(a)
+        .iter()
+        .filter(|action| *action == "certificate.renewed")
+        .count()
+}
+
+/// A (`--tls`, with `a_args`) reached by its peers through `relay` (its enrollment URLs
+/// name the relay).
+pub fn granting_behind(relay: &Relay, a_args: &[&str]) -> Gateway {
+    let public = format!("https://{}", relay.addr);
+    let mut args = vec!["--tls", "--public-url", &public];
+    args.extend(a_args);
+    let a = Gateway::start_at("127.0.0.1:0", &args);
+    relay.to(&a.addr());
+    a
+}
+
+/// `peer renew PEER -o json`, `per` times on each of `gateways`, all started at once while
+/// `relay` holds every byte on its way to A: the one renewal that took the peer's claim
+/// waits at the relay; every other is refused while it waits: 409 `renewal_in_progress`
+/// from the gateway, exit 4 from `mosaic`. Then the relay lets the winner through;
+/// answers its output (a success).
+pub fn renew_race(relay: &Relay, gateways: &[&Gateway], peer: &str, per: usize) -> Output {
+    relay.hold();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let calls = gateways.len() * per;
+    for i in 0..calls {
+        let mut cmd = gateways[i % gateways.len()].mosaic();
+        cmd.args(["federation", "peer", "renew", peer, "-o", "json"]);
+        let tx = tx.clone();
+        std::thread::spawn(move || tx.send(run(cmd, None)).unwrap());
+    }
+    relay.wait_held(1, Duration::from_secs(30));
+    for _ in 1..calls {
+        let refused = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("every call but the held one answers");
+        assert_eq!(refused.code, 4, "refused as a conflict: {refused:?}");
+        let error = refused.stderr_json();
+        assert_eq!(error["error"]["code"], "conflict", "{refused:?}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(peer) && message.contains("being renewed right now"),
+            "{message}"
+        );
+    }
+    // The gateway's own answer, in the contract's error shape, from each of them.
+    for gw in gateways {
+        let (status, body) = gw.request(
+            "POST",
+            &format!("/api/admin/federation/peers/{peer}/renew"),
+            None,
+        );
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "renewal_in_progress", "{body}");
+    }
+    assert_eq!(relay.held(), 1, "one renewal reached A");
+    relay.release(false);
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the held renewal answers")
+        .ok()
+}
+
+/// After renewals: A issued `renewals` certificates by renewal, the certificate every
+/// gateway of `bs` (one B, or its replicas) has stored is the one A holds as the grant's
+/// current one, and federated reads through each of them work.
+pub fn assert_b_holds_a_s_current(
+    a: &Gateway,
+    bs: &[&Gateway],
+    grant: &str,
+    peer: &str,
+    renewals: usize,
+) {
+    assert_eq!(renewals_at(a), renewals, "certificates A issued by renewal");
+    let current = a
+        .run(&["federation", "grant", "show", grant, "-o", "json"])
+        .ok()
+        .json()["peer_cert_fingerprint"]
+        .clone();
+    assert!(current.is_string(), "{current}");
+    for b in bs {
+        let list = b
+            .run(&["federation", "peer", "list", "-o", "json"])
+            .ok()
+            .json();
+        let stored = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == peer)
+            .map(|p| p["cert_fingerprint"].clone());
+        assert_eq!(stored, Some(current.clone()), "B stores A's current one");
+        let rows = b
+            .run(&["federation", "peer", "query", peer, "tasks", "-o", "json"])
+            .ok()
+            .json();
+        assert_eq!(rows.as_array().map(Vec::len), Some(3), "{rows}");
+        b.run(&["federation", "peer", "test", peer]).ok();
+    }
+}
+
+#[test]
+fn concurrent_peer_renew_calls_renew_once_and_refuse_the_others_with_renewal_in_progress() {
+    let relay = Relay::start();
+    let a = granting_behind(&relay, &[]);
+    let b = Gateway::start_at("127.0.0.1:0", &["--auto-renew", "off"]);
+    let state = tempfile::tempdir().unwrap();
+    let (grant, peer) = enroll(&a, &b, state.path());
+    let before = b
+        .run(&["federation", "peer", "list", "-o", "json"])
+        .ok()
+        .json()[0]["cert_fingerprint"]
+        .clone();
+    let renewed = renew_race(&relay, &[&b], &peer, 6).json();
+    assert_ne!(renewed["cert_fingerprint"], before);
+    assert_b_holds_a_s_current(&a, &[&b], &grant, &peer, 1);
+    // The claim went with the swap: the next renewal goes through at once.
+    b.run(&["federation", "peer", "renew", &peer]).ok();
+    assert_b_holds_a_s_current(&a, &[&b], &grant, &peer, 2);
+}
+
+/// The `(attempt N)` of each failed automatic renewal in `log`, in order.
+fn failed_attempts(log: &str) -> Vec<u32> {
+    log.lines()
+        .filter(|l| l.contains("failed (attempt "))
+        .filter_map(|l| {
+            let rest = &l[l.find("(attempt ")? + "(attempt ".len()..];
+            rest[..rest.find(')')?].parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn automatic_renewal_keeps_its_backoff_in_the_database_across_a_restart() {
+    let relay = Relay::start();
+    let a = granting_behind(&relay, &["--cert-validity", "30s"]);
+    // A short lease: on PostgreSQL a kill mid-renewal leaves the claim until it ends.
+    let mut b = Gateway::start_at(
+        "127.0.0.1:0",
+        &["--auto-renew", "50", "--renewal-timeout", "2s"],
+    );
+    let state = tempfile::tempdir().unwrap();
+    let (grant, peer) = enroll(&a, &b, state.path());
+    // A becomes unreachable: the relay forwards to a port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    relay.to(&closed.local_addr().unwrap().to_string());
+    drop(closed);
+    let waited = Instant::now();
+    while failed_attempts(&b.log()).len() < 2 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(40),
+            "two failed renewals within 40 s:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(failed_attempts(&b.log())[..2], [1, 2], "{}", b.log());
+    // The next try is the peer's renewal due time, a backoff away.
+    let due = ts(&b
+        .run(&["federation", "peer", "list", "-o", "json"])
+        .ok()
+        .json()[0]["renewal_due_at"]);
+    assert!(
+        due <= OffsetDateTime::now_utc() + time::Duration::seconds(5),
+        "{due}"
+    );
+
+    // A new process counts on from what the database holds.
+    let before_restart = b.log().len();
+    b.kill9_and_restart();
+    while failed_attempts(&b.log()[before_restart..]).is_empty() {
+        assert!(waited.elapsed() < Duration::from_secs(60), "{}", b.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = failed_attempts(&b.log()[before_restart..]);
+    assert!(
+        after[0] >= 3,
+        "attempts after the restart: {after:?}\n{}",
+        b.log()
+    );
+
+    // A is back: the next try renews, and the failures are cleared.
+    relay.to(&a.addr());
+    while !b.log()[before_restart..].contains("renewed the certificate of peer") {
+        assert!(waited.elapsed() < Duration::from_secs(75), "{}", b.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_b_holds_a_s_current(&a, &[&b], &grant, &peer, 1);
+    let due = ts(&b
+        .run(&["federation", "peer", "list", "-o", "json"])
+        .ok()
+        .json()[0]["renewal_due_at"]);
+    assert!(
+        due > OffsetDateTime::now_utc() + time::Duration::seconds(10),
+        "due again at half of the new lifetime: {due}"
+    );
 }

@@ -180,7 +180,8 @@ fn two_replicas_starting_at_once_on_an_empty_database_make_one_ca_and_migrate_on
                 &database,
                 "SELECT version FROM schema_migrations ORDER BY version"
             ),
-            vec![vec![Some("1".to_string())]]
+            // Each of the PostgreSQL schema's migrations, once.
+            vec![vec![Some("1".to_string())], vec![Some("2".to_string())]]
         );
     }
 }
@@ -367,4 +368,230 @@ fn a_list_paged_across_replicas_is_the_list_of_any_one() {
         }
     }
     assert_eq!(paged, whole);
+}
+
+/// A granting gateway behind a relay and `n` replicas of an enrolling gateway (with
+/// `b_args`) on one fresh database, the peer enrolled through the first replica.
+struct Renewing {
+    relay: crate::common::relay::Relay,
+    a: Gateway,
+    bs: Vec<Gateway>,
+    grant: String,
+    peer: String,
+    _state: tempfile::TempDir,
+}
+
+fn renewing(server: &str, a_args: &[&str], n: usize, b_args: &[&str]) -> Renewing {
+    let relay = crate::common::relay::Relay::start();
+    let a = crate::renewal::granting_behind(&relay, a_args);
+    let database = pg::fresh_database(server);
+    let token = format!("adm-{}", uuid_like());
+    let bs: Vec<Gateway> = (0..n)
+        .map(|_| Gateway::replica(&database, &token, b_args))
+        .collect();
+    let state = tempfile::tempdir().unwrap();
+    let (grant, peer) = crate::renewal::enroll(&a, &bs[0], state.path());
+    Renewing {
+        relay,
+        a,
+        bs,
+        grant,
+        peer,
+        _state: state,
+    }
+}
+
+impl Renewing {
+    fn bs(&self) -> Vec<&Gateway> {
+        self.bs.iter().collect()
+    }
+}
+
+#[test]
+fn concurrent_peer_renew_on_every_replica_renews_once_and_refuses_the_others() {
+    let Some(server) = pg::server_or_skip("replicas") else {
+        return;
+    };
+    let fed = renewing(&server, &[], 3, &["--auto-renew", "off"]);
+    for round in 1..=2 {
+        let renewed = crate::renewal::renew_race(&fed.relay, &fed.bs(), &fed.peer, 3).json();
+        assert_eq!(renewed["id"], fed.peer.as_str());
+        crate::renewal::assert_b_holds_a_s_current(&fed.a, &fed.bs(), &fed.grant, &fed.peer, round);
+    }
+}
+
+#[test]
+fn a_replica_killed_while_it_holds_the_renewal_claim_blocks_the_peer_only_until_its_lease_ends() {
+    let Some(server) = pg::server_or_skip("replicas") else {
+        return;
+    };
+    // A lease of 2 x 4 s.
+    let mut fed = renewing(
+        &server,
+        &[],
+        2,
+        &["--auto-renew", "off", "--renewal-timeout", "4s"],
+    );
+    fed.relay.hold();
+    let mut cmd = fed.bs[0].mosaic();
+    cmd.args(["federation", "peer", "renew", &fed.peer])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut renewing_cli = cmd.spawn().unwrap();
+    // The renewal claimed the peer, then called A: its bytes wait at the relay.
+    fed.relay.wait_held(1, Duration::from_secs(30));
+    let claimed = Instant::now();
+    fed.bs[0].kill9_and_restart();
+    let _ = renewing_cli.wait();
+    // Nothing the dead replica sent reaches A.
+    fed.relay.release(true);
+
+    // The claim outlives its holder, on the replica that came back and on the other one.
+    for b in &fed.bs {
+        let (status, body) = b.request(
+            "POST",
+            &format!("/api/admin/federation/peers/{}/renew", fed.peer),
+            None,
+        );
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "renewal_in_progress", "{body}");
+    }
+    assert!(
+        claimed.elapsed() < Duration::from_secs(8),
+        "checked within the lease"
+    );
+    // Then the lease ends and the other replica renews.
+    let renewed = loop {
+        let out = fed.bs[1].run(&["federation", "peer", "renew", &fed.peer, "-o", "json"]);
+        if out.code == 0 {
+            break out.json();
+        }
+        assert_eq!(out.code, 4, "refused while the claim lasts: {out:?}");
+        assert!(
+            claimed.elapsed() < Duration::from_secs(30),
+            "the claim of a dead replica never lapsed: {out:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let waited = claimed.elapsed();
+    assert!(
+        waited >= Duration::from_secs(7),
+        "renewed after {waited:?}, within the lease"
+    );
+    eprintln!("the claim of a replica killed mid-renewal lapsed after {waited:?} (lease 8 s)");
+    assert!(renewed["cert_fingerprint"].is_string());
+    crate::renewal::assert_b_holds_a_s_current(&fed.a, &fed.bs(), &fed.grant, &fed.peer, 1);
+}
+
+#[test]
+fn automatic_renewal_on_three_replicas_renews_once_per_cycle_and_b_keeps_a_s_current() {
+    let Some(server) = pg::server_or_skip("replicas") else {
+        return;
+    };
+    // The shortest lifetime (30 s), renewed at half of it: a cycle every 15 to 16.5 s.
+    let fed = renewing(
+        &server,
+        &["--cert-validity", "30s"],
+        3,
+        &["--auto-renew", "50"],
+    );
+    const CYCLES: usize = 2;
+    let started = Instant::now();
+    let mut fingerprints: Vec<Value> = Vec::new();
+    let mut reads = 0;
+    while crate::renewal::renewals_at(&fed.a) < CYCLES {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{CYCLES} renewals in 60 s; fingerprints seen: {fingerprints:?}"
+        );
+        // Federated reads keep working through every replica, whichever renewed.
+        let b = &fed.bs[reads % 3];
+        let rows = b.run(&[
+            "federation",
+            "peer",
+            "query",
+            &fed.peer,
+            "tasks",
+            "-o",
+            "json",
+        ]);
+        assert_eq!(
+            rows.code,
+            0,
+            "read {reads} after {:?}: {rows:?}",
+            started.elapsed()
+        );
+        reads += 1;
+        let list = b
+            .run(&["federation", "peer", "list", "-o", "json"])
+            .ok()
+            .json();
+        let fp = list[0]["cert_fingerprint"].clone();
+        if fingerprints.last() != Some(&fp) {
+            fingerprints.push(fp);
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    // A's last renewal is stored by B within moments; the next is 15 s away.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let renewed_on_b = fed.bs[0]
+            .run(&[
+                "federation",
+                "audit",
+                "list",
+                "--action",
+                "peer.renewed",
+                "-o",
+                "json",
+            ])
+            .ok()
+            .json();
+        if renewed_on_b.as_array().unwrap().len() >= CYCLES || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let issued = crate::renewal::renewals_at(&fed.a);
+    let by_replica: Vec<usize> = fed
+        .bs
+        .iter()
+        .map(|b| {
+            b.log()
+                .lines()
+                .filter(|l| l.contains("renewed the certificate of peer"))
+                .count()
+        })
+        .collect();
+    eprintln!(
+        "automatic renewal on 3 replicas: {issued} certificates issued by A in {:?}, \
+         renewals per replica {by_replica:?}, {reads} reads",
+        started.elapsed()
+    );
+    // Exactly one renewal per cycle: every certificate A issued is one B stored.
+    let stored_on_b = fed.bs[0]
+        .run(&[
+            "federation",
+            "audit",
+            "list",
+            "--action",
+            "peer.renewed",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        stored_on_b.as_array().unwrap().len(),
+        issued,
+        "{stored_on_b}"
+    );
+    assert_eq!(by_replica.iter().sum::<usize>(), issued, "{by_replica:?}");
+    crate::renewal::assert_b_holds_a_s_current(&fed.a, &fed.bs(), &fed.grant, &fed.peer, issued);
+    for b in &fed.bs {
+        assert!(
+            !b.log().contains(crate::common::SECRET),
+            "no secret in a replica's log"
+        );
+    }
 }

@@ -45,7 +45,7 @@ impl Client {
         what: &'static str,
     ) -> Result<Vec<T>>
     where
-        Q: Paged + Serialize + Clone,
+        Q: Paged + Serialize + Clone + Send + 'static,
         T: DeserializeOwned + Send + 'static,
     {
         let mut all = Vec::new();
@@ -57,11 +57,14 @@ impl Client {
         Ok(all)
     }
 
-    /// Every page of a list endpoint, handed to `each` as it arrives while the next one is
-    /// already on its way (its request goes out as soon as the cursor is known), so
-    /// writing a page and fetching the next overlap and at most two pages are held.
-    /// `each` returns false to stop (a reader that closed the pipe). A cursor handed out
-    /// twice is a broken gateway, not a reason to loop forever.
+    /// Every page of a list endpoint, handed to `each` in order as it arrives. A producer
+    /// task follows the cursors: as soon as a page's body is in, it reads `next_cursor`
+    /// alone (a scan that builds nothing), sends the next request, and only then decodes the
+    /// page's items while the gateway works on the next one. So fetching, decoding and
+    /// `each` (writing a page) overlap, and at most four pages are held: one on the wire,
+    /// one being decoded, one queued, one being written. `each` returns false to stop (a
+    /// reader that closed the pipe). A cursor handed out twice is a broken gateway, not a
+    /// reason to loop forever.
     pub(super) async fn each_page<Q, T>(
         &self,
         segments: &[&str],
@@ -70,50 +73,42 @@ impl Client {
         mut each: impl FnMut(Vec<T>) -> Result<bool>,
     ) -> Result<()>
     where
-        Q: Paged + Serialize + Clone,
+        Q: Paged + Serialize + Clone + Send + 'static,
         T: DeserializeOwned + Send + 'static,
     {
-        let fetch = |cursor: Option<String>| -> Result<tokio::task::JoinHandle<Result<Page<T>>>> {
+        let client = self.clone();
+        let segments: Vec<String> = segments.iter().map(|s| s.to_string()).collect();
+        let query = query.clone();
+        let fetch = move |cursor: Option<String>| -> Result<Fetch> {
             let mut query = query.clone();
             query.set_page(PAGE_LIMIT_MAX, cursor);
-            let url = with_query(self.admin_url(segments)?, &query)?;
-            let client = self.clone();
+            let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+            let url = with_query(client.admin_url(&segments)?, &query)?;
+            let client = client.clone();
             Ok(tokio::spawn(async move {
-                client
-                    .request(Method::GET, url, Auth::Admin, None::<&()>, what)
-                    .await
+                let shown = redact_url(url.as_str());
+                let (status, bytes) = client
+                    .call(Method::GET, url, Auth::Admin, None::<&()>)
+                    .await?;
+                Ok((shown, status, bytes))
             }))
         };
-        let mut pending = fetch(None)?;
-        let mut seen = std::collections::HashSet::new();
-        loop {
-            let page = pending
-                .await
-                .map_err(|e| Error::internal(format!("fetching a {what}: {e}")))??;
-            let next = match page.next_cursor {
-                None => None,
-                Some(next) => {
-                    if !seen.insert(next.clone()) {
-                        return Err(Error::unreachable(format!(
-                            "the gateway at {} handed out the same list cursor twice; \
-                             stopping instead of looping forever",
-                            redact_url(self.base.as_str())
-                        )));
-                    }
-                    Some(fetch(Some(next))?)
-                }
-            };
-            if !each(page.items)? {
-                if let Some(next) = next {
-                    next.abort();
-                }
+        let base = redact_url(self.base.as_str());
+        let (pages, mut arrived) = tokio::sync::mpsc::channel::<Result<Vec<T>>>(1);
+        let producer = tokio::spawn(async move {
+            let result = follow_cursors(fetch, &base, what, &pages).await;
+            if let Err(e) = result {
+                // The receiver may be gone (it stopped early): nothing left to tell.
+                let _ = pages.send(Err(e)).await;
+            }
+        });
+        let _stop_producer = AbortOnDrop(producer);
+        while let Some(items) = arrived.recv().await {
+            if !each(items?)? {
                 return Ok(());
             }
-            match next {
-                None => return Ok(()),
-                Some(next) => pending = next,
-            }
         }
+        Ok(())
     }
 
     /// A request whose successful answer is a JSON document of type `T` (`what` names it
@@ -132,13 +127,7 @@ impl Client {
     {
         let shown = redact_url(url.as_str());
         let (status, bytes) = self.call(method, url, auth, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::unreachable(format!(
-                "{shown} answered HTTP {} with a body that is not a {what}: {}",
-                status.as_u16(),
-                describe_body_error(&bytes, &e)
-            ))
-        })
+        decode(&shown, status, &bytes, what)
     }
 
     /// Sends one request and returns a successful answer's status and body. Every rule
@@ -241,13 +230,12 @@ impl Client {
                 MAX_RESPONSE_BYTES / (1024 * 1024)
             ))
         };
-        if resp
-            .content_length()
-            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-        {
+        let announced = resp.content_length().unwrap_or(0);
+        if announced > MAX_RESPONSE_BYTES as u64 {
             return Err(too_large());
         }
-        let mut bytes = Vec::new();
+        // Sized once from Content-Length (a list page is hundreds of KiB), not regrown.
+        let mut bytes = Vec::with_capacity(announced as usize);
         while let Some(chunk) = resp
             .chunk()
             .await
@@ -420,6 +408,76 @@ fn names_record(url: &Url) -> bool {
     match &segments[i + paths::ADMIN_SEGMENTS.len()..] {
         ["grants" | "peers", id, ..] => *id != "keypair",
         _ => false,
+    }
+}
+
+/// One page's request on its way: the redacted URL, the status and the body.
+type Fetch = tokio::task::JoinHandle<Result<(String, StatusCode, Vec<u8>)>>;
+
+/// A successful answer's body as a `T`, or the error that says what came instead.
+fn decode<T: DeserializeOwned>(
+    shown: &str,
+    status: StatusCode,
+    bytes: &[u8],
+    what: &str,
+) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::unreachable(format!(
+            "{shown} answered HTTP {} with a body that is not a {what}: {}",
+            status.as_u16(),
+            describe_body_error(bytes, &e)
+        ))
+    })
+}
+
+/// The producer of [`Client::each_page`]: requests page after page, each as soon as the
+/// one before named its cursor, and queues each page's decoded items for the writer. Ends
+/// after the last page, at the first error, or when the writer is gone.
+async fn follow_cursors<T: DeserializeOwned + Send + 'static>(
+    fetch: impl Fn(Option<String>) -> Result<Fetch>,
+    base: &str,
+    what: &'static str,
+    pages: &tokio::sync::mpsc::Sender<Result<Vec<T>>>,
+) -> Result<()> {
+    /// A page read for its cursor alone: the items are skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct Cursor {
+        next_cursor: Option<String>,
+    }
+    let mut in_flight = AbortOnDrop(fetch(None)?);
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let (shown, status, bytes) = (&mut in_flight.0)
+            .await
+            .map_err(|e| Error::internal(format!("fetching a {what}: {e}")))??;
+        // A body that does not scan is refused with the whole error by the decoding below.
+        let next = serde_json::from_slice::<Cursor>(&bytes)
+            .ok()
+            .and_then(|c| c.next_cursor);
+        if let Some(cursor) = &next {
+            if !seen.insert(cursor.clone()) {
+                return Err(Error::unreachable(format!(
+                    "the gateway at {base} handed out the same list cursor twice; \
+                     stopping instead of looping forever"
+                )));
+            }
+            in_flight = AbortOnDrop(fetch(Some(cursor.clone()))?);
+        }
+        let page: Page<T> = decode(&shown, status, &bytes, what)?;
+        drop(bytes);
+        if pages.send(Ok(page.items)).await.is_err() || next.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+/// A spawned task that is cancelled when its handle is dropped (a stopped list stops its
+/// requests too).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

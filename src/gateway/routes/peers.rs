@@ -307,8 +307,8 @@ pub async fn remove(State(state): State<AppState>, PathId(id): PathId) -> ApiRes
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
         (status = 403, description = "`peer_refused`: the peer refused the renewal (for example its grant was revoked); the message carries its code and message. The current key and certificate are kept", body = ErrorBody),
         (status = 404, description = "No such peer", body = ErrorBody),
-        (status = 409, description = "The peer is pending, or its certificate has expired (a new grant and token are needed)", body = ErrorBody),
-        (status = 502, description = "`peer_unreachable`, or `peer_untrusted`: the peer's server certificate or the renewed certificate failed a check; the current key and certificate are kept", body = ErrorBody),
+        (status = 409, description = "The peer is pending, or its certificate has expired (a new grant and token are needed): `conflict`; or `renewal_in_progress`: another renewal of this peer (automatic, or another call, on this gateway or another replica of it) holds its claim; the message says until when at the latest", body = ErrorBody),
+        (status = 502, description = "`peer_unreachable` (also when the peer does not answer within `--renewal-timeout`), or `peer_untrusted`: the peer's server certificate or the renewed certificate failed a check; the current key and certificate are kept", body = ErrorBody),
     ),
     security(("admin_token" = []))
 )]

@@ -174,6 +174,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX peers_renewal_due ON peers (renew_after, id)
         WHERE status = 'active' AND renew_after IS NOT NULL;
     "#,
+    // 6: the claim to renew a peer, shared by every process on the database: who holds it
+    // (a random token per renewal) and until when (a lease that outlasts the renewal's
+    // call to the granting gateway), and the automatic renewals failed in a row since the
+    // last success (the backoff, whose next try is `renew_after`).
+    r#"
+    ALTER TABLE peers ADD COLUMN renewal_claimed_by TEXT;
+    ALTER TABLE peers ADD COLUMN renewal_claimed_until INTEGER;
+    ALTER TABLE peers ADD COLUMN renewal_failures INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer `mosaic`.

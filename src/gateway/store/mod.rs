@@ -106,6 +106,8 @@ impl Store {
             .map_err(|e| format!("cannot open the database {}: {e}", path.display()))?;
         configure(&conn)?;
         migrations::apply(&mut conn)?;
+        peers::release_all_renewals(&conn)
+            .map_err(|e| format!("cannot release the renewal claims of the last run: {e}"))?;
         let readers = Readers::open(path)?;
         let writer =
             writer::spawn(conn).map_err(|e| format!("cannot start the database writer: {e}"))?;
@@ -185,6 +187,22 @@ impl Store {
             Ok(value)
         })
         .await
+    }
+
+    /// A write that is bookkeeping rather than an auditable action (the claim to renew a
+    /// peer, its release): `f` with the connection and the "now" of its batch, in its own
+    /// transaction (SQLite: through the one writer, in its own savepoint), without the
+    /// expiry sweep and without an audit event.
+    pub async fn update<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&dyn Db, i64) -> Result<T, E> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => submit(writer, f).await,
+            Backend::Postgres(pg) => pg.update(f).await,
+        }
     }
 
     /// A read in which an expired grant never reads as anything else: one snapshot of a

@@ -21,12 +21,26 @@ pub const BY_ID: &str = concat!("SELECT ", columns!(), " FROM peers WHERE id = ?
 /// What B needs to call a peer, by its ID.
 pub const CREDENTIALS: &str =
     "SELECT status, remote_url, certificate_pem, ca_certificate_pem, cert_fingerprint,
-            sealed_private_key, cert_not_after, grant_id, subject_user_id
+            sealed_private_key, cert_not_after, grant_id, subject_user_id, renewal_failures
      FROM peers WHERE id = ?1";
-/// Active peers due for renewal (`peers_renewal_due`).
+/// Active peers due for renewal (`peers_renewal_due`) that no renewal has claimed.
 pub const DUE_FOR_RENEWAL: &str = "SELECT id, cert_fingerprint FROM peers
      WHERE status = 'active' AND renew_after IS NOT NULL AND renew_after <= ?1
+       AND (renewal_claimed_until IS NULL OR renewal_claimed_until <= ?1)
      ORDER BY renew_after, id";
+/// Claims the renewal of an active peer for the claim `?2` until `?3`, if no live claim
+/// holds it at `?4` (none, or its lease is over).
+pub const CLAIM_RENEWAL: &str =
+    "UPDATE peers SET renewal_claimed_by = ?2, renewal_claimed_until = ?3
+     WHERE id = ?1 AND status = 'active'
+       AND (renewal_claimed_until IS NULL OR renewal_claimed_until <= ?4)";
+/// [`CLAIM_RENEWAL`], only while the peer is still due at `?4` (the scheduler's claim:
+/// another process may have renewed it since the scheduler read it as due).
+pub const CLAIM_DUE_RENEWAL: &str =
+    "UPDATE peers SET renewal_claimed_by = ?2, renewal_claimed_until = ?3
+     WHERE id = ?1 AND status = 'active'
+       AND (renewal_claimed_until IS NULL OR renewal_claimed_until <= ?4)
+       AND renew_after IS NOT NULL AND renew_after <= ?4";
 
 fn from_row(row: &Row) -> Result<Peer, DbError> {
     let status: String = row.get(5)?;
@@ -175,19 +189,23 @@ pub struct RenewedPair<'a> {
 }
 
 /// Swaps the key and certificate of an active peer in one statement, only if its
-/// certificate is still `replaced` (the one the renewal authenticated with). Returns
-/// false otherwise.
+/// certificate is still `replaced` (the one the renewal authenticated with) and the
+/// renewal still holds its claim `claim`; releases the claim and clears the failures.
+/// Returns false otherwise.
 pub fn renew(
     conn: &dyn Db,
     id: &str,
     replaced: &str,
+    claim: &str,
     p: &RenewedPair<'_>,
 ) -> Result<bool, DbError> {
     let n = conn.execute(
         "UPDATE peers SET csr_pem = ?3, public_key = ?4, sealed_private_key = ?5,
                           certificate_pem = ?6, cert_fingerprint = ?7, cert_serial = ?8,
-                          cert_not_after = ?9, renew_after = ?10
-         WHERE id = ?1 AND status = 'active' AND cert_fingerprint = ?2",
+                          cert_not_after = ?9, renew_after = ?10, renewal_claimed_by = NULL,
+                          renewal_claimed_until = NULL, renewal_failures = 0
+         WHERE id = ?1 AND status = 'active' AND cert_fingerprint = ?2
+           AND renewal_claimed_by = ?11",
         args![
             id,
             replaced,
@@ -198,10 +216,96 @@ pub fn renew(
             p.fingerprint,
             p.serial,
             p.not_after,
-            p.renew_after
+            p.renew_after,
+            claim
         ],
     )?;
     Ok(n == 1)
+}
+
+/// Takes the claim to renew the active peer `id` as `claim` until `until` (ms), if no
+/// other claim is live at `now`; with `due_only`, only if its renewal is due at `now`.
+/// Of two processes claiming at once, the row lock lets exactly one change the row.
+/// Returns whether the claim was taken.
+pub fn claim_renewal(
+    conn: &dyn Db,
+    id: &str,
+    claim: &str,
+    now: i64,
+    until: i64,
+    due_only: bool,
+) -> Result<bool, DbError> {
+    let sql = if due_only {
+        CLAIM_DUE_RENEWAL
+    } else {
+        CLAIM_RENEWAL
+    };
+    Ok(conn.execute(sql, args![id, claim, until, now])? == 1)
+}
+
+/// Releases the claim `claim` on peer `id` (if it still holds it), leaving the rest alone.
+pub fn release_renewal(conn: &dyn Db, id: &str, claim: &str) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE peers SET renewal_claimed_by = NULL, renewal_claimed_until = NULL
+         WHERE id = ?1 AND renewal_claimed_by = ?2",
+        args![id, claim],
+    )?;
+    Ok(n == 1)
+}
+
+/// Releases the claim `claim` after a failed automatic renewal: `failures` in a row so
+/// far, and the next try at `retry_at` (ms).
+pub fn renewal_failed(
+    conn: &dyn Db,
+    id: &str,
+    claim: &str,
+    failures: i64,
+    retry_at: i64,
+) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE peers SET renewal_claimed_by = NULL, renewal_claimed_until = NULL,
+                          renewal_failures = ?3, renew_after = ?4
+         WHERE id = ?1 AND renewal_claimed_by = ?2",
+        args![id, claim, failures, retry_at],
+    )?;
+    Ok(n == 1)
+}
+
+/// Releases every renewal claim: for a SQLite database at start-up, where the only
+/// process that could hold one is this gateway's previous run (one process per data
+/// directory), so a renewal cut off by a crash does not hold its peer until its lease
+/// ends. Returns how many were released.
+pub fn release_all_renewals(conn: &dyn Db) -> Result<u64, DbError> {
+    conn.execute(
+        "UPDATE peers SET renewal_claimed_by = NULL, renewal_claimed_until = NULL
+         WHERE renewal_claimed_by IS NOT NULL",
+        &[],
+    )
+}
+
+/// A peer's status and the end of the live renewal claim on it at `now`, if any.
+pub fn renewal_claim(
+    conn: &dyn Db,
+    id: &str,
+    now: i64,
+) -> Result<Option<(PeerStatus, Option<i64>)>, DbError> {
+    conn.query_opt(
+        "SELECT status, renewal_claimed_until FROM peers WHERE id = ?1",
+        args![id],
+    )?
+    .map(|r| {
+        let status: String = r.get(0)?;
+        let until: Option<i64> = r.get(1)?;
+        Ok((
+            if status == "active" {
+                PeerStatus::Active
+            } else {
+                PeerStatus::Pending
+            },
+            until.filter(|&u| u > now),
+        ))
+    })
+    .transpose()
 }
 
 /// Active peers whose renewal is due at `now`, with their certificate's fingerprint.
@@ -228,6 +332,8 @@ pub struct Credentials {
     pub grant_id: Option<String>,
     pub subject_user_id: Option<String>,
     pub sealed_private_key: String,
+    /// Automatic renewals failed in a row since the last success.
+    pub renewal_failures: i64,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -257,7 +363,147 @@ pub fn credentials(conn: &dyn Db, id: &str) -> Result<Option<Credentials>, DbErr
                 cert_not_after: row.get(6)?,
                 grant_id: row.get(7)?,
                 subject_user_id: row.get(8)?,
+                renewal_failures: row.get(9)?,
             })
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The renewal claim against a real (SQLite) database: taken by one claim at a time,
+    //! lapsing at its lease, released only by its holder, and the swap only under it.
+
+    use super::*;
+    use rusqlite::Connection;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    /// A database with the active peer `p1`, due for renewal at NOW, and the pending `p2`.
+    fn database() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrations::apply(&mut conn).unwrap();
+        for id in ["p1", "p2"] {
+            let peer = NewPeer {
+                id,
+                name: id,
+                remote_url: "https://a.test",
+                csr_pem: "csr",
+                public_key: b"spki",
+                sealed_private_key: "sealed",
+                sealed_enrollment: None,
+                created_at: NOW - 10_000,
+            };
+            insert(&conn, &peer).unwrap();
+        }
+        let cert = PeerCert {
+            grant_id: "g1",
+            subject_user_id: "u1",
+            certificate_pem: "cert",
+            ca_certificate_pem: "ca",
+            fingerprint: "sha256:old",
+            serial: "01",
+            not_after: NOW + 30_000,
+            renew_after: NOW,
+        };
+        assert!(activate(&conn, "p1", NOW - 5_000, &cert).unwrap());
+        conn
+    }
+
+    fn pair(fingerprint: &str) -> RenewedPair<'_> {
+        RenewedPair {
+            csr_pem: "csr2",
+            public_key: b"spki2",
+            sealed_private_key: "sealed2",
+            certificate_pem: "cert2",
+            fingerprint,
+            serial: "02",
+            not_after: NOW + 60_000,
+            renew_after: NOW + 45_000,
+        }
+    }
+
+    #[test]
+    fn one_claim_at_a_time_until_its_lease_ends() {
+        let conn = database();
+        assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, false).unwrap());
+        // Held: any other claim is refused until the lease ends, due or not.
+        assert!(!claim_renewal(&conn, "p1", "c2", NOW + 7_999, NOW + 9_000, false).unwrap());
+        assert!(!claim_renewal(&conn, "p1", "c2", NOW + 7_999, NOW + 9_000, true).unwrap());
+        assert_eq!(
+            renewal_claim(&conn, "p1", NOW + 7_999).unwrap(),
+            Some((PeerStatus::Active, Some(NOW + 8_000)))
+        );
+        assert!(due_for_renewal(&conn, NOW + 7_999).unwrap().is_empty());
+        // Lapsed: listed as due again, and claimed anew.
+        assert_eq!(
+            renewal_claim(&conn, "p1", NOW + 8_000).unwrap(),
+            Some((PeerStatus::Active, None))
+        );
+        assert_eq!(due_for_renewal(&conn, NOW + 8_000).unwrap().len(), 1);
+        assert!(claim_renewal(&conn, "p1", "c2", NOW + 8_000, NOW + 16_000, true).unwrap());
+        // A pending or unknown peer has nothing to claim.
+        assert!(!claim_renewal(&conn, "p2", "c3", NOW, NOW + 8_000, false).unwrap());
+        assert!(!claim_renewal(&conn, "p9", "c3", NOW, NOW + 8_000, false).unwrap());
+        assert_eq!(
+            renewal_claim(&conn, "p2", NOW).unwrap(),
+            Some((PeerStatus::Pending, None))
+        );
+        assert_eq!(renewal_claim(&conn, "p9", NOW).unwrap(), None);
+    }
+
+    #[test]
+    fn the_scheduler_claims_only_a_due_peer() {
+        let conn = database();
+        assert!(!claim_renewal(&conn, "p1", "c1", NOW - 1, NOW + 8_000, true).unwrap());
+        assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, true).unwrap());
+    }
+
+    #[test]
+    fn only_the_holder_releases_the_claim_or_swaps_the_pair() {
+        let conn = database();
+        assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, false).unwrap());
+        assert!(!release_renewal(&conn, "p1", "c2").unwrap());
+        assert!(!renew(&conn, "p1", "sha256:old", "c2", &pair("sha256:new")).unwrap());
+        assert!(!renewal_failed(&conn, "p1", "c2", 1, NOW + 1_000).unwrap());
+        // The holder's swap needs the certificate it started from, and releases the claim.
+        assert!(!renew(&conn, "p1", "sha256:other", "c1", &pair("sha256:new")).unwrap());
+        assert!(renew(&conn, "p1", "sha256:old", "c1", &pair("sha256:new")).unwrap());
+        assert_eq!(
+            renewal_claim(&conn, "p1", NOW).unwrap(),
+            Some((PeerStatus::Active, None))
+        );
+        let peer = get(&conn, "p1").unwrap().unwrap();
+        assert_eq!(peer.cert_fingerprint.as_deref(), Some("sha256:new"));
+        assert!(claim_renewal(&conn, "p1", "c2", NOW, NOW + 8_000, false).unwrap());
+        assert!(release_renewal(&conn, "p1", "c2").unwrap());
+        assert!(!release_renewal(&conn, "p1", "c2").unwrap());
+    }
+
+    #[test]
+    fn a_failure_keeps_its_count_and_next_try_until_a_swap_clears_them() {
+        let conn = database();
+        let failures =
+            |conn: &Connection| credentials(conn, "p1").unwrap().unwrap().renewal_failures;
+        assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, true).unwrap());
+        assert!(renewal_failed(&conn, "p1", "c1", 1, NOW + 1_000).unwrap());
+        assert_eq!(failures(&conn), 1);
+        // Released, and not due again before the next try.
+        assert!(due_for_renewal(&conn, NOW + 999).unwrap().is_empty());
+        assert!(!claim_renewal(&conn, "p1", "c2", NOW + 999, NOW + 9_000, true).unwrap());
+        assert!(claim_renewal(&conn, "p1", "c2", NOW + 1_000, NOW + 9_000, true).unwrap());
+        assert!(renewal_failed(&conn, "p1", "c2", 2, NOW + 3_000).unwrap());
+        assert_eq!(failures(&conn), 2);
+        assert!(claim_renewal(&conn, "p1", "c3", NOW + 3_000, NOW + 11_000, true).unwrap());
+        assert!(renew(&conn, "p1", "sha256:old", "c3", &pair("sha256:new")).unwrap());
+        assert_eq!(failures(&conn), 0);
+    }
+
+    #[test]
+    fn a_start_releases_the_claims_of_the_last_run() {
+        let conn = database();
+        assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, false).unwrap());
+        assert_eq!(release_all_renewals(&conn).unwrap(), 1);
+        assert!(claim_renewal(&conn, "p1", "c2", NOW, NOW + 8_000, false).unwrap());
+    }
 }

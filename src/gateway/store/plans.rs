@@ -135,6 +135,16 @@ fn enrollment_and_federation_lookups_use_their_keys() {
             peers::DUE_FOR_RENEWAL,
             "peers_renewal_due",
         ),
+        (
+            "renewal claim",
+            peers::CLAIM_RENEWAL,
+            "sqlite_autoindex_peers_1",
+        ),
+        (
+            "renewal claim of a due peer",
+            peers::CLAIM_DUE_RENEWAL,
+            "sqlite_autoindex_peers_1",
+        ),
     ];
     for (name, sql, index) in cases {
         check(&conn, name, sql, index, false);

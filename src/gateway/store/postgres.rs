@@ -186,6 +186,16 @@ impl PgStore {
         .await
     }
 
+    /// See [`super::Store::update`].
+    pub async fn update<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&dyn Db, i64) -> Result<T, E> + Send + 'static,
+    {
+        self.transaction("BEGIN", move |db| f(db, now_ms())).await
+    }
+
     /// See [`super::Store::read`]: one snapshot in which no grant is past its expiry
     /// (grants due at "now" are swept, and their expiry recorded, in a transaction of
     /// their own first).
@@ -557,6 +567,13 @@ const MIGRATIONS: &[&str] = &[
         sealed_key TEXT NOT NULL,
         created_at BIGINT NOT NULL
     );
+    "#,
+    // 2: SQLite's 6: the claim to renew a peer (who holds it, until when) and the
+    // automatic renewals failed in a row (the backoff).
+    r#"
+    ALTER TABLE peers ADD COLUMN renewal_claimed_by TEXT;
+    ALTER TABLE peers ADD COLUMN renewal_claimed_until BIGINT;
+    ALTER TABLE peers ADD COLUMN renewal_failures BIGINT NOT NULL DEFAULT 0;
     "#,
 ];
 
