@@ -623,6 +623,15 @@ fn serve_refuses_bad_renewal_settings_with_a_clear_error() {
         (vec!["--cert-validity", "10s"], "must be from 30s to 365d"),
         (vec!["--cert-validity", "soon"], "--cert-validity"),
         (vec!["--auto-renew", "95"], "from 50 to 90, or off"),
+        (vec!["--renewal-timeout", "0s"], "--renewal-timeout"),
+        (
+            vec!["--renewal-timeout", "11m"],
+            "whole seconds from 1s to 10m",
+        ),
+        (
+            vec!["--renewal-timeout", "1500ms"],
+            "whole seconds from 1s to 10m",
+        ),
         (
             vec!["--cert-validity", "2m", "--cert-validity-days", "3"],
             "cannot be used with",

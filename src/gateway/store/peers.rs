@@ -368,3 +368,142 @@ pub fn credentials(conn: &dyn Db, id: &str) -> Result<Option<Credentials>, DbErr
         })
         .transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The renewal claim against a real (SQLite) database: taken by one claim at a time,
+    //! lapsing at its lease, released only by its holder, and the swap only under it.
+
+    use super::*;
+    use rusqlite::Connection;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    /// A database with the active peer `p1`, due for renewal at NOW, and the pending `p2`.
+    fn database() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrations::apply(&mut conn).unwrap();
+        for id in ["p1", "p2"] {
+            let peer = NewPeer {
+                id,
+                name: id,
+                remote_url: "https://a.test",
+                csr_pem: "csr",
+                public_key: b"spki",
+                sealed_private_key: "sealed",
+                sealed_enrollment: None,
+                created_at: NOW - 10_000,
+            };
+            insert(&conn, &peer).unwrap();
+        }
+        let cert = PeerCert {
+            grant_id: "g1",
+            subject_user_id: "u1",
+            certificate_pem: "cert",
+            ca_certificate_pem: "ca",
+            fingerprint: "sha256:old",
+            serial: "01",
+            not_after: NOW + 30_000,
+            renew_after: NOW,
+        };
+        assert!(activate(&conn, "p1", NOW - 5_000, &cert).unwrap());
+        conn
+    }
+
+    fn pair(fingerprint: &str) -> RenewedPair<'_> {
+        RenewedPair {
+            csr_pem: "csr2",
+            public_key: b"spki2",
+            sealed_private_key: "sealed2",
+            certificate_pem: "cert2",
+            fingerprint,
+            serial: "02",
+            not_after: NOW + 60_000,
+            renew_after: NOW + 45_000,
+        }
+    }
+
+    #[test]
+    fn one_claim_at_a_time_until_its_lease_ends() {
+        let conn = database();
+        assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, false).unwrap());
+        // Held: any other claim is refused until the lease ends, due or not.
+        assert!(!claim_renewal(&conn, "p1", "c2", NOW + 7_999, NOW + 9_000, false).unwrap());
+        assert!(!claim_renewal(&conn, "p1", "c2", NOW + 7_999, NOW + 9_000, true).unwrap());
+        assert_eq!(
+            renewal_claim(&conn, "p1", NOW + 7_999).unwrap(),
+            Some((PeerStatus::Active, Some(NOW + 8_000)))
+        );
+        assert!(due_for_renewal(&conn, NOW + 7_999).unwrap().is_empty());
+        // Lapsed: listed as due again, and claimed anew.
+        assert_eq!(
+            renewal_claim(&conn, "p1", NOW + 8_000).unwrap(),
+            Some((PeerStatus::Active, None))
+        );
+        assert_eq!(due_for_renewal(&conn, NOW + 8_000).unwrap().len(), 1);
+        assert!(claim_renewal(&conn, "p1", "c2", NOW + 8_000, NOW + 16_000, true).unwrap());
+        // A pending or unknown peer has nothing to claim.
+        assert!(!claim_renewal(&conn, "p2", "c3", NOW, NOW + 8_000, false).unwrap());
+        assert!(!claim_renewal(&conn, "p9", "c3", NOW, NOW + 8_000, false).unwrap());
+        assert_eq!(
+            renewal_claim(&conn, "p2", NOW).unwrap(),
+            Some((PeerStatus::Pending, None))
+        );
+        assert_eq!(renewal_claim(&conn, "p9", NOW).unwrap(), None);
+    }
+
+    #[test]
+    fn the_scheduler_claims_only_a_due_peer() {
+        let conn = database();
+        assert!(!claim_renewal(&conn, "p1", "c1", NOW - 1, NOW + 8_000, true).unwrap());
+        assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, true).unwrap());
+    }
+
+    #[test]
+    fn only_the_holder_releases_the_claim_or_swaps_the_pair() {
+        let conn = database();
+        assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, false).unwrap());
+        assert!(!release_renewal(&conn, "p1", "c2").unwrap());
+        assert!(!renew(&conn, "p1", "sha256:old", "c2", &pair("sha256:new")).unwrap());
+        assert!(!renewal_failed(&conn, "p1", "c2", 1, NOW + 1_000).unwrap());
+        // The holder's swap needs the certificate it started from, and releases the claim.
+        assert!(!renew(&conn, "p1", "sha256:other", "c1", &pair("sha256:new")).unwrap());
+        assert!(renew(&conn, "p1", "sha256:old", "c1", &pair("sha256:new")).unwrap());
+        assert_eq!(
+            renewal_claim(&conn, "p1", NOW).unwrap(),
+            Some((PeerStatus::Active, None))
+        );
+        let peer = get(&conn, "p1").unwrap().unwrap();
+        assert_eq!(peer.cert_fingerprint.as_deref(), Some("sha256:new"));
+        assert!(claim_renewal(&conn, "p1", "c2", NOW, NOW + 8_000, false).unwrap());
+        assert!(release_renewal(&conn, "p1", "c2").unwrap());
+        assert!(!release_renewal(&conn, "p1", "c2").unwrap());
+    }
+
+    #[test]
+    fn a_failure_keeps_its_count_and_next_try_until_a_swap_clears_them() {
+        let conn = database();
+        let failures =
+            |conn: &Connection| credentials(conn, "p1").unwrap().unwrap().renewal_failures;
+        assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, true).unwrap());
+        assert!(renewal_failed(&conn, "p1", "c1", 1, NOW + 1_000).unwrap());
+        assert_eq!(failures(&conn), 1);
+        // Released, and not due again before the next try.
+        assert!(due_for_renewal(&conn, NOW + 999).unwrap().is_empty());
+        assert!(!claim_renewal(&conn, "p1", "c2", NOW + 999, NOW + 9_000, true).unwrap());
+        assert!(claim_renewal(&conn, "p1", "c2", NOW + 1_000, NOW + 9_000, true).unwrap());
+        assert!(renewal_failed(&conn, "p1", "c2", 2, NOW + 3_000).unwrap());
+        assert_eq!(failures(&conn), 2);
+        assert!(claim_renewal(&conn, "p1", "c3", NOW + 3_000, NOW + 11_000, true).unwrap());
+        assert!(renew(&conn, "p1", "sha256:old", "c3", &pair("sha256:new")).unwrap());
+        assert_eq!(failures(&conn), 0);
+    }
+
+    #[test]
+    fn a_start_releases_the_claims_of_the_last_run() {
+        let conn = database();
+        assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, false).unwrap());
+        assert_eq!(release_all_renewals(&conn).unwrap(), 1);
+        assert!(claim_renewal(&conn, "p1", "c2", NOW, NOW + 8_000, false).unwrap());
+    }
+}
