@@ -38,21 +38,37 @@ pub enum AdminTokenSource {
 }
 
 impl AdminToken {
-    /// The admin token of replicas sharing one database: every replica must accept the
-    /// same one, so it is never generated: `MOSAIC_ADMIN_TOKEN`, else the file given to
-    /// every replica (`--admin-token-file`).
-    pub fn resolve_shared(
-        file: Option<&std::path::Path>,
-    ) -> Result<(AdminToken, AdminTokenSource), String> {
-        Self::resolve_shared_from(std::env::var_os(ADMIN_TOKEN_ENV), file)
+    /// `MOSAIC_ADMIN_TOKEN`'s value (`std::env::var_os`), if set, checked: long enough,
+    /// UTF-8. The gateway checks it before anything is written, so a bad value leaves no
+    /// data directory behind.
+    pub fn from_env(value: Option<std::ffi::OsString>) -> Result<Option<AdminToken>, String> {
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let value = Zeroizing::new(
+            value
+                .into_string()
+                .map_err(|_| format!("{ADMIN_TOKEN_ENV} is not valid UTF-8"))?,
+        );
+        if value.trim().len() < MIN_ADMIN_TOKEN_LEN {
+            return Err(format!(
+                "{ADMIN_TOKEN_ENV} is shorter than {MIN_ADMIN_TOKEN_LEN} characters: \
+                 use a long random value (or, without --database-url, unset it to have one \
+                 generated)"
+            ));
+        }
+        Ok(Some(Self::from_secret(value.trim())))
     }
 
-    /// [`AdminToken::resolve_shared`] with the environment variable's value given.
-    fn resolve_shared_from(
-        env: Option<std::ffi::OsString>,
+    /// The admin token of replicas sharing one database: every replica must accept the
+    /// same one, so it is never generated: `env` (`MOSAIC_ADMIN_TOKEN`,
+    /// [`AdminToken::from_env`]), else the file given to every replica
+    /// (`--admin-token-file`).
+    pub fn resolve_shared(
+        env: Option<AdminToken>,
         file: Option<&std::path::Path>,
     ) -> Result<(AdminToken, AdminTokenSource), String> {
-        if let Some(token) = Self::from_env(env)? {
+        if let Some(token) = env {
             return Ok((token, AdminTokenSource::Env));
         }
         let Some(path) = file else {
@@ -77,47 +93,15 @@ impl AdminToken {
         ))
     }
 
-    /// `MOSAIC_ADMIN_TOKEN`'s value, if set (and long enough).
-    fn from_env(value: Option<std::ffi::OsString>) -> Result<Option<AdminToken>, String> {
-        let Some(value) = value else {
-            return Ok(None);
-        };
-        let value = Zeroizing::new(
-            value
-                .into_string()
-                .map_err(|_| format!("{ADMIN_TOKEN_ENV} is not valid UTF-8"))?,
-        );
-        if value.trim().len() < MIN_ADMIN_TOKEN_LEN {
-            return Err(format!(
-                "{ADMIN_TOKEN_ENV} is shorter than {MIN_ADMIN_TOKEN_LEN} characters: \
-                 use a long random value"
-            ));
-        }
-        Ok(Some(Self::from_secret(value.trim())))
-    }
-
-    pub fn resolve(dir: &DataDir) -> Result<(AdminToken, AdminTokenSource), String> {
-        Self::resolve_from(std::env::var_os(ADMIN_TOKEN_ENV), dir)
-    }
-
-    /// [`AdminToken::resolve`] with the environment variable's value given.
-    fn resolve_from(
-        env: Option<std::ffi::OsString>,
+    /// The admin token of a gateway with a data directory: `env` (`MOSAIC_ADMIN_TOKEN`,
+    /// [`AdminToken::from_env`]), else the directory's `admin-token` file, else a
+    /// new random one written there.
+    pub fn resolve(
+        env: Option<AdminToken>,
         dir: &DataDir,
     ) -> Result<(AdminToken, AdminTokenSource), String> {
-        if let Some(value) = env {
-            let value = Zeroizing::new(
-                value
-                    .into_string()
-                    .map_err(|_| format!("{ADMIN_TOKEN_ENV} is not valid UTF-8"))?,
-            );
-            if value.trim().len() < MIN_ADMIN_TOKEN_LEN {
-                return Err(format!(
-                    "{ADMIN_TOKEN_ENV} is shorter than {MIN_ADMIN_TOKEN_LEN} characters: \
-                     use a long random value, or unset it to have one generated"
-                ));
-            }
-            return Ok((Self::from_secret(value.trim()), AdminTokenSource::Env));
+        if let Some(token) = env {
+            return Ok((token, AdminTokenSource::Env));
         }
         let path = dir.file(ADMIN_TOKEN_FILE);
         if path.exists() {

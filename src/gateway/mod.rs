@@ -122,6 +122,8 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         .transpose()
         .map_err(startup)?;
     check_readable_tls_files(&args).map_err(startup)?;
+    let env_admin_token =
+        AdminToken::from_env(std::env::var_os(crate::api::env::ADMIN_TOKEN)).map_err(startup)?;
     // The socket next: a typo in --listen or a busy port must leave no data directory,
     // CA, database or admin token behind.
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -137,7 +139,8 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     let (store, ca, admin, where_notes) = match &args.database {
         None => {
             let dir = DataDir::open(args.data_dir.clone()).map_err(startup)?;
-            let (admin, admin_source) = AdminToken::resolve(&dir).map_err(startup)?;
+            let (admin, admin_source) =
+                AdminToken::resolve(env_admin_token, &dir).map_err(startup)?;
             let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
             let never_served = store.is_empty().await.map_err(startup)?;
             let ca = Ca::load_or_create(&dir, &secret, never_served).map_err(startup)?;
@@ -149,7 +152,8 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         }
         Some(options) => {
             let (admin, admin_source) =
-                AdminToken::resolve_shared(args.admin_token_file.as_deref()).map_err(startup)?;
+                AdminToken::resolve_shared(env_admin_token, args.admin_token_file.as_deref())
+                    .map_err(startup)?;
             let sealing = secret.clone();
             let (store, ca) =
                 Store::open_postgres(options, move |db| Ca::load_or_create_shared(db, &sealing))

@@ -31,8 +31,8 @@ fn refused_start(envs: &[(&str, &str)]) -> (i32, String) {
     }
     let out = child.wait_with_output().unwrap();
     assert!(
-        !dir.path().join("data").join("gateway.db").exists(),
-        "a refused start must not create the database"
+        !dir.path().join("data").exists(),
+        "a refused start must leave no data directory behind"
     );
     (
         out.status.code().unwrap_or(-1),
@@ -96,8 +96,8 @@ fn an_admin_token_of_exactly_16_characters_is_the_shortest_accepted() {
         assert_eq!(
             stderr.trim(),
             "error: cannot start the gateway: MOSAIC_ADMIN_TOKEN is shorter than 16 \
-             characters: use a long random \
-             value, or unset it to have one generated",
+             characters: use a long random value (or, without --database-url, unset it to \
+             have one generated)",
             "{short:?}"
         );
     }

@@ -20,7 +20,7 @@ fn data_dir() -> (tempfile::TempDir, DataDir) {
 }
 
 fn from_env(value: &str, dir: &DataDir) -> Result<(AdminToken, AdminTokenSource), String> {
-    AdminToken::resolve_from(Some(value.into()), dir)
+    AdminToken::resolve(AdminToken::from_env(Some(value.into()))?, dir)
 }
 
 #[test]
@@ -39,8 +39,8 @@ fn an_admin_token_from_the_environment_needs_16_characters_after_trimming() {
             .expect("shorter than 16 is refused");
         assert_eq!(
             err,
-            "MOSAIC_ADMIN_TOKEN is shorter than 16 characters: use a long random value, \
-             or unset it to have one generated"
+            "MOSAIC_ADMIN_TOKEN is shorter than 16 characters: use a long random value \
+             (or, without --database-url, unset it to have one generated)"
         );
     }
     let long = "x".repeat(64);
@@ -55,14 +55,14 @@ fn an_admin_token_from_the_environment_needs_16_characters_after_trimming() {
 #[test]
 fn without_the_environment_the_token_is_generated_once_then_read_back() {
     let (_tmp, dir) = data_dir();
-    let (generated, source) = AdminToken::resolve_from(None, &dir).expect("generated");
+    let (generated, source) = AdminToken::resolve(None, &dir).expect("generated");
     assert!(matches!(source, AdminTokenSource::File { generated: true }));
     let text = std::fs::read_to_string(dir.file(ADMIN_TOKEN_FILE)).expect("written");
     let token = text.trim_end();
     assert_eq!(token.len(), 43, "32 random bytes, base64url: {token:?}");
     assert!(generated.matches(token));
 
-    let (read, source) = AdminToken::resolve_from(None, &dir).expect("read back");
+    let (read, source) = AdminToken::resolve(None, &dir).expect("read back");
     assert!(matches!(
         source,
         AdminTokenSource::File { generated: false }
@@ -75,9 +75,7 @@ fn without_the_environment_the_token_is_generated_once_then_read_back() {
     assert!(env.matches("from-the-environment") && !env.matches(token));
 
     std::fs::write(dir.file(ADMIN_TOKEN_FILE), " \n").expect("empty it");
-    let err = AdminToken::resolve_from(None, &dir)
-        .err()
-        .expect("empty file");
+    let err = AdminToken::resolve(None, &dir).err().expect("empty file");
     assert!(err.ends_with("admin-token is empty"), "{err}");
 }
 
@@ -139,7 +137,7 @@ fn replicas_take_the_token_from_the_environment_or_the_given_file_never_a_genera
     let (tmp, _dir) = data_dir();
     let sixteen = "0123456789abcdef";
     let shared = |env: Option<&str>, file: Option<&std::path::Path>| {
-        AdminToken::resolve_shared_from(env.map(Into::into), file)
+        AdminToken::resolve_shared(AdminToken::from_env(env.map(Into::into))?, file)
     };
     let (token, source) = shared(Some(&format!(" {sixteen}\n")), None).expect("env");
     assert!(matches!(source, AdminTokenSource::Env));
@@ -149,7 +147,8 @@ fn replicas_take_the_token_from_the_environment_or_the_given_file_never_a_genera
         .expect("15 characters");
     assert_eq!(
         err,
-        "MOSAIC_ADMIN_TOKEN is shorter than 16 characters: use a long random value"
+        "MOSAIC_ADMIN_TOKEN is shorter than 16 characters: use a long random value \
+         (or, without --database-url, unset it to have one generated)"
     );
     let err = shared(None, None).err().expect("neither");
     assert!(err.starts_with("with --database-url, every replica needs the same admin token"));

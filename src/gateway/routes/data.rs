@@ -13,9 +13,9 @@ use crate::api::types::{AuditAction, ErrorBody, Resource};
 use crate::gateway::AppState;
 use crate::gateway::error::{ApiError, ApiResult};
 use crate::gateway::extract::{JsonBody, PathParam};
+use crate::gateway::store::StoreError;
 use crate::gateway::store::audit::{Actor, Event};
 use crate::gateway::store::rows::{self, NewRow, parse_timestamp};
-use crate::gateway::store::{StoreError, now_ms};
 
 /// A resource name from a path: one of the five.
 pub fn parse_resource(name: &str) -> Option<Resource> {
@@ -53,12 +53,11 @@ pub async fn import(
             req.items.len()
         )));
     }
-    let now = now_ms();
     let checked = req
         .items
         .iter()
         .enumerate()
-        .map(|(i, item)| check_row(resource, i, item, now))
+        .map(|(i, item)| check_row(resource, i, item))
         .collect::<Result<Vec<_>, _>>()?;
     for (i, row) in checked.iter().enumerate() {
         if checked[..i].iter().any(|earlier| earlier.0 == row.0) {
@@ -103,14 +102,14 @@ pub async fn import(
     Ok(Json(result))
 }
 
-/// (id, created_at, updated_at, the resource's own fields as JSON text) of `items[i]`.
-type CheckedRow = (String, Option<i64>, i64, String);
+/// (id, created_at, updated_at, the resource's own fields as JSON text) of `items[i]`; a
+/// time left out is the write's own instant.
+type CheckedRow = (String, Option<i64>, Option<i64>, String);
 
 fn check_row(
     resource: Resource,
     i: usize,
     item: &Map<String, Value>,
-    now: i64,
 ) -> Result<CheckedRow, ApiError> {
     let field_error =
         |name: &str, rule: &str| ApiError::invalid(format!("items[{i}].{name}: {rule}"));
@@ -146,7 +145,7 @@ fn check_row(
         }
     };
     let created_at = time("created_at")?;
-    let updated_at = time("updated_at")?.unwrap_or(now);
+    let updated_at = time("updated_at")?;
     let mut fields = Map::new();
     for (name, kind) in own {
         let value = item.get(*name);

@@ -13,7 +13,8 @@ pub struct NewRow<'a> {
     pub id: &'a str,
     /// `None`: now for a new row, unchanged for a replaced one.
     pub created_at: Option<i64>,
-    pub updated_at: i64,
+    /// `None`: now, the instant of the write (the same as a new row's `created_at`).
+    pub updated_at: Option<i64>,
     /// The resource's own fields, as a JSON object's text.
     pub fields: String,
 }
@@ -29,7 +30,7 @@ pub fn upsert(
     // `CAST`: PostgreSQL infers no type for a parameter that only `COALESCE` sees.
     conn.execute(
         "INSERT INTO resource_rows (resource, user_id, id, created_at, updated_at, fields)
-         VALUES (?1, ?2, ?3, COALESCE(CAST(?4 AS BIGINT), ?5), ?6, ?7)
+         VALUES (?1, ?2, ?3, COALESCE(CAST(?4 AS BIGINT), ?5), COALESCE(CAST(?6 AS BIGINT), ?5), ?7)
          ON CONFLICT (resource, user_id, id) DO UPDATE SET
              created_at = COALESCE(CAST(?4 AS BIGINT), resource_rows.created_at),
              updated_at = excluded.updated_at,
@@ -107,4 +108,60 @@ pub fn timestamp(ms: i64) -> String {
 /// Milliseconds of an RFC 3339 timestamp.
 pub fn parse_timestamp(text: &str) -> Option<i64> {
     crate::api::timestamp::parse(text).ok().map(to_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::testkit::TestGateway;
+
+    fn stored(conn: &dyn Db) -> (serde_json::Value, serde_json::Value) {
+        let page = page(
+            conn,
+            Resource::Tasks,
+            "u",
+            &PageRequest::parse(None, None).unwrap(),
+        )
+        .unwrap();
+        let row = &page.items[0];
+        (row["created_at"].clone(), row["updated_at"].clone())
+    }
+
+    #[test]
+    fn times_left_out_are_both_the_writes_instant() {
+        let gw = TestGateway::new();
+        let conn = gw.conn();
+        let row = |created_at, updated_at| NewRow {
+            id: "t1",
+            created_at,
+            updated_at,
+            fields: r#"{"title": "x"}"#.into(),
+        };
+        upsert(&conn, Resource::Tasks, "u", &row(None, None), 1_000).unwrap();
+        let (created, updated) = stored(&conn);
+        assert_eq!(created, "1970-01-01T00:00:01.000Z");
+        assert_eq!(updated, created);
+        // Replaced later without times: created_at stays, updated_at is the new write's.
+        upsert(&conn, Resource::Tasks, "u", &row(None, None), 2_000).unwrap();
+        assert_eq!(
+            stored(&conn),
+            (created.clone(), "1970-01-01T00:00:02.000Z".into())
+        );
+        // Given times are kept as given.
+        upsert(
+            &conn,
+            Resource::Tasks,
+            "u",
+            &row(Some(500), Some(700)),
+            3_000,
+        )
+        .unwrap();
+        assert_eq!(
+            stored(&conn),
+            (
+                "1970-01-01T00:00:00.500Z".into(),
+                "1970-01-01T00:00:00.700Z".into()
+            )
+        );
+    }
 }
