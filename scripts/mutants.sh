@@ -2,7 +2,7 @@
 # Mutation testing of the security core with cargo-mutants: every mutant of the files
 # `.cargo/mutants.toml` names must be caught by a test (or not compile), else this fails.
 #
-#   scripts/mutants.sh            both passes
+#   scripts/mutants.sh            both passes, side by side (see crypto_copy below)
 #   scripts/mutants.sh crypto     src/crypto/ against the library's unit tests, without
 #                                 the gateway feature
 #   scripts/mutants.sh gateway    the enrollment route, the token and grant store, the
@@ -21,34 +21,34 @@ cd "$(dirname "$0")/.."
 
 MUTANTS_VERSION=27.1.0
 profile=${MUTANTS_PROFILE:-mutants}
-report=target/mutants-report
+report=$PWD/target/mutants-report
 
 if [ "$(cargo mutants --version 2>/dev/null)" != "cargo-mutants $MUTANTS_VERSION" ]; then
   echo "== installing cargo-mutants $MUTANTS_VERSION"
   cargo install --locked "cargo-mutants@$MUTANTS_VERSION"
 fi
 
-# run PASS ARGS...: one pass; fails on any missed mutant. A mutant whose tests hang until
-# the timeout (cargo-mutants' exit 3) was detected, not missed: it counts as caught. Any
-# other failure (a red baseline, a crash) fails too.
+# run PASS DIR ARGS...: one pass over the crate in DIR; fails on any missed mutant. A
+# mutant whose tests hang until the timeout (cargo-mutants' exit 3) was detected, not
+# missed: it counts as caught. Any other failure (a red baseline, a crash) fails too.
 run() {
-  local pass=$1 rc=0 start=$SECONDS
-  shift
+  local pass=$1 dir=$2 rc=0 start=$SECONDS
+  shift 2
   rm -rf "${report:?}/$pass"
   mkdir -p "$report/$pass"
   echo "== mutants: $pass"
   # A hang is detected in seconds: the unit tests take about one.
-  cargo mutants --in-place --profile "$profile" -C --locked -C --lib \
-    --minimum-test-timeout 20 -o "$report/$pass" "$@" || rc=$?
+  cargo mutants --in-place -d "$dir" --profile "$profile" -C --locked -C --lib \
+    --minimum-test-timeout 20 -o "$report/$pass" "$@" 2>&1 | sed -u "s/^/[$pass] /" || rc=$?
   local out="$report/$pass/mutants.out"
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
     echo "mutants ($pass): cargo mutants exited $rc" >&2
     [ -s "$out/missed.txt" ] && sed 's/^/  missed: /' "$out/missed.txt" >&2
-    exit 1
+    return 1
   fi
   if [ ! -s "$out/caught.txt" ] || [ -s "$out/missed.txt" ]; then
     echo "mutants ($pass): missed mutants, or none caught" >&2
-    exit 1
+    return 1
   fi
   echo "mutants ($pass): $(wc -l <"$out/caught.txt") caught," \
     "$(wc -l <"$out/unviable.txt") unviable," \
@@ -56,16 +56,48 @@ run() {
     "in $((SECONDS - start)) s"
 }
 
+# The crypto pass builds without the gateway feature, so the gateway pass's mutants are
+# invisible to it; the gateway pass builds src/crypto/ too, so it must never see a crypto
+# mutant. When both run, the crypto pass therefore mutates a copy of the crate (sources
+# only, modification times kept, so its builds in the copy's own target/ stay
+# incremental from one run to the next) while the gateway pass mutates this tree, and the
+# two run at once: one builds while the other tests.
+crypto_copy() {
+  local copy=target/mutants-src/crypto
+  mkdir -p "$copy"
+  rm -rf "${copy:?}/src" "$copy/.cargo" "$copy/benches"
+  cp -a Cargo.toml Cargo.lock src .cargo benches "$copy/"
+  echo "$copy"
+}
+
+crypto() { run crypto "${1:-.}" --no-default-features -e 'src/gateway/**'; }
+# Only the gateway's tests: the others cannot see a mutant of these files.
+gateway() { run gateway . -e 'src/crypto/**' -- gateway::; }
+
 passes=("$@")
 [ ${#passes[@]} -gt 0 ] || passes=(crypto gateway)
 for pass in "${passes[@]}"; do
   case $pass in
-    crypto) run crypto --no-default-features -e 'src/gateway/**' ;;
-    # Only the gateway's tests: the others cannot see a mutant of these files.
-    gateway) run gateway -e 'src/crypto/**' -- gateway:: ;;
+    crypto | gateway) ;;
     *)
       echo "unknown pass $pass: expected crypto or gateway" >&2
       exit 2
       ;;
   esac
 done
+
+if [ ${#passes[@]} -eq 2 ] && [ "${passes[0]}" != "${passes[1]}" ]; then
+  copy=$(crypto_copy)
+  crypto "$copy" &
+  crypto_pid=$!
+  trap 'kill "$crypto_pid" 2>/dev/null || true' INT TERM
+  gateway_rc=0
+  gateway || gateway_rc=$?
+  crypto_rc=0
+  wait "$crypto_pid" || crypto_rc=$?
+  [ "$gateway_rc" -eq 0 ] && [ "$crypto_rc" -eq 0 ] || exit 1
+else
+  for pass in "${passes[@]}"; do
+    "$pass" || exit 1
+  done
+fi

@@ -51,6 +51,10 @@ pub enum ApiError {
     Unavailable(String),
 }
 
+/// The files mutation testing examines (`.cargo/mutants.toml`) spell this out as
+/// `Result<T, ApiError>`: cargo-mutants knows `Result` by name only, so through the alias
+/// it replaced a function's body with constructors of a type `ApiResult` that cannot
+/// compile, instead of the `Ok(..)` values that can and that the tests must refuse.
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {

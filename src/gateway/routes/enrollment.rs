@@ -14,7 +14,7 @@ use crate::api::types::{
 };
 use crate::crypto::ca::{CaError, ClientCert};
 use crate::gateway::AppState;
-use crate::gateway::error::{ApiError, ApiResult};
+use crate::gateway::error::ApiError;
 use crate::gateway::extract::{JsonBody, PathParam};
 use crate::gateway::rate_limit::ClientAddr;
 use crate::gateway::refusals;
@@ -105,7 +105,7 @@ pub async fn preview(
     State(state): State<AppState>,
     client: Option<Extension<ClientAddr>>,
     PathParam(token): PathParam,
-) -> ApiResult<Json<EnrollmentPreview>> {
+) -> Result<Json<EnrollmentPreview>, ApiError> {
     let ca_pem = state.ca.cert_pem().to_string();
     let preview = state
         .store
@@ -192,7 +192,7 @@ pub async fn enroll(
     client: Option<Extension<ClientAddr>>,
     PathParam(token): PathParam,
     JsonBody(req): JsonBody<EnrollRequest>,
-) -> ApiResult<Json<EnrollResponse>> {
+) -> Result<Json<EnrollResponse>, ApiError> {
     let signed = sign_ahead(&state, &token, &req.csr_pem).await?;
     let st = state.clone();
     let outcome = state
@@ -226,7 +226,7 @@ enum Signed {
 /// writer spends its time on writes. Nothing is decided here: [`redeem`] checks the token
 /// and its grant again inside the transaction, and a certificate signed for a token that
 /// another enrollment spent meanwhile is thrown away (never stored, never answered).
-async fn sign_ahead(state: &AppState, token: &str, csr_pem: &str) -> ApiResult<Signed> {
+async fn sign_ahead(state: &AppState, token: &str, csr_pem: &str) -> Result<Signed, ApiError> {
     let (st, token, csr_pem) = (state.clone(), token.to_string(), csr_pem.to_string());
     state
         .store
@@ -252,7 +252,11 @@ async fn sign_ahead(state: &AppState, token: &str, csr_pem: &str) -> ApiResult<S
 }
 
 /// Signs `csr_pem` for `grant`: the certificate, or why the CSR is refused.
-fn sign(state: &AppState, csr_pem: &str, grant: &Grant) -> ApiResult<Result<ClientCert, String>> {
+fn sign(
+    state: &AppState,
+    csr_pem: &str,
+    grant: &Grant,
+) -> Result<Result<ClientCert, String>, ApiError> {
     match state
         .ca
         .issue(csr_pem, &grant.id, &grant.user_id, state.cert_validity)

@@ -11,7 +11,7 @@ use crate::api::federation::{RowsQuery, WhoAmI, codes};
 use crate::api::types::{AuditAction, ErrorBody, Grant, GrantStatus, Page};
 use crate::crypto::verify::{GrantIdentity, grant_identity};
 use crate::gateway::AppState;
-use crate::gateway::error::{ApiError, ApiResult};
+use crate::gateway::error::ApiError;
 use crate::gateway::extract::{PathParam, QueryParams};
 use crate::gateway::store::StoreError;
 use crate::gateway::store::audit::{Actor, Event};
@@ -38,7 +38,7 @@ pub(super) type Presented = Option<axum::Extension<ClientChain>>;
 pub async fn whoami(
     State(state): State<AppState>,
     presented: Presented,
-) -> ApiResult<Json<WhoAmI>> {
+) -> Result<Json<WhoAmI>, ApiError> {
     let leaf = presented.and_then(|c| c.0.leaf().map(<[u8]>::to_vec));
     // The refusal is an answer, not a failed write: its audit event is committed too.
     state
@@ -85,11 +85,11 @@ pub async fn resources(
     presented: Presented,
     PathParam(resource): PathParam,
     QueryParams(query): QueryParams<RowsQuery>,
-) -> ApiResult<Json<Page<serde_json::Value>>> {
+) -> Result<Json<Page<serde_json::Value>>, ApiError> {
     let leaf = presented.and_then(|c| c.0.leaf().map(<[u8]>::to_vec));
     state
         .store
-        .write(move |tx, now| -> ApiResult<_> {
+        .write(move |tx, now| -> Result<_, ApiError> {
             let checked = authorize(tx, leaf.as_deref(), now, Some((&resource, &query)));
             let (grant, _, _) = match checked {
                 Ok(passed) => passed,
@@ -141,7 +141,7 @@ impl Refusal {
 
     /// The refusal as an answer, with its audit event (`federation.refused`: why, and
     /// the certificate's fingerprint).
-    pub(super) fn into_answer<T>(self) -> (ApiResult<T>, Event) {
+    pub(super) fn into_answer<T>(self) -> (Result<T, ApiError>, Event) {
         let detail = format!(
             "{}: {}; certificate {}",
             self.error.code(),

@@ -9,7 +9,7 @@ use crate::api::federation::{RowsQuery, WhoAmI};
 use crate::api::paths;
 use crate::api::types::{ErrorBody, Page};
 use crate::gateway::AppState;
-use crate::gateway::error::{ApiError, ApiResult};
+use crate::gateway::error::ApiError;
 use crate::gateway::extract::{PathId, PathPair, QueryParams};
 use crate::gateway::store::{StoreError, peers};
 
@@ -31,7 +31,7 @@ use crate::gateway::store::{StoreError, peers};
 pub async fn whoami(
     State(state): State<AppState>,
     PathId(id): PathId,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let answer = call(&state, &id, paths::WHOAMI).await?;
     // Only a well-formed answer is relayed.
     serde_json::from_value::<WhoAmI>(answer.clone()).map_err(|e| unusable(&e))?;
@@ -62,7 +62,7 @@ pub async fn resources(
     State(state): State<AppState>,
     PathPair(id, resource): PathPair,
     QueryParams(query): QueryParams<RowsQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let answer = call(&state, &id, &resource_path(&resource, &query)?).await?;
     serde_json::from_value::<Page<serde_json::Map<String, serde_json::Value>>>(answer.clone())
         .map_err(|e| unusable(&e))?;
@@ -71,7 +71,7 @@ pub async fn resources(
 
 /// The path and query of A's resource read: the resource as one path segment
 /// (percent-encoded), then `limit` and `cursor`, each only when given.
-fn resource_path(resource: &str, query: &RowsQuery) -> ApiResult<String> {
+fn resource_path(resource: &str, query: &RowsQuery) -> Result<String, ApiError> {
     let mut path = url::Url::parse("https://peer.invalid").map_err(ApiError::internal)?;
     path.path_segments_mut()
         .map_err(|_| ApiError::internal("URL without a path"))?
@@ -92,7 +92,11 @@ fn resource_path(resource: &str, query: &RowsQuery) -> ApiResult<String> {
     })
 }
 
-async fn call(state: &AppState, id: &str, path_and_query: &str) -> ApiResult<serde_json::Value> {
+async fn call(
+    state: &AppState,
+    id: &str,
+    path_and_query: &str,
+) -> Result<serde_json::Value, ApiError> {
     let peer_id = id.to_string();
     let creds = state
         .store

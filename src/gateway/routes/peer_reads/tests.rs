@@ -41,3 +41,15 @@ fn the_resource_stays_one_path_segment() {
         "/api/federation/v1/resources/..%2Fadmin%2Fgrants%3Fx"
     );
 }
+
+/// Before any connection: a peer this gateway does not know is a 404 naming it, not an
+/// empty answer relayed.
+#[tokio::test]
+async fn a_read_from_an_unknown_peer_is_not_found() {
+    let gw = crate::gateway::testkit::TestGateway::new();
+    let e = call(&gw.state, "p-missing", paths::WHOAMI)
+        .await
+        .expect_err("no such peer");
+    assert_eq!(e.status(), axum::http::StatusCode::NOT_FOUND);
+    assert_eq!(e.to_string(), "no peer with ID p-missing");
+}
