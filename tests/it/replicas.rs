@@ -535,18 +535,7 @@ fn automatic_renewal_on_three_replicas_renews_once_per_cycle_and_b_keeps_a_s_cur
     // A's last renewal is stored by B within moments; the next is 15 s away.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let renewed_on_b = fed.bs[0]
-            .run(&[
-                "federation",
-                "audit",
-                "list",
-                "--action",
-                "peer.renewed",
-                "-o",
-                "json",
-            ])
-            .ok()
-            .json();
+        let renewed_on_b = renewals_stored(&fed.bs[0]);
         if renewed_on_b.as_array().unwrap().len() >= CYCLES || Instant::now() > deadline {
             break;
         }
@@ -569,18 +558,7 @@ fn automatic_renewal_on_three_replicas_renews_once_per_cycle_and_b_keeps_a_s_cur
         started.elapsed()
     );
     // Exactly one renewal per cycle: every certificate A issued is one B stored.
-    let stored_on_b = fed.bs[0]
-        .run(&[
-            "federation",
-            "audit",
-            "list",
-            "--action",
-            "peer.renewed",
-            "-o",
-            "json",
-        ])
-        .ok()
-        .json();
+    let stored_on_b = renewals_stored(&fed.bs[0]);
     assert_eq!(
         stored_on_b.as_array().unwrap().len(),
         issued,
@@ -594,4 +572,19 @@ fn automatic_renewal_on_three_replicas_renews_once_per_cycle_and_b_keeps_a_s_cur
             "no secret in a replica's log"
         );
     }
+}
+
+/// The `peer.renewed` entries of B's audit log: one per certificate B stored.
+fn renewals_stored(b: &Gateway) -> serde_json::Value {
+    b.run(&[
+        "federation",
+        "audit",
+        "list",
+        "--action",
+        "peer.renewed",
+        "-o",
+        "json",
+    ])
+    .ok()
+    .json()
 }

@@ -59,12 +59,12 @@ impl Client {
 
     /// Every page of a list endpoint, handed to `each` in order as it arrives. A producer
     /// task follows the cursors: as soon as a page's body is in, it reads `next_cursor`
-    /// alone (a scan that builds nothing), sends the next request, and only then decodes the
-    /// page's items while the gateway works on the next one. So fetching, decoding and
-    /// `each` (writing a page) overlap, and at most four pages are held: one on the wire,
-    /// one being decoded, one queued, one being written. `each` returns false to stop (a
-    /// reader that closed the pipe). A cursor handed out twice is a broken gateway, not a
-    /// reason to loop forever.
+    /// alone ([`cursor_of`]) and sends the next request, then queues the body. This task
+    /// decodes each queued body and hands its items to `each` (which writes them) while
+    /// the gateway works on the next page, so the chain of requests waits for neither.
+    /// At most three pages are held: one on the wire, one queued, one being decoded and
+    /// written. `each` returns false to stop (a reader that closed the pipe). A cursor
+    /// handed out twice is a broken gateway, not a reason to loop forever.
     pub(super) async fn each_page<Q, T>(
         &self,
         segments: &[&str],
@@ -74,7 +74,7 @@ impl Client {
     ) -> Result<()>
     where
         Q: Paged + Serialize + Clone + Send + 'static,
-        T: DeserializeOwned + Send + 'static,
+        T: DeserializeOwned,
     {
         let client = self.clone();
         let segments: Vec<String> = segments.iter().map(|s| s.to_string()).collect();
@@ -87,24 +87,42 @@ impl Client {
             let client = client.clone();
             Ok(tokio::spawn(async move {
                 let shown = redact_url(url.as_str());
-                let (status, bytes) = client
+                let (status, body) = client
                     .call(Method::GET, url, Auth::Admin, None::<&()>)
                     .await?;
-                Ok((shown, status, bytes))
+                Ok(Arrived {
+                    next: cursor_of(&body),
+                    shown,
+                    status,
+                    body,
+                })
             }))
         };
         let base = redact_url(self.base.as_str());
-        let (pages, mut arrived) = tokio::sync::mpsc::channel::<Result<Vec<T>>>(1);
+        let (pages, mut arrived) = tokio::sync::mpsc::channel::<Result<Arrived>>(1);
         let producer = tokio::spawn(async move {
-            let result = follow_cursors(fetch, &base, what, &pages).await;
-            if let Err(e) = result {
+            if let Err(e) = follow_cursors(fetch, &base, what, &pages).await {
                 // The receiver may be gone (it stopped early): nothing left to tell.
                 let _ = pages.send(Err(e)).await;
             }
         });
         let _stop_producer = AbortOnDrop(producer);
-        while let Some(items) = arrived.recv().await {
-            if !each(items?)? {
+        while let Some(page) = arrived.recv().await {
+            let Arrived {
+                shown,
+                status,
+                body,
+                next,
+            } = page?;
+            let page: Page<T> = decode(&shown, status, &body, what)?;
+            drop(body);
+            if page.next_cursor != next {
+                return Err(Error::unreachable(format!(
+                    "{shown} answered a {what} whose next_cursor reads differently at its end \
+                     than decoded"
+                )));
+            }
+            if !each(page.items)? {
                 return Ok(());
             }
         }
@@ -411,8 +429,17 @@ fn names_record(url: &Url) -> bool {
     }
 }
 
-/// One page's request on its way: the redacted URL, the status and the body.
-type Fetch = tokio::task::JoinHandle<Result<(String, StatusCode, Vec<u8>)>>;
+/// One page's answer: the redacted URL, the status, the body and the `next_cursor` read
+/// from it ahead of decoding.
+struct Arrived {
+    shown: String,
+    status: StatusCode,
+    body: Vec<u8>,
+    next: Option<String>,
+}
+
+/// One page's request on its way.
+type Fetch = tokio::task::JoinHandle<Result<Arrived>>;
 
 /// A successful answer's body as a `T`, or the error that says what came instead.
 fn decode<T: DeserializeOwned>(
@@ -431,44 +458,68 @@ fn decode<T: DeserializeOwned>(
 }
 
 /// The producer of [`Client::each_page`]: requests page after page, each as soon as the
-/// one before named its cursor, and queues each page's decoded items for the writer. Ends
-/// after the last page, at the first error, or when the writer is gone.
-async fn follow_cursors<T: DeserializeOwned + Send + 'static>(
+/// one before named its cursor, and queues each answer for decoding. Ends after the last
+/// page, at the first error, or when the consumer is gone.
+async fn follow_cursors(
     fetch: impl Fn(Option<String>) -> Result<Fetch>,
     base: &str,
     what: &'static str,
-    pages: &tokio::sync::mpsc::Sender<Result<Vec<T>>>,
+    pages: &tokio::sync::mpsc::Sender<Result<Arrived>>,
 ) -> Result<()> {
-    /// A page read for its cursor alone: the items are skipped, not built.
+    let mut in_flight = AbortOnDrop(fetch(None)?);
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let page = (&mut in_flight.0)
+            .await
+            .map_err(|e| Error::internal(format!("fetching a {what}: {e}")))??;
+        let last = match &page.next {
+            None => true,
+            Some(cursor) => {
+                if !seen.insert(cursor.clone()) {
+                    return Err(Error::unreachable(format!(
+                        "the gateway at {base} handed out the same list cursor twice; \
+                         stopping instead of looping forever"
+                    )));
+                }
+                in_flight = AbortOnDrop(fetch(Some(cursor.clone()))?);
+                false
+            }
+        };
+        if pages.send(Ok(page)).await.is_err() || last {
+            return Ok(());
+        }
+    }
+}
+
+/// A page's `next_cursor`, read before its items are decoded so that the next request can
+/// go out at once. A gateway ends the page with it (`…],"next_cursor":"…"}` or `null`):
+/// that tail is read as is; any other layout is scanned (the items skipped, not built).
+/// The decoded page is compared with this answer, so a wrong guess is an error, never a
+/// wrong list. A body that does not scan at all is refused by that decoding, with the
+/// whole error.
+fn cursor_of(body: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b",\"next_cursor\":";
+    let tail = body.strip_suffix(b"}")?;
+    if tail.ends_with(b"null") && tail[..tail.len() - 4].ends_with(KEY) {
+        return None;
+    }
+    if let Some(value) = tail.strip_suffix(b"\"")
+        && let Some(start) = value.iter().rposition(|&b| b == b'"')
+    {
+        let (before, cursor) = (&value[..start], &value[start + 1..]);
+        let plain = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
+        if before.ends_with(KEY) && cursor.iter().all(plain) {
+            return String::from_utf8(cursor.to_vec()).ok();
+        }
+    }
+    /// A page read for its cursor alone.
     #[derive(serde::Deserialize)]
     struct Cursor {
         next_cursor: Option<String>,
     }
-    let mut in_flight = AbortOnDrop(fetch(None)?);
-    let mut seen = std::collections::HashSet::new();
-    loop {
-        let (shown, status, bytes) = (&mut in_flight.0)
-            .await
-            .map_err(|e| Error::internal(format!("fetching a {what}: {e}")))??;
-        // A body that does not scan is refused with the whole error by the decoding below.
-        let next = serde_json::from_slice::<Cursor>(&bytes)
-            .ok()
-            .and_then(|c| c.next_cursor);
-        if let Some(cursor) = &next {
-            if !seen.insert(cursor.clone()) {
-                return Err(Error::unreachable(format!(
-                    "the gateway at {base} handed out the same list cursor twice; \
-                     stopping instead of looping forever"
-                )));
-            }
-            in_flight = AbortOnDrop(fetch(Some(cursor.clone()))?);
-        }
-        let page: Page<T> = decode(&shown, status, &bytes, what)?;
-        drop(bytes);
-        if pages.send(Ok(page.items)).await.is_err() || next.is_none() {
-            return Ok(());
-        }
-    }
+    serde_json::from_slice::<Cursor>(body)
+        .ok()
+        .and_then(|c| c.next_cursor)
 }
 
 /// A spawned task that is cancelled when its handle is dropped (a stopped list stops its
@@ -489,6 +540,39 @@ mod tests {
     use crate::api::client::{AdminToken, ClientConfig};
     use crate::api::query::GrantListQuery;
     use crate::error::ErrorKind;
+
+    #[test]
+    fn the_cursor_is_read_from_the_pages_end_or_else_scanned() {
+        let c = |body: &str| cursor_of(body.as_bytes());
+        // The gateway's own layout: read from the tail.
+        assert_eq!(
+            c(r#"{"items":[{"id":"a"}],"next_cursor":"MTc5_-x"}"#).as_deref(),
+            Some("MTc5_-x")
+        );
+        assert_eq!(c(r#"{"items":[{"id":"a"}],"next_cursor":null}"#), None);
+        // Other layouts, spaces, escapes: scanned, the same answer as decoding.
+        assert_eq!(c(r#"{"next_cursor":"b","items":[]}"#).as_deref(), Some("b"));
+        assert_eq!(
+            c("{\"items\": [],\n \"next_cursor\": \"c\"\n}").as_deref(),
+            Some("c")
+        );
+        assert_eq!(
+            c(r#"{"items":[],"next_cursor":"\u0064"}"#).as_deref(),
+            Some("d")
+        );
+        // A string that only looks like the tail is not taken for it.
+        assert_eq!(
+            c(r#"{"next_cursor":null,"items":[],"z":",\"next_cursor\":\"q"}"#),
+            None
+        );
+        assert_eq!(
+            c(r#"{"items":[],"next_cursor":"e","x":{"next_cursor":"f"}}"#).as_deref(),
+            Some("e")
+        );
+        // Not JSON: no cursor (the decoding reports the body).
+        assert_eq!(c("<html>next_cursor</html>"), None);
+        assert_eq!(c(""), None);
+    }
 
     fn client(base: &str, insecure: bool) -> Client {
         crate::install_crypto_provider();
