@@ -69,6 +69,8 @@ impl ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// The `code` of the gateway's own error body, when the error is a gateway's answer.
+    gateway_code: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -78,7 +80,27 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            gateway_code: None,
         }
+    }
+
+    /// The same error, naming the `code` the gateway's error body gave (shown as
+    /// `gateway_code` with `-o json`). A code that is not a plain `snake_case` word of at
+    /// most 64 characters is not repeated: it comes from a remote server.
+    pub fn with_gateway_code(mut self, code: &str) -> Error {
+        let plain = !code.is_empty()
+            && code.len() <= 64
+            && code.starts_with(|c: char| c.is_ascii_lowercase())
+            && code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        self.gateway_code = plain.then(|| code.to_string());
+        self
+    }
+
+    /// The gateway's own error code, if the error is a gateway's answer.
+    pub fn gateway_code(&self) -> Option<&str> {
+        self.gateway_code.as_deref()
     }
 
     pub fn invalid_input(message: impl Into<String>) -> Error {
@@ -132,7 +154,10 @@ impl Error {
 
     /// The same kind of error (and so the same exit code) with another message.
     pub fn with_message(self, message: impl Into<String>) -> Error {
-        Error::new(self.kind, message)
+        Error {
+            message: message.into(),
+            ..self
+        }
     }
 }
 
@@ -144,8 +169,11 @@ mod tests {
     fn the_kind_decides_exit_code_and_json_code() {
         let e = Error::token_invalid("gone");
         assert_eq!((e.exit_code(), e.code()), (exit::CONFLICT, "token_invalid"));
-        let e = e.with_message("still gone");
+        let e = e
+            .with_gateway_code("token_invalid")
+            .with_message("still gone");
         assert_eq!(e.kind(), ErrorKind::TokenInvalid);
+        assert_eq!(e.gateway_code(), Some("token_invalid"));
         assert_eq!(e.to_string(), "still gone");
         assert_eq!(Error::verification("x").exit_code(), exit::VERIFICATION);
     }

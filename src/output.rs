@@ -356,20 +356,41 @@ pub fn progress(format: OutputFormat, line: &str) {
 /// Writes an error to standard error: one line of text (control and bidi characters
 /// escaped), or `{"error": {code, message}}`.
 pub fn print_error(format: OutputFormat, err: &Error) {
-    print_error_parts(format, err.code(), err.message());
+    write_error(format, err.code(), err.message(), err.gateway_code());
 }
 
 /// [`print_error`] for errors that are not an [`Error`] yet (clap's usage errors).
 pub fn print_error_parts(format: OutputFormat, code: &str, message: &str) {
+    write_error(format, code, message, None);
+}
+
+/// The error line: `{"error": {"code", "message"}}` with `-o json` (and `gateway_code`
+/// when a gateway's error body named one), else `error: MESSAGE`.
+fn write_error(format: OutputFormat, code: &str, message: &str, gateway_code: Option<&str>) {
     let mut stderr = std::io::stderr().lock();
     let _ = match format {
-        OutputFormat::Json => writeln!(
-            stderr,
-            "{}",
-            json_ascii_safe(
-                serde_json::json!({"error": {"code": code, "message": message}}).to_string()
-            )
-        ),
+        OutputFormat::Json => {
+            #[derive(Serialize)]
+            struct ErrorLine<'a> {
+                error: ErrorFields<'a>,
+            }
+            #[derive(Serialize)]
+            struct ErrorFields<'a> {
+                code: &'a str,
+                message: &'a str,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                gateway_code: Option<&'a str>,
+            }
+            let line = ErrorLine {
+                error: ErrorFields {
+                    code,
+                    message,
+                    gateway_code,
+                },
+            };
+            let text = serde_json::to_string(&line).unwrap_or_default();
+            writeln!(stderr, "{}", json_ascii_safe(text))
+        }
         // One line, whatever a gateway put in its message.
         OutputFormat::Table | OutputFormat::Wide => {
             writeln!(stderr, "error: {}", escape(message))

@@ -18,7 +18,42 @@ fn json_errors_leave_stdout_empty() {
     assert!(out.stdout.is_empty());
     assert_eq!(
         out.stderr_json(),
-        serde_json::json!({"error": {"code": "not_found", "message": "grant g9 not found"}})
+        serde_json::json!({"error": {
+            "code": "not_found",
+            "message": "grant g9 not found",
+            "gateway_code": "not_found",
+        }})
+    );
+}
+
+#[test]
+fn the_gateways_own_code_is_repeated_only_when_it_is_a_plain_word() {
+    let with_code = |code: &str| {
+        let body = serde_json::json!({"error": {"code": code, "message": "busy"}});
+        let s = always(409, &body.to_string());
+        let out = run_at(
+            &s.url,
+            &["federation", "grant", "revoke", "g9", "-o", "json"],
+        )
+        .code(4);
+        out.stderr_json()["error"].clone()
+    };
+    let err = with_code("renewal_in_progress");
+    assert_eq!(err["code"], "conflict");
+    assert_eq!(err["gateway_code"], "renewal_in_progress");
+    let long = "a".repeat(65);
+    for hostile in ["", "Not_Snake", "x\u{1b}[2J", "with space", &long, "9lives"] {
+        let err = with_code(hostile);
+        assert_eq!(err["code"], "conflict", "{hostile:?}");
+        assert!(err.get("gateway_code").is_none(), "{hostile:?}: {err}");
+    }
+    // A code that is not a gateway's answer has none.
+    let mut c = common::mosaic();
+    c.args(["federation", "grant", "create", "--user", "u", "-o", "json"]);
+    assert!(
+        run(c, None).code(2).stderr_json()["error"]
+            .get("gateway_code")
+            .is_none()
     );
 }
 

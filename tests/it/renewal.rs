@@ -694,6 +694,10 @@ pub fn renew_race(relay: &Relay, gateways: &[&Gateway], peer: &str, per: usize) 
         assert_eq!(refused.code, 4, "refused as a conflict: {refused:?}");
         let error = refused.stderr_json();
         assert_eq!(error["error"]["code"], "conflict", "{refused:?}");
+        assert_eq!(
+            error["error"]["gateway_code"], "renewal_in_progress",
+            "{refused:?}"
+        );
         let message = error["error"]["message"].as_str().unwrap();
         assert!(
             message.contains(peer) && message.contains("being renewed right now"),

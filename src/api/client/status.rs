@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use super::{Auth, Client};
 use crate::api::env;
 use crate::api::federation::codes;
-use crate::api::types::ErrorBody;
+use crate::api::types::{ErrorBody, ErrorDetail};
 use crate::error::Error;
 
 impl Client {
@@ -58,6 +58,23 @@ impl Client {
         let detail = serde_json::from_slice::<ErrorBody>(bytes)
             .ok()
             .map(|b| b.error);
+        let code = detail.as_ref().map(|d| d.code.clone());
+        let err = self.status_error_of(status, detail, auth, shown, names_record);
+        match code {
+            Some(code) => err.with_gateway_code(&code),
+            None => err,
+        }
+    }
+
+    /// [`Client::status_error`] without the gateway's code.
+    fn status_error_of(
+        &self,
+        status: StatusCode,
+        detail: Option<ErrorDetail>,
+        auth: Auth,
+        shown: &str,
+        names_record: bool,
+    ) -> Error {
         // What the local gateway relays from a peer (`peer test`, `peer query`).
         match detail.as_ref().map(|d| d.code.as_str()) {
             Some(codes::PEER_REFUSED) => {
