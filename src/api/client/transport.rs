@@ -77,13 +77,12 @@ impl Client {
         T: DeserializeOwned,
     {
         let client = self.clone();
-        let segments: Vec<String> = segments.iter().map(|s| s.to_string()).collect();
+        let list_url = self.admin_url(segments)?;
         let query = query.clone();
         let fetch = move |cursor: Option<String>| -> Result<Fetch> {
             let mut query = query.clone();
             query.set_page(PAGE_LIMIT_MAX, cursor);
-            let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-            let url = with_query(client.admin_url(&segments)?, &query)?;
+            let url = with_query(list_url.clone(), &query)?;
             let client = client.clone();
             Ok(tokio::spawn(async move {
                 let shown = redact_url(url.as_str());

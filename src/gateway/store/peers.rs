@@ -42,6 +42,14 @@ pub const CLAIM_DUE_RENEWAL: &str =
        AND (renewal_claimed_until IS NULL OR renewal_claimed_until <= ?4)
        AND renew_after IS NOT NULL AND renew_after <= ?4";
 
+/// The `status` column as a [`PeerStatus`].
+fn status_of(column: &str) -> PeerStatus {
+    match column {
+        "active" => PeerStatus::Active,
+        _ => PeerStatus::Pending,
+    }
+}
+
 fn from_row(row: &Row) -> Result<Peer, DbError> {
     let status: String = row.get(5)?;
     Ok(Peer {
@@ -50,10 +58,7 @@ fn from_row(row: &Row) -> Result<Peer, DbError> {
         remote_url: row.get(2)?,
         grant_id: row.get(3)?,
         subject_user_id: row.get(4)?,
-        status: match status.as_str() {
-            "active" => PeerStatus::Active,
-            _ => PeerStatus::Pending,
-        },
+        status: status_of(&status),
         cert_fingerprint: row.get(6)?,
         cert_serial: row.get(7)?,
         cert_not_after: from_ms_opt(row.get(8)?),
@@ -296,14 +301,7 @@ pub fn renewal_claim(
     .map(|r| {
         let status: String = r.get(0)?;
         let until: Option<i64> = r.get(1)?;
-        Ok((
-            if status == "active" {
-                PeerStatus::Active
-            } else {
-                PeerStatus::Pending
-            },
-            until.filter(|&u| u > now),
-        ))
+        Ok((status_of(&status), until.filter(|&u| u > now)))
     })
     .transpose()
 }
@@ -350,11 +348,7 @@ pub fn credentials(conn: &dyn Db, id: &str) -> Result<Option<Credentials>, DbErr
         .map(|row| {
             let status: String = row.get(0)?;
             Ok(Credentials {
-                status: if status == "active" {
-                    PeerStatus::Active
-                } else {
-                    PeerStatus::Pending
-                },
+                status: status_of(&status),
                 remote_url: row.get(1)?,
                 certificate_pem: row.get(2)?,
                 ca_certificate_pem: row.get(3)?,
