@@ -179,6 +179,12 @@ pub enum Command {
     /// Write a man page for every command into a directory
     #[command(after_help = "Example:\n  mosaic man --out /usr/local/share/man/man1")]
     Man(ManArgs),
+
+    /// The gateway at a glance: version, CA expiry, grants by status, peers' certificates
+    /// and renewals; exit 8 when something needs attention
+    #[command(after_help = "Examples:\n  mosaic status\n  mosaic status -o json --jq .peers\n  \
+        mosaic status -q || alert \"gateway needs attention\"")]
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -608,6 +614,22 @@ pub struct ServeArgs {
     /// unless MOSAIC_ADMIN_TOKEN is set)
     #[arg(long, value_name = "FILE", requires = "database_url")]
     pub admin_token_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its own (never the
+    /// API's port); off unless given
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How the gateway writes its log: `text` (plain lines) or `json` (one object a line,
+    /// start-up lines included)
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[cfg(feature = "gateway")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// `--rate-limit`: a number of requests a minute, or `off`.
@@ -654,6 +676,11 @@ impl From<ServeArgs> for mosaic_gateway::Config {
                 ca_file: a.database_ca_file,
             }),
             admin_token_file: a.admin_token_file,
+            metrics_listen: a.metrics_listen,
+            log_format: match a.log_format {
+                LogFormat::Text => mosaic_gateway::log::LogFormat::Text,
+                LogFormat::Json => mosaic_gateway::log::LogFormat::Json,
+            },
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod data;
 pub mod docs;
 pub mod grant;
 pub mod peer;
+pub mod status;
 
 use crate::api::client::Client;
 use crate::cli::{Command, FederationCommand};
@@ -25,6 +26,10 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 FederationCommand::Audit(cmd) => audit::run(&client, format, cmd).await,
                 FederationCommand::Data(cmd) => data::run(&client, format, cmd).await,
             }
+        }
+        Command::Status => {
+            let client = Client::new(settings.client_config()?)?;
+            status::run(&client, format).await
         }
         Command::Config(cmd) => config::run(format, cmd, settings),
         Command::Completion(args) => docs::completion(&args),

@@ -53,8 +53,8 @@ fn warn_if_shared(path: &Path) {
     if let Ok(meta) = fs::metadata(path)
         && meta.permissions().mode() & 0o077 != 0
     {
-        eprintln!(
-            "mosaic gateway: warning: {} is accessible to other users (mode {:o}); \
+        tracing::warn!(
+            "warning: {} is accessible to other users (mode {:o}); \
              `chmod 700` it",
             path.display(),
             meta.permissions().mode() & 0o777

@@ -139,8 +139,8 @@ pub async fn run_closer(log: std::sync::Arc<RefusalLog>, store: Store) {
         tick.tick().await;
         let rows = log.due(Instant::now());
         if let Err(e) = write(&store, rows).await {
-            eprintln!(
-                "mosaic gateway: writing collapsed enrollment refusals to the audit log: {e}"
+            tracing::warn!(
+                "writing collapsed enrollment refusals to the audit log: {e}"
             );
         }
     }

@@ -89,7 +89,7 @@ pub async fn serve(
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning;
                     // the connections already held are served meanwhile.
-                    eprintln!("mosaic gateway: accept failed: {e}");
+                    tracing::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -99,8 +99,8 @@ pub async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             // Closed at once: the connections held keep being served.
             if !full_logged.swap(true, Ordering::Relaxed) {
-                eprintln!(
-                    "mosaic gateway: {} connections open (--max-connections); refusing new ones",
+                tracing::warn!(
+                    "{} connections open (--max-connections); refusing new ones",
                     limits.max_connections
                 );
             }
@@ -114,6 +114,7 @@ pub async fn serve(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let _slot = slot;
+            let _open = crate::metrics::get().connection();
             let _ = tcp.set_nodelay(true);
             match acceptor {
                 None => serve_connection(&builder, tcp, addr, app, None, watcher).await,
@@ -130,8 +131,8 @@ pub async fn serve(
         .await
         .is_err()
     {
-        eprintln!(
-            "mosaic gateway: requests still open after {}s; closing them",
+        tracing::warn!(
+            "requests still open after {}s; closing them",
             limits.shutdown_timeout.as_secs()
         );
     }
