@@ -18,7 +18,7 @@ use crate::api::env::ADMIN_TOKEN as ADMIN_TOKEN_ENV;
 use crate::private_files::write_file as write_private_file;
 
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
-/// Shortest admin token accepted from the environment.
+/// Shortest admin token accepted, from any source.
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// Only the SHA-256 of the admin token is kept in memory, so comparisons are between
@@ -109,8 +109,14 @@ impl AdminToken {
                 std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
             );
-            if value.trim().is_empty() {
-                return Err(format!("{} is empty", path.display()));
+            // One rule for every source of the token: the environment, --admin-token-file
+            // and this file.
+            if value.trim().len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(format!(
+                    "{} holds fewer than {MIN_ADMIN_TOKEN_LEN} characters: put a long random \
+                     value in it, or delete it to have one generated",
+                    path.display()
+                ));
             }
             return Ok((
                 Self::from_secret(value.trim()),

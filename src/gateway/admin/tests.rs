@@ -74,9 +74,19 @@ fn without_the_environment_the_token_is_generated_once_then_read_back() {
     let (env, _) = from_env("from-the-environment", &dir).expect("env");
     assert!(env.matches("from-the-environment") && !env.matches(token));
 
-    std::fs::write(dir.file(ADMIN_TOKEN_FILE), " \n").expect("empty it");
-    let err = AdminToken::resolve(None, &dir).err().expect("empty file");
-    assert!(err.ends_with("admin-token is empty"), "{err}");
+    // The file is held to the environment's rule: 16 characters after trimming.
+    for short in [" \n", "123456789abcdef\n", " 123456789abcdef \n"] {
+        std::fs::write(dir.file(ADMIN_TOKEN_FILE), short).expect("shorten it");
+        let err = AdminToken::resolve(None, &dir).err().expect("short file");
+        assert!(
+            err.contains("admin-token holds fewer than 16 characters"),
+            "{err}"
+        );
+        assert!(!err.contains("123456789abcdef"), "{err}");
+    }
+    std::fs::write(dir.file(ADMIN_TOKEN_FILE), "0123456789abcdef\n").expect("16");
+    let (sixteen, _) = AdminToken::resolve(None, &dir).expect("16 characters");
+    assert!(sixteen.matches("0123456789abcdef"));
 }
 
 /// `GET /api/admin/federation/grants` through the whole router, with `authorization`
