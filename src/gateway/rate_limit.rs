@@ -33,7 +33,7 @@ pub struct RateLimits {
     enrollment: Limiter,
     admin_failures: Limiter,
     /// Addresses that used up their failed admin attempts, and until when: every admin
-    /// request from them is 429 then, so a right guess is not told from a wrong one.
+    /// request from them without the right token is 429 then.
     admin_blocked: Mutex<HashMap<IpAddr, Instant>>,
 }
 
@@ -52,7 +52,8 @@ impl RateLimits {
         check(&self.enrollment, ip)
     }
 
-    /// `Err(wait)` while `ip` is blocked for failed admin authentication.
+    /// `Err(wait)` while `ip` is blocked for failed admin authentication (asked only for
+    /// requests without the right token).
     pub fn admin_blocked(&self, ip: IpAddr) -> Result<(), Duration> {
         let mut blocked = self
             .admin_blocked
