@@ -584,8 +584,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout: u64,
     /// Requests a minute per client address on the enrollment endpoint, and failed admin
-    /// authentications a minute per address (bursts of as many); past it, 429 with
-    /// Retry-After. `off` disables both
+    /// authentications and refused data-plane requests a minute per address (bursts of as
+    /// many); past it, 429 with Retry-After. A right admin token or a valid client
+    /// certificate is never refused. `off` disables all three
     #[arg(long, env = "MOSAIC_RATE_LIMIT", default_value = "300", value_name = "N|off", value_parser = parse_rate_limit)]
     pub rate_limit: RateLimit,
     /// Keep everything in this PostgreSQL database instead of SQLite in --data-dir, so

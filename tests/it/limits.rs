@@ -353,6 +353,48 @@ fn failed_admin_authentications_past_the_burst_are_429_but_never_block_the_right
 }
 
 #[test]
+fn data_plane_refusals_past_the_burst_are_429_with_retry_after_and_all_counted() {
+    let mut gw = Gateway::start_with(&["--rate-limit", "5"], true);
+    let whoami = b"GET /api/federation/v1/whoami HTTP/1.1\r\nHost: gw\r\n\r\n";
+    for i in 0..5 {
+        let (status, _, body) = raw_request(&gw, whoami);
+        assert_eq!(status, 401, "request {i}: {body}");
+        assert_eq!(error_code(&body), "certificate_required");
+    }
+    for _ in 0..3 {
+        let (status, head, body) = raw_request(&gw, whoami);
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(error_code(&body), "rate_limited");
+        assert!((1..=12).contains(&retry_after(&head)), "{head}");
+    }
+    // Other routes keep their own budgets.
+    assert_eq!(health(&mut connect(&gw)), 200);
+    let (status, _, _) = send(&gw, "GET", "/api/federation/enrollment/guess", "");
+    assert_eq!(status, 410);
+    // Every refusal is counted in the audit log, the ones answered 429 too.
+    gw.sigterm_and_restart();
+    let (status, page) = gw.request(
+        "GET",
+        "/api/admin/federation/audit?action=federation.refused&limit=100",
+        None,
+    );
+    assert_eq!(status, 200, "{page}");
+    let rows: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rows.iter()
+            .map(|d| crate::dataplane_refusals::collapsed_count(d))
+            .sum::<u64>(),
+        8,
+        "{rows:#?}"
+    );
+}
+
+#[test]
 fn rate_limit_off_never_answers_429_and_a_bad_value_is_refused_at_start() {
     let gw = Gateway::start_with(&["--rate-limit", "off"], true);
     for _ in 0..70 {
