@@ -3,19 +3,19 @@
 # `.cargo/mutants.toml` names must be caught by a test (or not compile), else this fails.
 #
 #   scripts/mutants.sh            both passes, side by side (see crypto_copy below)
-#   scripts/mutants.sh crypto     src/crypto/ against the library's unit tests, without
-#                                 the gateway feature
+#   scripts/mutants.sh crypto     the mosaic-crypto crate against its unit tests
 #   scripts/mutants.sh gateway    the enrollment route, the token and grant store, the
-#                                 admin token and the federation routes against the
-#                                 library's unit tests (gateway feature)
+#                                 admin token and the federation routes of the
+#                                 mosaic-gateway crate against its unit tests
 #
-# Both passes run the library's unit tests only (a second or two per mutant): the checks
-# are unit-tested in place, against a temp-dir SQLite store and certificates from a real
-# CA. `--in-place` reuses target/ (cargo-mutants puts the sources back when it ends), so
-# do not edit the tree while it runs. Builds use the `mutants` profile (no debug
-# information: faster links); MUTANTS_PROFILE=dev reuses the dev profile's builds
-# instead (CI does, with the dev profile's debug information turned off). Reports go to
-# target/mutants-report/<pass>/mutants.out/ (missed.txt lists survivors).
+# Each pass mutates one crate and runs that crate's unit tests only (a second or two per
+# mutant): the checks are unit-tested in place, against a temp-dir SQLite store and
+# certificates from a real CA. A mutant rebuilds its crate and nothing above it (the CLI
+# is never rebuilt). `--in-place` reuses target/ (cargo-mutants puts the sources back
+# when it ends), so do not edit the tree while it runs. Builds use the `mutants` profile
+# (no debug information: faster links); MUTANTS_PROFILE=dev reuses the dev profile's
+# builds instead (CI does, with the dev profile's debug information turned off). Reports
+# go to target/mutants-report/<pass>/mutants.out/ (missed.txt lists survivors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,23 +56,22 @@ run() {
     "in $((SECONDS - start)) s"
 }
 
-# The crypto pass builds without the gateway feature, so the gateway pass's mutants are
-# invisible to it; the gateway pass builds src/crypto/ too, so it must never see a crypto
-# mutant. When both run, the crypto pass therefore mutates a copy of the crate (sources
-# only, modification times kept, so its builds in the copy's own target/ stay
-# incremental from one run to the next) while the gateway pass mutates this tree, and the
-# two run at once: one builds while the other tests.
+# The gateway crate depends on the crypto crate, so the gateway pass must never see a
+# crypto mutant. When both run, the crypto pass therefore mutates a copy of the workspace
+# (sources only, modification times kept, so its builds in the copy's own target/ stay
+# incremental from one run to the next; it builds the crypto crate alone) while the
+# gateway pass mutates this tree, and the two run at once: one builds while the other
+# tests.
 crypto_copy() {
   local copy=target/mutants-src/crypto
   mkdir -p "$copy"
-  rm -rf "${copy:?}/src" "$copy/.cargo" "$copy/benches"
-  cp -a Cargo.toml Cargo.lock src .cargo benches "$copy/"
+  rm -rf "${copy:?}/src" "$copy/crates" "$copy/.cargo" "$copy/benches"
+  cp -a Cargo.toml Cargo.lock src crates .cargo benches "$copy/"
   echo "$copy"
 }
 
-crypto() { run crypto "${1:-.}" --no-default-features -e 'src/gateway/**'; }
-# Only the gateway's tests: the others cannot see a mutant of these files.
-gateway() { run gateway . -e 'src/crypto/**' -- gateway::; }
+crypto() { run crypto "${1:-.}" --package mosaic-crypto; }
+gateway() { run gateway . --package mosaic-gateway; }
 
 passes=("$@")
 [ ${#passes[@]} -gt 0 ] || passes=(crypto gateway)

@@ -640,9 +640,9 @@ fn parse_rate_limit(raw: &str) -> Result<RateLimit, String> {
 }
 
 #[cfg(feature = "gateway")]
-impl From<ServeArgs> for crate::gateway::Config {
+impl From<ServeArgs> for mosaic_gateway::Config {
     fn from(a: ServeArgs) -> Self {
-        crate::gateway::Config {
+        mosaic_gateway::Config {
             listen: a.listen,
             data_dir: a.data_dir,
             public_url: a.public_url,
@@ -653,7 +653,7 @@ impl From<ServeArgs> for crate::gateway::Config {
             tls: a.tls,
             tls_cert: a.tls_cert,
             tls_key: a.tls_key,
-            limits: crate::gateway::server::Limits {
+            limits: mosaic_gateway::server::Limits {
                 header_timeout: std::time::Duration::from_secs(a.header_timeout),
                 request_timeout: std::time::Duration::from_secs(a.request_timeout),
                 max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
@@ -664,7 +664,7 @@ impl From<ServeArgs> for crate::gateway::Config {
                 shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout),
             },
             rate_limit: a.rate_limit.0,
-            database: a.database_url.map(|url| crate::gateway::PgOptions {
+            database: a.database_url.map(|url| mosaic_gateway::PgOptions {
                 url,
                 pool_size: a.database_pool_size as usize,
                 statement_timeout: a.database_statement_timeout,
@@ -707,7 +707,7 @@ fn parse_auto_renew(s: &str) -> Result<AutoRenew, String> {
         return Ok(AutoRenew(None));
     }
     match s.trim_end_matches('%').parse::<u8>() {
-        Ok(p) if crate::gateway::renewal::PERCENT_RANGE.contains(&p) => Ok(AutoRenew(Some(p))),
+        Ok(p) if mosaic_gateway::renewal::PERCENT_RANGE.contains(&p) => Ok(AutoRenew(Some(p))),
         _ => Err(format!(
             "must be a percentage from 50 to 90, or off; got {s:?}"
         )),

@@ -369,10 +369,10 @@ fn edit_file(
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.exists())
     {
-        crate::private_files::create_dir(dir)
+        mosaic_private_files::create_dir(dir)
             .map_err(|e| Error::invalid_input(format!("cannot create {}: {e}", dir.display())))?;
     }
-    crate::private_files::write_file(&path, new_text.as_bytes()).map_err(|e| {
+    mosaic_private_files::write_file(&path, new_text.as_bytes()).map_err(|e| {
         Error::invalid_input(format!(
             "cannot write the config file {}: {e}",
             path.display()

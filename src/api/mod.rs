@@ -1,15 +1,7 @@
-//! The whole wire contract, shared by the CLI and the reference gateway so the two cannot
-//! drift apart: bodies (`types`, `scope`, `federation`), list queries (`query`), paths
-//! (`paths`), environment variable names (`env`); and the typed HTTP client the commands
-//! use (`client`). Nothing here prints.
+//! The wire contract (the `mosaic-contract` crate, re-exported here so that the CLI names
+//! it as one module with its client) and the typed HTTP client the commands use
+//! (`client`). Nothing here prints.
 
 pub mod client;
-pub mod env;
-pub mod federation;
-pub mod integer;
-pub mod paths;
-pub mod query;
-pub mod scope;
-pub mod text;
-pub mod timestamp;
-pub mod types;
+
+pub use mosaic_contract::*;

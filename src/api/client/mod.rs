@@ -1,14 +1,13 @@
 //! The typed HTTP client for `/api/admin/federation` and the public enrollment endpoint.
 //! `endpoints` and `federation` hold one method per endpoint, `transport` every rule
 //! about sending and reading, `status` the mapping of faults and error statuses to the
-//! CLI's errors, `pinned` TLS pinned to a CA fingerprint, `credentials` the admin token,
+//! CLI's errors (TLS pinned to a CA fingerprint is `mosaic_crypto::pinned`), `credentials` the admin token,
 //! `redact` what may be shown of a URL. Nothing here prints, except the `-v` request
 //! log, which is a diagnostic on standard error.
 
 mod credentials;
 mod endpoints;
 mod federation;
-mod pinned;
 mod proxy;
 mod redact;
 mod status;
@@ -23,7 +22,8 @@ use url::Url;
 
 pub use credentials::{AdminToken, read_token_file};
 pub use federation::Row;
-pub use pinned::tls_error_in;
+use mosaic_crypto::pinned;
+pub use mosaic_crypto::pinned::tls_error_in;
 pub use redact::{REDACTED, redact_url};
 
 use crate::error::{Error, Result};

@@ -175,7 +175,7 @@ async fn token(client: &Client, format: OutputFormat, args: GrantTokenArgs) -> R
     };
     let token = client.create_token(&args.id, &req).await?;
     emit(format, &token)?;
-    hint(format, &token.paste_hint());
+    hint(format, &paste_hint(&token));
     Ok(())
 }
 
@@ -298,16 +298,14 @@ impl ListItem for Grant {
     }
 }
 
-impl EnrollmentToken {
-    /// What to run on the enrolling gateway, for a person at a terminal.
-    fn paste_hint(&self) -> String {
-        format!(
-            "\nSingle use; shown only this once. On the enrolling gateway, run:\n\n  \
-             mosaic federation peer add {} --ca-fingerprint {}\n",
-            shell_quote(&self.enrollment_url),
-            self.ca_fingerprint
-        )
-    }
+/// What to run on the enrolling gateway, for a person at a terminal.
+fn paste_hint(token: &EnrollmentToken) -> String {
+    format!(
+        "\nSingle use; shown only this once. On the enrolling gateway, run:\n\n  \
+         mosaic federation peer add {} --ca-fingerprint {}\n",
+        shell_quote(&token.enrollment_url),
+        token.ca_fingerprint
+    )
 }
 
 impl Render for EnrollmentToken {
@@ -350,7 +348,7 @@ mod tests {
         let out = t.table();
         assert!(out.contains("(in 15m)"), "{out}");
         assert_eq!(t.quiet().as_deref(), Some(t.enrollment_url.as_str()));
-        assert!(t.paste_hint().contains(
+        assert!(paste_hint(&t).contains(
             "mosaic federation peer add 'https://a.example/api/federation/enrollment/tok' --ca-fingerprint sha256:ab"
         ));
     }

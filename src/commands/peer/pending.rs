@@ -13,7 +13,7 @@ use crate::api::env;
 use crate::api::types::{Peer, StoreCertRequest};
 use crate::crypto::seal::SealingSecret;
 use crate::error::{Error, Result};
-use crate::private_files;
+use mosaic_private_files as private_files;
 
 /// What a pending peer keeps, sealed with `BETTER_AUTH_SECRET` and bound to its ID, so
 /// that `peer finish` can ask the granting gateway again: the same CSR (kept by the

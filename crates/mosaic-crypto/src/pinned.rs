@@ -1,0 +1,182 @@
+//! Trust exactly one CA, named by its fingerprint (`peer add --ca-fingerprint`): the
+//! server must send that CA certificate in its chain, and the chain must verify with it
+//! as the only root. Nothing of the system's roots or `--cacert` applies.
+
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
+
+use crate::fingerprint;
+
+/// The server's chain does not hold the pinned CA.
+#[derive(Debug, thiserror::Error)]
+#[error("the server's certificate chain does not include the CA {0}")]
+pub struct PinNotInChain(pub String);
+
+#[derive(Debug)]
+pub struct PinnedCa {
+    fingerprint: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl PinnedCa {
+    pub fn new(fingerprint: &str) -> Self {
+        PinnedCa {
+            fingerprint: fingerprint.to_string(),
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        }
+    }
+
+    /// A rustls client configuration trusting only this CA.
+    pub fn client_config(self) -> rustls::ClientConfig {
+        let provider = self.provider.clone();
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(self))
+            .with_no_client_auth()
+    }
+}
+
+impl ServerCertVerifier for PinnedCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let ca = intermediates
+            .iter()
+            .find(|c| fingerprint(c) == self.fingerprint)
+            .ok_or_else(|| {
+                rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
+                    PinNotInChain(self.fingerprint.clone()),
+                ))))
+            })?;
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(ca.clone().into_owned())
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?
+            .verify_server_cert(end_entity, &[], server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The rustls error somewhere in `err`'s sources. `io::Error` hides its inner error from
+/// `source()`, so it is looked into too.
+pub fn tls_error_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| tls_error_in(inner))
+        {
+            return Some(inner);
+        }
+        current = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::CertificateAuthority;
+    use rustls::pki_types::pem::PemObject;
+
+    fn ca(name: &str) -> (CertificateAuthority, CertificateDer<'static>) {
+        let ca = CertificateAuthority::generate(name, time::Duration::days(1)).unwrap();
+        let der = CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).unwrap();
+        (ca, der)
+    }
+
+    fn leaf(ca: &CertificateAuthority) -> CertificateDer<'static> {
+        let cert = ca
+            .issue_server(&["127.0.0.1".to_string()], time::Duration::days(1))
+            .unwrap();
+        CertificateDer::from(cert.der)
+    }
+
+    #[test]
+    fn only_a_chain_ending_at_the_pinned_ca_is_trusted() {
+        let (a, a_der) = ca("A");
+        let (b, b_der) = ca("B");
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let now = UnixTime::now();
+        let pinned = PinnedCa::new(a.fingerprint());
+        let verify = |leaf: &CertificateDer<'_>, chain: &[CertificateDer<'_>], name| {
+            pinned.verify_server_cert(leaf, chain, name, &[], now)
+        };
+        let a_leaf = leaf(&a);
+        assert!(verify(&a_leaf, std::slice::from_ref(&a_der), &name).is_ok());
+        // The pinned CA must be in the chain; another CA's chain fails.
+        assert!(matches!(
+            verify(&a_leaf, &[], &name),
+            Err(rustls::Error::InvalidCertificate(_))
+        ));
+        assert!(verify(&leaf(&b), &[b_der], &name).is_err());
+        // Sending the pinned CA does not make another CA's leaf trusted.
+        assert!(verify(&leaf(&b), std::slice::from_ref(&a_der), &name).is_err());
+        // The name still has to match.
+        let elsewhere = ServerName::try_from("gw.example").unwrap();
+        assert!(verify(&a_leaf, &[a_der], &elsewhere).is_err());
+    }
+
+    #[test]
+    fn the_rustls_error_is_found_behind_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let io = std::io::Error::other(tls);
+        assert!(matches!(
+            tls_error_in(&io),
+            Some(rustls::Error::InvalidCertificate(_))
+        ));
+        assert!(tls_error_in(&std::io::Error::other("plain")).is_none());
+    }
+}

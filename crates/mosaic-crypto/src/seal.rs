@@ -1,0 +1,369 @@
+//! Sealing secrets at rest: `mosaic-sealed-v1:` + base64url(salt || nonce || ciphertext+tag),
+//! AES-256-GCM under an HKDF-SHA256 key from `BETTER_AUTH_SECRET`. Layout: docs/sealing.md.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hkdf::Hkdf;
+use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
+
+/// The environment variable that holds the sealing secret: at least 32 bytes, from the
+/// environment only, never a flag.
+pub const SECRET_ENV: &str = "BETTER_AUTH_SECRET";
+
+/// Prefix of every sealed text; the version names the whole scheme below.
+pub const SEALED_PREFIX: &str = "mosaic-sealed-v1:";
+/// HKDF `info` for keys that seal peer private keys.
+pub const PEER_KEY_INFO: &[u8] = b"mosaic/federation/peer-key/v1";
+/// HKDF info for what a pending peer keeps to finish its enrollment (the enrollment URL).
+pub const PEER_ENROLLMENT_INFO: &[u8] = b"mosaic/federation/peer-enrollment/v1";
+/// Shortest secret accepted, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+
+const SALT_LEN: usize = 16;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error(
+        "BETTER_AUTH_SECRET is not set: export the gateway's sealing secret (at least 32 bytes) in the environment"
+    )]
+    SecretMissing,
+    #[error("BETTER_AUTH_SECRET is too short ({0} bytes): it must be at least 32 bytes")]
+    SecretTooShort(usize),
+    #[error("sealed key is malformed: {0}")]
+    Malformed(&'static str),
+    #[error(
+        "sealed key does not open: wrong BETTER_AUTH_SECRET, a damaged blob, or a blob of another record"
+    )]
+    Unsealable,
+}
+
+/// The sealing secret, held only as long as needed and wiped on drop. Its `Debug`
+/// never shows the bytes.
+pub struct SealingSecret(Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for SealingSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealingSecret({} bytes, redacted)", self.0.len())
+    }
+}
+
+impl SealingSecret {
+    /// Accepts a secret of at least [`MIN_SECRET_LEN`] bytes.
+    pub fn new(bytes: Vec<u8>) -> Result<Self, SealError> {
+        let bytes = Zeroizing::new(bytes);
+        if bytes.is_empty() {
+            return Err(SealError::SecretMissing);
+        }
+        if bytes.len() < MIN_SECRET_LEN {
+            return Err(SealError::SecretTooShort(bytes.len()));
+        }
+        Ok(SealingSecret(bytes))
+    }
+
+    /// Reads `BETTER_AUTH_SECRET` from the environment.
+    pub fn from_env() -> Result<Self, SealError> {
+        match std::env::var_os(SECRET_ENV) {
+            None => Err(SealError::SecretMissing),
+            Some(v) => Self::new(v.into_encoded_bytes()),
+        }
+    }
+
+    fn cipher(&self, salt: &[u8], info: &[u8]) -> Aes256Gcm {
+        let mut key = Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(Some(salt), &self.0)
+            .expand(info, key.as_mut())
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Aes256Gcm::new_from_slice(key.as_ref()).expect("32-byte key")
+    }
+
+    /// Seals `plaintext` under `info`, bound to `aad` (the record it belongs to).
+    pub fn seal(&self, info: &[u8], aad: &[u8], plaintext: &[u8]) -> String {
+        let (salt, nonce) = (super::random_bytes(), super::random_bytes());
+        self.seal_with(info, aad, plaintext, salt, nonce)
+    }
+
+    /// [`Self::seal`] with a caller-chosen salt and nonce: only for test vectors.
+    pub fn seal_with(
+        &self,
+        info: &[u8],
+        aad: &[u8],
+        plaintext: &[u8],
+        salt: [u8; SALT_LEN],
+        nonce: [u8; NONCE_LEN],
+    ) -> String {
+        let ciphertext = self
+            .cipher(&salt, info)
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut blob = Vec::with_capacity(SALT_LEN + NONCE_LEN + ciphertext.len());
+        blob.extend_from_slice(&salt);
+        blob.extend_from_slice(&nonce);
+        blob.extend_from_slice(&ciphertext);
+        format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(&blob))
+    }
+
+    /// Opens a text made by [`Self::seal`] with the same `info` and `aad`.
+    pub fn open(
+        &self,
+        info: &[u8],
+        aad: &[u8],
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        let mut blob = decode_sealed(sealed)?;
+        let (salt, rest) = blob.split_at(SALT_LEN);
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_from(nonce).map_err(|_| SealError::Malformed("bad nonce"))?;
+        let result = self
+            .cipher(salt, info)
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| SealError::Unsealable);
+        blob.zeroize();
+        result
+    }
+
+    /// Seals a peer's PKCS#8 private key, bound to the peer ID.
+    pub fn seal_peer_key(&self, peer_id: &str, pkcs8_der: &[u8]) -> String {
+        self.seal(PEER_KEY_INFO, peer_id.as_bytes(), pkcs8_der)
+    }
+
+    /// Seals what a pending peer keeps to finish its enrollment, bound to the peer ID.
+    pub fn seal_enrollment(&self, peer_id: &str, plaintext: &[u8]) -> String {
+        self.seal(PEER_ENROLLMENT_INFO, peer_id.as_bytes(), plaintext)
+    }
+
+    /// Opens [`Self::seal_enrollment`]'s text; fails for another peer ID or secret.
+    pub fn open_enrollment(
+        &self,
+        peer_id: &str,
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        self.open(PEER_ENROLLMENT_INFO, peer_id.as_bytes(), sealed)
+    }
+
+    /// Opens a peer's sealed private key; fails for another peer ID or secret.
+    pub fn open_peer_key(
+        &self,
+        peer_id: &str,
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        self.open(PEER_KEY_INFO, peer_id.as_bytes(), sealed)
+    }
+}
+
+/// The sealed format's layout, checked without opening: the prefix, unpadded base64url,
+/// and room for the salt, the nonce and the tag. `open` checks it first; a gateway checks
+/// it of a sealed key it is asked to store. Each `Malformed` reason reads after the name
+/// of the field that holds the text ("sealed_private_key must start with ...").
+pub fn decode_sealed(sealed: &str) -> Result<Vec<u8>, SealError> {
+    let body = sealed
+        .strip_prefix(SEALED_PREFIX)
+        .ok_or(SealError::Malformed("must start with mosaic-sealed-v1:"))?;
+    let blob = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| SealError::Malformed("is not unpadded base64url after its prefix"))?;
+    if blob.len() < SALT_LEN + NONCE_LEN + TAG_LEN {
+        return Err(SealError::Malformed("is too short to hold a sealed key"));
+    }
+    Ok(blob)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The vector of docs/sealing.md.
+    const SECRET: &[u8] = b"mosaic-sealing-test-vector-secret-32b!";
+    const PEER_ID: &str = "peer-0001";
+    const PLAINTEXT_HEX: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b02010104201111111111111111111111111111111111111111111111111111111111111111a144034200040217e617f0b6443928278f96999e69a23a4f2c152bdf6d6cdf66e5b80282d4ed194a7debcb97712d2dda3ca85aa8765a56f45fc758599652f2897c65306e5794";
+    const SEALED: &str = "mosaic-sealed-v1:AAECAwQFBgcICQoLDA0OD6ChoqOkpaanqKmqq2rthxMIwe8HJ5tdHa_XWb-NyiTMUFUxkQmKtsL-_AYfjzknU51dn88eXA6hh7MaF9McmpE-HNEMrTScTukcBAG2244pjcQEzaKvZIJTHMmapzC6rtedDV9WPCbPJrH_H6K1e05DggHa4ezF6P7XUY0NXb0aMI7RBDLTbM6D8-atU4rBBEGB6IeXSjWXNyZKZfoCMgze1DbHe8Y";
+
+    fn secret() -> SealingSecret {
+        SealingSecret::new(SECRET.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn test_vector() {
+        let plaintext = hex::decode(PLAINTEXT_HEX).unwrap();
+        let salt = core::array::from_fn(|i| i as u8);
+        let nonce = core::array::from_fn(|i| 0xa0 + i as u8);
+        let sealed = secret().seal_with(PEER_KEY_INFO, PEER_ID.as_bytes(), &plaintext, salt, nonce);
+        assert_eq!(sealed, SEALED);
+        assert_eq!(
+            secret().open_peer_key(PEER_ID, SEALED).unwrap().as_slice(),
+            plaintext.as_slice()
+        );
+    }
+
+    #[test]
+    fn every_seal_is_fresh_and_opens() {
+        let s = secret();
+        let a = s.seal_peer_key("p", b"key");
+        let b = s.seal_peer_key("p", b"key");
+        assert_ne!(a, b, "salt and nonce are fresh per seal");
+        assert_eq!(s.open_peer_key("p", &a).unwrap().as_slice(), b"key");
+    }
+
+    #[test]
+    fn tampering_another_record_or_secret_fails() {
+        let s = secret();
+        let mut flipped = SEALED.to_string().into_bytes();
+        let i = flipped.len() - 10;
+        flipped[i] = if flipped[i] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        assert_eq!(
+            s.open_peer_key(PEER_ID, &flipped).unwrap_err(),
+            SealError::Unsealable
+        );
+        assert_eq!(
+            s.open_peer_key("peer-0002", SEALED).unwrap_err(),
+            SealError::Unsealable
+        );
+        let other = SealingSecret::new(b"another-secret-that-is-long-enough!!".to_vec()).unwrap();
+        assert_eq!(
+            other.open_peer_key(PEER_ID, SEALED).unwrap_err(),
+            SealError::Unsealable
+        );
+        assert!(matches!(
+            s.open_peer_key(PEER_ID, "mosaic-sealed-v2:AAAA"),
+            Err(SealError::Malformed(_))
+        ));
+        assert!(matches!(
+            s.open_peer_key(PEER_ID, "mosaic-sealed-v1:AAAA"),
+            Err(SealError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn short_or_missing_secret_is_refused() {
+        assert_eq!(
+            SealingSecret::new(vec![]).unwrap_err(),
+            SealError::SecretMissing
+        );
+        assert_eq!(
+            SealingSecret::new(vec![b'x'; 31]).unwrap_err(),
+            SealError::SecretTooShort(31)
+        );
+        assert!(SealingSecret::new(vec![b'x'; 32]).is_ok());
+    }
+
+    #[test]
+    fn debug_names_the_length_and_nothing_else() {
+        assert_eq!(
+            format!("{:?}", secret()),
+            format!("SealingSecret({} bytes, redacted)", SECRET.len())
+        );
+        assert_eq!(
+            format!("{:?}", SealingSecret::new(vec![b'x'; 32]).unwrap()),
+            "SealingSecret(32 bytes, redacted)"
+        );
+    }
+
+    fn text_of(blob: &[u8]) -> String {
+        format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(blob))
+    }
+
+    /// salt + nonce + tag: the shortest blob that can open (an empty plaintext).
+    const MIN_BLOB: usize = SALT_LEN + NONCE_LEN + TAG_LEN;
+
+    #[test]
+    fn blobs_of_every_length_up_to_44_bytes_are_refused_without_a_panic() {
+        let s = secret();
+        for len in 0..=MIN_BLOB {
+            let blob: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let got = s.open_peer_key(PEER_ID, &text_of(&blob));
+            let want = if len < MIN_BLOB {
+                SealError::Malformed("is too short to hold a sealed key")
+            } else {
+                SealError::Unsealable
+            };
+            assert_eq!(got.unwrap_err(), want, "a blob of {len} bytes");
+        }
+        // The real sealed blob cut short anywhere is refused the same way.
+        let real = URL_SAFE_NO_PAD
+            .decode(SEALED.strip_prefix(SEALED_PREFIX).unwrap())
+            .unwrap();
+        for len in 0..real.len() {
+            let want = if len < MIN_BLOB {
+                SealError::Malformed("is too short to hold a sealed key")
+            } else {
+                SealError::Unsealable
+            };
+            let got = s.open_peer_key(PEER_ID, &text_of(&real[..len]));
+            assert_eq!(got.unwrap_err(), want, "the vector cut to {len} bytes");
+        }
+    }
+
+    /// The enrollment URL a pending peer keeps is sealed under its own HKDF label: it opens
+    /// as itself only, for its own peer, and a peer key's blob never opens as one.
+    #[test]
+    fn a_sealed_enrollment_opens_only_as_an_enrollment_of_its_peer() {
+        let s = secret();
+        let url = b"https://gw-a.example/api/federation/enrollment/secret-token";
+        let sealed = s.seal_enrollment(PEER_ID, url);
+        assert!(sealed.starts_with(SEALED_PREFIX), "{sealed}");
+        assert_eq!(s.open_enrollment(PEER_ID, &sealed).unwrap().as_slice(), url);
+        assert_eq!(
+            s.open_peer_key(PEER_ID, &sealed).unwrap_err(),
+            SealError::Unsealable
+        );
+        assert_eq!(
+            s.open_enrollment("peer-0002", &sealed).unwrap_err(),
+            SealError::Unsealable
+        );
+        assert_eq!(
+            s.open_enrollment(PEER_ID, SEALED).unwrap_err(),
+            SealError::Unsealable
+        );
+        assert_eq!(
+            s.open(PEER_ENROLLMENT_INFO, PEER_ID.as_bytes(), &sealed)
+                .unwrap()
+                .as_slice(),
+            url
+        );
+    }
+
+    #[test]
+    fn an_empty_plaintext_seals_to_44_bytes_and_opens() {
+        let s = secret();
+        let sealed = s.seal_peer_key(PEER_ID, b"");
+        let blob = URL_SAFE_NO_PAD
+            .decode(sealed.strip_prefix(SEALED_PREFIX).unwrap())
+            .unwrap();
+        assert_eq!(blob.len(), MIN_BLOB);
+        assert!(s.open_peer_key(PEER_ID, &sealed).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_over_long_blob_does_not_open() {
+        let s = secret();
+        let mut blob = URL_SAFE_NO_PAD
+            .decode(SEALED.strip_prefix(SEALED_PREFIX).unwrap())
+            .unwrap();
+        for extra in [1, 16, 4096] {
+            blob.extend(std::iter::repeat_n(0u8, extra));
+            assert_eq!(
+                s.open_peer_key(PEER_ID, &text_of(&blob)).unwrap_err(),
+                SealError::Unsealable,
+                "{extra} more bytes"
+            );
+        }
+    }
+}
