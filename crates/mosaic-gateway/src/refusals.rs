@@ -1,8 +1,8 @@
 //! Refused requests in the audit log, with repeats from one address collapsed, so that
-//! probing is visible without growing the log without bound (docs/gateway.md, "Refused
-//! requests in the audit log"): refused enrollment requests (previews and POSTs) as
-//! `enrollment.refused`, refused data-plane requests (`/api/federation/v1/...`) as
-//! `federation.refused`.
+//! probing is visible without growing the log without bound: refused enrollment requests
+//! (previews and POSTs) as `enrollment.refused`, refused data-plane requests
+//! (`/api/federation/v1/...`) as `federation.refused` (docs/gateway.md, "Refused
+//! enrollments in the audit log" and "Refused data-plane requests in the audit log").
 //!
 //! Per (kind, client address, grant, reason) and per one-minute window, the 1st, 2nd, 4th,
 //! 8th, ... refusal is written; each written row says how many refusals it stands for
