@@ -38,7 +38,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Gateway(crate::cli::GatewayCommand::Secret) => docs::secret(),
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {
-            mosaic_gateway::serve(args.into()).await.map_err(|e| {
+            mosaic_gateway::serve((*args).into()).await.map_err(|e| {
                 use crate::error::Error;
                 match e {
                     mosaic_gateway::ServeError::Start(_) => Error::invalid_input(e.to_string()),

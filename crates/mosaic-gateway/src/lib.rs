@@ -238,7 +238,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     server::serve(listener, tls, app, args.limits, shutdown).await;
     closer.abort();
     if let Err(e) = refusals::write(&store, refused.flush()).await {
-        tracing::error!("writing collapsed enrollment refusals to the audit log: {e}");
+        tracing::error!("writing collapsed refusals to the audit log: {e}");
     }
     tracing::info!("stopped");
     Ok(())
