@@ -182,8 +182,10 @@ pub enum Command {
 
     /// The gateway at a glance: version, CA expiry, grants by status, peers' certificates
     /// and renewals; exit 8 when something needs attention
-    #[command(after_help = "Examples:\n  mosaic status\n  mosaic status -o json --jq .peers\n  \
-        mosaic status -q || alert \"gateway needs attention\"")]
+    #[command(
+        after_help = "Examples:\n  mosaic status\n  mosaic status -o json --jq .peers\n  \
+        mosaic status >/dev/null || alert \"gateway needs attention\""
+    )]
     Status,
 }
 

@@ -128,14 +128,23 @@ impl Render for GatewayStatus {
                     p.renewal_due_at
                         .map_or_else(|| output::ABSENT.to_string(), |t| output::relative(t, now)),
                     p.renewal_failures.to_string(),
-                    peer_problem(p, now).map_or_else(|| "ok".to_string(), |_| "attention".to_string()),
+                    peer_problem(p, now)
+                        .map_or_else(|| "ok".to_string(), |_| "attention".to_string()),
                 ]
             })
             .collect();
         if !rows.is_empty() {
             out.push('\n');
             out.push_str(&output::list_table(
-                &["PEER", "NAME", "STATUS", "CERT EXPIRES", "RENEWAL DUE", "FAILURES", "STATE"],
+                &[
+                    "PEER",
+                    "NAME",
+                    "STATUS",
+                    "CERT EXPIRES",
+                    "RENEWAL DUE",
+                    "FAILURES",
+                    "STATE",
+                ],
                 rows,
             ));
         }
@@ -178,9 +187,15 @@ mod tests {
         let healthy = peer(PeerStatus::Active, hours(10), hours(5), 0);
         assert!(attention(&status(now, vec![healthy]), now).is_empty());
         let cases = [
-            (peer(PeerStatus::Pending, hours(10), hours(5), 0), "peer finish p1"),
+            (
+                peer(PeerStatus::Pending, hours(10), hours(5), 0),
+                "peer finish p1",
+            ),
             (peer(PeerStatus::Active, hours(-1), hours(-5), 0), "expired"),
-            (peer(PeerStatus::Active, hours(10), hours(-1), 2), "2 renewals failed"),
+            (
+                peer(PeerStatus::Active, hours(10), hours(-1), 2),
+                "2 renewals failed",
+            ),
             (peer(PeerStatus::Active, hours(10), hours(-1), 0), "overdue"),
         ];
         for (p, words) in cases {

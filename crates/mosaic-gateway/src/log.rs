@@ -11,8 +11,8 @@ use std::sync::Arc;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::filter_fn;
-use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -38,13 +38,17 @@ pub fn init(format: LogFormat) {
             subscriber
                 .with(
                     tracing_subscriber::fmt::layer()
-                        .event_format(Plain { prefix: "mosaic gateway " })
+                        .event_format(Plain {
+                            prefix: "mosaic gateway ",
+                        })
                         .with_writer(std::io::stdout)
                         .with_filter(filter_fn(is_startup)),
                 )
                 .with(
                     tracing_subscriber::fmt::layer()
-                        .event_format(Plain { prefix: "mosaic gateway: " })
+                        .event_format(Plain {
+                            prefix: "mosaic gateway: ",
+                        })
                         .with_writer(std::io::stderr)
                         .with_filter(filter_fn(move |m| !is_startup(m))),
                 ),

@@ -223,7 +223,14 @@ impl Metrics {
 
     /// One answered request. `route` is the router's template (never the raw path: an
     /// enrollment token is a path segment); `code` the error code of a refusal.
-    pub fn request(&self, route: &str, method: &str, status: u16, code: Option<&str>, took: Duration) {
+    pub fn request(
+        &self,
+        route: &str,
+        method: &str,
+        status: u16,
+        code: Option<&str>,
+        took: Duration,
+    ) {
         let labels = RouteLabels {
             route: route.to_string(),
             method: method.to_string(),
@@ -263,7 +270,9 @@ impl Metrics {
 
     /// One automatic or requested renewal of a client certificate of this gateway's.
     pub fn renewal(&self, outcome: &'static str) {
-        self.renewals.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.renewals
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// A connection opened; it counts as open until the guard is dropped.
@@ -302,7 +311,10 @@ impl Metrics {
     }
 
     fn expiry_due(&self) -> bool {
-        let mut at = self.expiry_read_at.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut at = self
+            .expiry_read_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let due = at.is_none_or(|t| t.elapsed() >= EXPIRY_EVERY);
         if due {
             *at = Some(Instant::now());

@@ -10,8 +10,7 @@ use crate::api::query::{AuditListQuery, GrantListQuery, PeerListQuery};
 use crate::api::types::{
     AuditEntry, CreateGrantRequest, CreatePeerRequest, CreateTokenRequest, EnrollRequest,
     EnrollResponse, EnrollmentPreview, EnrollmentToken, GatewayStatus, Grant, Health, Peer,
-    PeerEnrollment,
-    RevokeGrantRequest, StoreCertRequest,
+    PeerEnrollment, RevokeGrantRequest, StoreCertRequest,
 };
 use crate::error::Result;
 

@@ -14,7 +14,6 @@ use mosaic_contract::types::{ErrorBody, GatewayStatus, GrantCounts};
     get,
     path = "/api/admin/federation/status",
     tag = "system",
-    operation_id = "gateway_status",
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "The gateway's state", body = GatewayStatus),

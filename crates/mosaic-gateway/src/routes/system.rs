@@ -40,7 +40,8 @@ const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     // The CA is loaded before the gateway serves at all; the store can go away (a
     // PostgreSQL server restarting, a full disk), so it is asked every time.
-    let not_ready = |why: String| ApiError::coded(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why);
+    let not_ready =
+        |why: String| ApiError::coded(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why);
     match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => Ok(Json(Readiness {
             status: "ready".into(),

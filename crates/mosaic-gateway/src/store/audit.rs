@@ -135,7 +135,8 @@ fn from_row(row: &Row) -> Result<AuditEntry, DbError> {
     })
 }
 
-pub const SELECT: &str = "SELECT id, at, action, actor, grant_id, peer_id, detail, request_id FROM audit_log";
+pub const SELECT: &str =
+    "SELECT id, at, action, actor, grant_id, peer_id, detail, request_id FROM audit_log";
 
 pub fn list(
     conn: &dyn Db,

@@ -72,8 +72,12 @@ impl Store {
 
     /// Whether the database answers a query (the readiness check).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.run(|db| db.query_one("SELECT 1", &[]).map(|_| ()).map_err(StoreError::from))
-            .await
+        self.run(|db| {
+            db.query_one("SELECT 1", &[])
+                .map(|_| ())
+                .map_err(StoreError::from)
+        })
+        .await
     }
 }
 
