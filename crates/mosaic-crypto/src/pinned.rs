@@ -169,6 +169,23 @@ mod tests {
         assert!(verify(&a_leaf, &[a_der], &elsewhere).is_err());
     }
 
+    /// The schemes offered in the handshake are the provider's, among them the one every
+    /// certificate of a gateway's CA is signed with: none offered, no server can answer.
+    #[test]
+    fn the_handshake_offers_the_providers_signature_schemes() {
+        let schemes = PinnedCa::new("sha256:00").supported_verify_schemes();
+        assert!(
+            schemes.contains(&SignatureScheme::ECDSA_NISTP256_SHA256),
+            "{schemes:?}"
+        );
+        assert_eq!(
+            schemes,
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        );
+    }
+
     #[test]
     fn the_rustls_error_is_found_behind_io_errors() {
         let tls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
