@@ -511,6 +511,7 @@ pub enum GatewayCommand {
         Environment:\n  \
         BETTER_AUTH_SECRET   required, at least 32 bytes (never a flag): seals the CA key and\n                       \
         opens the peers' sealed keys\n  \
+        MOSAIC_PREVIOUS_SECRETS  previous secrets, comma-separated: only open (rotation)\n  \
         MOSAIC_ADMIN_TOKEN   the admin token to accept (at least 16 characters); else one is\n                       \
         generated into DIR/admin-token\n  \
         MOSAIC_DATA_DIR      --data-dir [default: $XDG_DATA_HOME/mosaic/gateway, else\n                       \
@@ -519,6 +520,25 @@ pub enum GatewayCommand {
         MOSAIC_RATE_LIMIT    --rate-limit"
     )]
     Serve(ServeArgs),
+
+    /// Seal every key the gateway keeps (CA key, peers' keys, pending enrollments) again
+    /// under the current BETTER_AUTH_SECRET, after a rotation; safe while it serves
+    #[command(
+        after_help = "Example (after restarting the gateway with the new secret as BETTER_AUTH_SECRET\n\
+        and the old one as a previous secret):\n  \
+        export BETTER_AUTH_SECRET=\"$NEW\" MOSAIC_PREVIOUS_SECRETS=\"$OLD\"\n  \
+        mosaic gateway reseal --data-dir ./gw-a\n\n\
+        Each value is replaced in its own transaction, only if unchanged since it was read;\n\
+        a rerun does what an interrupted run left. It prints a summary and, once every value\n\
+        is under the current secret, that the previous secrets can be removed. A value that\n\
+        opens with no secret given is named and left as it is (exit 4).\n\n\
+        Environment:\n  \
+        BETTER_AUTH_SECRET        the current secret (at least 32 bytes): seals\n  \
+        MOSAIC_PREVIOUS_SECRETS   previous secrets, comma-separated: only open\n  \
+        MOSAIC_DATA_DIR           --data-dir\n  \
+        MOSAIC_DATABASE_URL       --database-url"
+    )]
+    Reseal(ResealArgs),
 
     /// Print a new random secret (256 bits, base64url) for BETTER_AUTH_SECRET or
     /// MOSAIC_ADMIN_TOKEN
@@ -608,6 +628,47 @@ pub struct ServeArgs {
     /// unless MOSAIC_ADMIN_TOKEN is set)
     #[arg(long, value_name = "FILE", requires = "database_url")]
     pub admin_token_file: Option<PathBuf>,
+    /// A file of previous sealing secrets, one a line, that only open (with
+    /// MOSAIC_PREVIOUS_SECRETS): for rotating BETTER_AUTH_SECRET
+    #[arg(long, value_name = "FILE")]
+    pub previous_secrets_file: Option<PathBuf>,
+}
+
+/// `mosaic gateway reseal`: where the gateway keeps its data, as for `serve`.
+#[cfg(feature = "gateway")]
+#[derive(Debug, Clone, Args)]
+pub struct ResealArgs {
+    /// The gateway's data directory (as given to `serve`)
+    #[arg(long, env = env::DATA_DIR, value_name = "DIR", conflicts_with = "database_url")]
+    pub data_dir: Option<PathBuf>,
+    /// The gateway's PostgreSQL database (as given to `serve`)
+    #[arg(long, env = env::DATABASE_URL, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// PEM roots the PostgreSQL server's certificate must chain to (as for `serve`)
+    #[arg(long, value_name = "FILE", requires = "database_url")]
+    pub database_ca_file: Option<PathBuf>,
+    /// Longest a database statement may run before PostgreSQL cancels it (e.g. 10s)
+    #[arg(long, default_value = "10s", value_name = "DURATION", requires = "database_url", value_parser = parse_duration)]
+    pub database_statement_timeout: std::time::Duration,
+    /// A file of previous sealing secrets, one a line (with MOSAIC_PREVIOUS_SECRETS)
+    #[arg(long, value_name = "FILE")]
+    pub previous_secrets_file: Option<PathBuf>,
+}
+
+#[cfg(feature = "gateway")]
+impl From<ResealArgs> for mosaic_gateway::reseal::ResealConfig {
+    fn from(a: ResealArgs) -> Self {
+        mosaic_gateway::reseal::ResealConfig {
+            data_dir: a.data_dir,
+            database: a.database_url.map(|url| mosaic_gateway::PgOptions {
+                url,
+                pool_size: 2,
+                statement_timeout: a.database_statement_timeout,
+                ca_file: a.database_ca_file,
+            }),
+            previous_secrets_file: a.previous_secrets_file,
+        }
+    }
 }
 
 /// `--rate-limit`: a number of requests a minute, or `off`.
@@ -654,6 +715,7 @@ impl From<ServeArgs> for mosaic_gateway::Config {
                 ca_file: a.database_ca_file,
             }),
             admin_token_file: a.admin_token_file,
+            previous_secrets_file: a.previous_secrets_file,
         }
     }
 }

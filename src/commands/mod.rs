@@ -32,6 +32,17 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Secret) => docs::secret(),
         #[cfg(feature = "gateway")]
+        Command::Gateway(crate::cli::GatewayCommand::Reseal(args)) => {
+            use crate::error::Error;
+            use mosaic_gateway::reseal::ResealError;
+            match mosaic_gateway::reseal::reseal(args.into()).await {
+                Ok(_) => Ok(()),
+                Err(e @ ResealError::Invalid(_)) => Err(Error::invalid_input(e.to_string())),
+                Err(e @ ResealError::Unopenable(_)) => Err(Error::conflict(e.to_string())),
+                Err(e @ ResealError::Failed(_)) => Err(Error::internal(e.to_string())),
+            }
+        }
+        #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {
             mosaic_gateway::serve(args.into()).await.map_err(|e| {
                 use crate::error::Error;

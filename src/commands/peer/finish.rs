@@ -10,7 +10,7 @@ use super::pending::{KeptEnrollment, PendingCertificate};
 use crate::api::client::Client;
 use crate::api::types::{EnrollRequest, Peer, PeerStatus};
 use crate::crypto::ca::csr_public_key;
-use crate::crypto::seal::SealingSecret;
+use crate::crypto::seal::{self, SealingSecret};
 use crate::crypto::verify::{self, Expected};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, OutputFormat};
@@ -23,6 +23,9 @@ pub async fn finish(client: &Client, format: OutputFormat, peer_id: &str) -> Res
         Err(e) => return Err(e),
     }
     let secret = SealingSecret::from_env().map_err(|e| Error::invalid_input(e.to_string()))?;
+    // A rotation in progress: the enrollment may still be under a previous secret.
+    let previous = seal::previous_secrets(None).map_err(|e| Error::invalid_input(e.to_string()))?;
+    let secret = secret.with_previous(previous);
     let kept = client.get_peer_enrollment(peer_id).await?;
     let enrollment = KeptEnrollment::open(&secret, peer_id, &kept.sealed_enrollment)?;
     drop(secret);
