@@ -59,6 +59,8 @@ struct Column {
     /// How the value is named in messages.
     what: &'static str,
     info: &'static [u8],
+    /// The associated data when it is not the record's ID.
+    aad: Option<&'static [u8]>,
     select: &'static str,
     swap: &'static str,
 }
@@ -66,6 +68,7 @@ struct Column {
 const PEER_KEY: Column = Column {
     what: "sealed private key",
     info: PEER_KEY_INFO,
+    aad: None,
     select: "SELECT sealed_private_key FROM peers WHERE id = ?1",
     swap: "UPDATE peers SET sealed_private_key = ?3 WHERE id = ?1 AND sealed_private_key = ?2",
 };
@@ -73,6 +76,7 @@ const PEER_KEY: Column = Column {
 const PEER_ENROLLMENT: Column = Column {
     what: "sealed enrollment",
     info: PEER_ENROLLMENT_INFO,
+    aad: None,
     select: "SELECT sealed_enrollment FROM peers WHERE id = ?1",
     swap: "UPDATE peers SET sealed_enrollment = ?3 WHERE id = ?1 AND sealed_enrollment = ?2",
 };
@@ -81,6 +85,7 @@ const PEER_ENROLLMENT: Column = Column {
 const SHARED_CA: Column = Column {
     what: "sealed CA key",
     info: CA_KEY_INFO,
+    aad: Some(CA_KEY_AAD),
     select: "SELECT sealed_key FROM gateway_ca WHERE CAST(id AS TEXT) = ?1",
     swap: "UPDATE gateway_ca SET sealed_key = ?3 WHERE CAST(id AS TEXT) = ?1 AND sealed_key = ?2",
 };
@@ -228,7 +233,8 @@ impl Run {
                 // Removed (or its enrollment finished) meanwhile: nothing to keep.
                 return Ok(());
             };
-            let Some(new) = self.next(column.info, id.as_bytes(), &old, record, column.what) else {
+            let aad = column.aad.unwrap_or(id.as_bytes());
+            let Some(new) = self.next(column.info, aad, &old, record, column.what) else {
                 return Ok(());
             };
             let (sql, key) = (column.swap, id.to_string());
