@@ -523,21 +523,21 @@ pub enum GatewayCommand {
 
     /// Seal every key the gateway keeps (CA key, peers' keys, pending enrollments) again
     /// under the current BETTER_AUTH_SECRET, after a rotation; safe while it serves
-    #[command(
-        after_help = "Example (after restarting the gateway with the new secret as BETTER_AUTH_SECRET\n\
-        and the old one as a previous secret):\n  \
+    ///
+    /// Run it once every gateway (every replica) serves with the new secret as
+    /// BETTER_AUTH_SECRET and the old one as a previous secret. Each value is replaced in
+    /// its own transaction, only if unchanged since it was read; a rerun does what an
+    /// interrupted run left. It prints a summary and, once every value is under the
+    /// current secret, that the previous secrets can be removed. A value that opens with
+    /// no secret given is named and left as it is (exit 4).
+    #[command(after_help = "Example:\n  \
         export BETTER_AUTH_SECRET=\"$NEW\" MOSAIC_PREVIOUS_SECRETS=\"$OLD\"\n  \
         mosaic gateway reseal --data-dir ./gw-a\n\n\
-        Each value is replaced in its own transaction, only if unchanged since it was read;\n\
-        a rerun does what an interrupted run left. It prints a summary and, once every value\n\
-        is under the current secret, that the previous secrets can be removed. A value that\n\
-        opens with no secret given is named and left as it is (exit 4).\n\n\
         Environment:\n  \
-        BETTER_AUTH_SECRET        the current secret (at least 32 bytes): seals\n  \
-        MOSAIC_PREVIOUS_SECRETS   previous secrets, comma-separated: only open\n  \
-        MOSAIC_DATA_DIR           --data-dir\n  \
-        MOSAIC_DATABASE_URL       --database-url"
-    )]
+        BETTER_AUTH_SECRET       the current secret (at least 32 bytes): seals\n  \
+        MOSAIC_PREVIOUS_SECRETS  previous secrets, comma-separated: only open\n  \
+        MOSAIC_DATA_DIR          --data-dir\n  \
+        MOSAIC_DATABASE_URL      --database-url")]
     Reseal(ResealArgs),
 
     /// Print a new random secret (256 bits, base64url) for BETTER_AUTH_SECRET or
@@ -638,8 +638,8 @@ pub struct ServeArgs {
 #[cfg(feature = "gateway")]
 #[derive(Debug, Clone, Args)]
 pub struct ResealArgs {
-    /// The gateway's data directory (as given to `serve`)
-    #[arg(long, env = env::DATA_DIR, value_name = "DIR", conflicts_with = "database_url")]
+    /// The gateway's data directory (as given to `serve`; unused with --database-url)
+    #[arg(long, env = env::DATA_DIR, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// The gateway's PostgreSQL database (as given to `serve`)
     #[arg(long, env = env::DATABASE_URL, value_name = "URL", hide_env_values = true)]
