@@ -423,7 +423,7 @@ pub enum PeerCommand {
 
     /// Complete an enrollment `peer add` did not: store the certificate it kept, or ask the granting gateway again
     #[command(after_help = "Example:\n  mosaic federation peer finish 5c1d…")]
-    Finish(PeerIdArg),
+    Finish(PeerFinishArgs),
 
     /// Remove a peer record (for example a pending one left by a failed enrollment)
     #[command(after_help = "Examples:\n  mosaic federation peer remove 5c1d…\n  \
@@ -490,6 +490,17 @@ pub struct PeerRemoveArgs {
     /// Do not ask for confirmation on a terminal before removing an active peer
     #[arg(short, long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PeerFinishArgs {
+    /// The peer's ID
+    #[arg(value_name = "PEER_ID", add = complete::peer_ids())]
+    pub id: String,
+    /// A file of previous sealing secrets, one a line (with MOSAIC_PREVIOUS_SECRETS), that
+    /// also open the sealed enrollment while BETTER_AUTH_SECRET is being rotated
+    #[arg(long, value_name = "FILE")]
+    pub previous_secrets_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

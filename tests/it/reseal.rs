@@ -220,6 +220,10 @@ fn rotating_both_gateways_secrets_keeps_the_federation_working() {
     }
 }
 
+/// What each seeded pending peer keeps for `peer finish`: an enrollment URL nobody
+/// answers at.
+const KEPT: &str = r#"{"enrollment_url":"https://127.0.0.1:9/api/federation/enrollment/x","ca_fingerprint":"sha256:0000000000000000000000000000000000000000000000000000000000000000","pinned":false,"grant_id":"g-1","subject_user_id":"u-1"}"#;
+
 /// A gateway with `n` pending peers, each a sealed key and a sealed enrollment under
 /// [`SECRET`] (one key pair for all: only the sealing is under test).
 fn gateway_with_pending_peers(n: usize) -> (Gateway, Vec<String>) {
@@ -237,7 +241,7 @@ fn gateway_with_pending_peers(n: usize) -> (Gateway, Vec<String>) {
             "remote_url": "https://a.example",
             "csr_pem": csr,
             "sealed_private_key": old.seal_peer_key(id, &der),
-            "sealed_enrollment": old.seal_enrollment(id, br#"{"enrollment_url":"https://a.example/x"}"#),
+            "sealed_enrollment": old.seal_enrollment(id, KEPT.as_bytes()),
         });
         let (status, answer) =
             gw.request("POST", "/api/admin/federation/peers/keypair", Some(&body));
@@ -261,6 +265,26 @@ fn kill_9_of_reseal_at_random_points_loses_no_value() {
     let (body, _) = crate::peers::keypair_body("sealed-under-the-old-secret");
     let (status, answer) = gw.request("POST", "/api/admin/federation/peers/keypair", Some(&body));
     assert_eq!(status, 400, "{answer}");
+    // `peer finish` opens an enrollment under the old secret only when it is given.
+    let state = tempfile::tempdir().unwrap();
+    let previous = write_file(state.path(), "previous", &format!("{SECRET}\n"));
+    let finish = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut cmd = gw.mosaic();
+        cmd.env("MOSAIC_STATE_DIR", state.path())
+            .envs(env.iter().copied())
+            .args(["federation", "peer", "finish", &ids[0]])
+            .args(extra);
+        run(cmd, None)
+    };
+    let out = finish(&[("BETTER_AUTH_SECRET", NEW)], &[]).code(2);
+    assert!(out.stderr.contains("does not open"), "{out:?}");
+    // Opened: it goes on to ask the granting gateway, which is not there.
+    finish(&rotating(), &[]).code(6);
+    finish(
+        &[("BETTER_AUTH_SECRET", NEW)],
+        &["--previous-secrets-file", previous.to_str().unwrap()],
+    )
+    .code(6);
     let mut mid_run = 0;
     // Values under the new secret after each kill.
     let mut progress: Vec<usize> = Vec::new();

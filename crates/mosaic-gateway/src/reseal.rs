@@ -385,7 +385,118 @@ fn thousands(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::thousands;
+    use super::*;
+
+    fn key(c: u8) -> SealingSecret {
+        SealingSecret::new(vec![c; 32]).unwrap()
+    }
+
+    /// A store with one pending peer whose key is `sealed`.
+    async fn store_with_peer(dir: &std::path::Path, sealed: &str) -> Store {
+        let store = Store::open(&dir.join(DB_FILE)).unwrap();
+        let sealed = sealed.to_string();
+        store
+            .update(move |db: &dyn Db, now| {
+                db.execute(
+                    "INSERT INTO peers (id, name, remote_url, csr_pem, public_key, \
+                     sealed_private_key, status, created_at) \
+                     VALUES ('p1', 'A', 'https://a.test', 'csr', x'00', ?1, 'pending', ?2)",
+                    args![sealed, now],
+                )
+                .map_err(StoreError::from)
+            })
+            .await
+            .unwrap();
+        store
+    }
+
+    async fn stored(store: &Store) -> String {
+        read(store, &PEER_KEY, "p1").await.unwrap().unwrap()
+    }
+
+    /// A value under a previous secret is swapped for one under the current secret; one
+    /// already under it is left; a value no secret opens is counted and left.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn values_are_resealed_once_and_unopenable_ones_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = key(b'o').seal_peer_key("p1", b"k");
+        let store = store_with_peer(dir.path(), &old).await;
+        let mut run = Run::new(key(b'n').with_previous(vec![key(b'o')]));
+        run.value(&store, &PEER_KEY, "p1", "peer p1", None)
+            .await
+            .unwrap();
+        let new = stored(&store).await;
+        assert_eq!(
+            key(b'n').open_peer_key("p1", &new).unwrap().as_slice(),
+            b"k"
+        );
+        run.value(&store, &PEER_KEY, "p1", "peer p1", None)
+            .await
+            .unwrap();
+        assert_eq!(stored(&store).await, new);
+        let mut stranger = Run::new(key(b'z').with_previous(vec![key(b'y')]));
+        stranger
+            .value(&store, &PEER_KEY, "p1", "peer p1", None)
+            .await
+            .unwrap();
+        assert_eq!(stored(&store).await, new, "left as it is");
+        assert_eq!(
+            (
+                run.summary.resealed,
+                run.summary.current,
+                stranger.summary.unopenable
+            ),
+            (1, 1, 1)
+        );
+        assert!(stranger.finish().is_err());
+        assert!(run.finish().is_ok());
+    }
+
+    /// A value changed since it was read (a renewal sealed a new key meanwhile) is not
+    /// overwritten: the swap misses, the value is read again and found current.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_value_changed_since_it_was_read_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let renewed = key(b'n').seal_peer_key("p1", b"renewed");
+        let store = store_with_peer(dir.path(), &renewed).await;
+        let stale = key(b'o').seal_peer_key("p1", b"old");
+        let mut run = Run::new(key(b'n').with_previous(vec![key(b'o')]));
+        run.value(&store, &PEER_KEY, "p1", "peer p1", Some(stale))
+            .await
+            .unwrap();
+        assert_eq!(stored(&store).await, renewed);
+        assert_eq!((run.summary.resealed, run.summary.current), (0, 1));
+        // A peer removed meanwhile is nothing to keep.
+        let mut gone = Run::new(key(b'n').with_previous(vec![key(b'o')]));
+        let other = key(b'o').seal_peer_key("p2", b"old");
+        gone.value(&store, &PEER_KEY, "p2", "peer p2", Some(other))
+            .await
+            .unwrap();
+        assert_eq!(gone.summary, Summary::default());
+    }
+
+    /// The CA key file is replaced atomically and only when a previous secret opens it.
+    #[test]
+    fn the_ca_key_file_is_resealed_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CA_KEY_FILE);
+        std::fs::write(&path, key(b'o').seal(CA_KEY_INFO, CA_KEY_AAD, b"ca")).unwrap();
+        let mut run = Run::new(key(b'n').with_previous(vec![key(b'o')]));
+        run.ca_file(&path).unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            key(b'n')
+                .open(CA_KEY_INFO, CA_KEY_AAD, &new)
+                .unwrap()
+                .as_slice(),
+            b"ca"
+        );
+        run.ca_file(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), new);
+        assert_eq!((run.summary.resealed, run.summary.current), (1, 1));
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left");
+    }
 
     #[test]
     fn counts_have_thousands_separators() {
