@@ -7,6 +7,8 @@ pub mod data;
 pub mod docs;
 pub mod grant;
 pub mod peer;
+#[cfg(feature = "gateway")]
+mod reseal;
 
 use crate::api::client::Client;
 use crate::cli::{Command, FederationCommand};
@@ -33,14 +35,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Gateway(crate::cli::GatewayCommand::Secret) => docs::secret(),
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Reseal(args)) => {
-            use crate::error::Error;
-            use mosaic_gateway::reseal::ResealError;
-            match mosaic_gateway::reseal::reseal(args.into()).await {
-                Ok(_) => Ok(()),
-                Err(e @ ResealError::Invalid(_)) => Err(Error::invalid_input(e.to_string())),
-                Err(e @ ResealError::Unopenable(_)) => Err(Error::conflict(e.to_string())),
-                Err(e @ ResealError::Failed(_)) => Err(Error::internal(e.to_string())),
-            }
+            reseal::run(format, args).await
         }
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {

@@ -175,6 +175,12 @@ fn rotating_both_gateways_secrets_keeps_the_federation_working() {
     let again = sealed_values(&fed.b);
     assert_summary(&reseal(&fed.b, &rotating(), &[]).ok(), 0, 2, 0);
     assert_eq!(sealed_values(&fed.b), again);
+    let doc = reseal(&fed.b, &rotating(), &["-o", "json"]).ok().json();
+    assert_eq!(
+        doc,
+        json!({"resealed": 0, "already_current": 2, "could_not_open": 0,
+               "previous_secrets_removable": true})
+    );
 
     // The old secret dropped: B starts, reads and renews with the resealed key.
     fed.b.restart_with_env(&[("BETTER_AUTH_SECRET", NEW)]);

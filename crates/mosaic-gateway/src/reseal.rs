@@ -36,8 +36,8 @@ pub enum ResealError {
     Invalid(String),
     /// Some values open with no secret given: they were left as they are (each named on
     /// standard error), every other value was resealed.
-    #[error("{0}")]
-    Unopenable(String),
+    #[error("{message}")]
+    Unopenable { summary: Summary, message: String },
     /// The store failed; a rerun carries on.
     #[error("{0}")]
     Failed(String),
@@ -96,8 +96,8 @@ const PAGE: i64 = 500;
 /// by someone else (a renewal seals under the current secret anyway).
 const ATTEMPTS: usize = 5;
 
-/// Reseals every value, printing progress on standard error and the summary on standard
-/// output.
+/// Reseals every value, printing progress and the values no secret opens on standard
+/// error; the caller shows the summary.
 pub async fn reseal(config: ResealConfig) -> Result<Summary, ResealError> {
     let secret = SealingSecret::from_env().map_err(|e| ResealError::Invalid(e.to_string()))?;
     let secret = crate::with_previous_secrets(secret, config.previous_secrets_file.as_deref())
@@ -322,35 +322,46 @@ impl Run {
 
     fn finish(self) -> Result<Summary, ResealError> {
         let s = self.summary;
-        println!(
-            "resealed {}, already current {}, could not open {}",
-            thousands(s.resealed),
-            thousands(s.current),
-            thousands(s.unopenable)
-        );
-        if s.unopenable > 0 {
-            return Err(ResealError::Unopenable(format!(
-                "{} sealed value{} open{} with no secret given (named above) and {} left as \
-                 {}: give the secret that sealed {} in {} or --previous-secrets-file and run \
-                 reseal again; keep every previous secret until then",
-                thousands(s.unopenable),
-                if s.unopenable == 1 { "" } else { "s" },
-                if s.unopenable == 1 { "s" } else { "" },
-                if s.unopenable == 1 { "was" } else { "were" },
-                if s.unopenable == 1 {
-                    "it is"
-                } else {
-                    "they are"
-                },
-                if s.unopenable == 1 { "it" } else { "them" },
-                mosaic_crypto::seal::PREVIOUS_SECRETS_ENV,
-            )));
+        if s.unopenable == 0 {
+            return Ok(s);
         }
-        println!(
-            "every sealed value is under the current BETTER_AUTH_SECRET: the previous secrets \
-             can be removed (then restart the gateway)"
+        let one = s.unopenable == 1;
+        let message = format!(
+            "{} sealed value{} open{} with no secret given (named above) and {} left as {}: \
+             give the secret that sealed {} in {} or --previous-secrets-file and run reseal \
+             again; keep every previous secret until then",
+            thousands(s.unopenable),
+            if one { "" } else { "s" },
+            if one { "s" } else { "" },
+            if one { "was" } else { "were" },
+            if one { "it is" } else { "they are" },
+            if one { "it" } else { "them" },
+            mosaic_crypto::seal::PREVIOUS_SECRETS_ENV,
         );
-        Ok(s)
+        Err(ResealError::Unopenable {
+            summary: s,
+            message,
+        })
+    }
+}
+
+impl Summary {
+    /// `resealed 1,203, already current 4, could not open 0`, and when every value is under
+    /// the current secret, that the previous secrets can go.
+    pub fn lines(&self) -> String {
+        let mut text = format!(
+            "resealed {}, already current {}, could not open {}\n",
+            thousands(self.resealed),
+            thousands(self.current),
+            thousands(self.unopenable)
+        );
+        if self.unopenable == 0 {
+            text.push_str(
+                "every sealed value is under the current BETTER_AUTH_SECRET: the previous \
+                 secrets can be removed (then restart the gateway)\n",
+            );
+        }
+        text
     }
 }
 
