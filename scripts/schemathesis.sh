@@ -5,7 +5,7 @@
 # (links: grant -> token -> enrollment), negative data, with the admin token and once
 # without it, plus the custom checks of tests/schemathesis/hooks.py. Any failure fails.
 # Every check is on (schemathesis's default); tests/schemathesis/schemathesis.toml turns
-# one off for three operations, and says why.
+# one off for two operations and lets the imports answer 413 to it, and says why.
 # Both tools are pinned and installed into a virtualenv under target/.
 #
 #   scripts/schemathesis.sh            # as CI runs it

@@ -610,13 +610,26 @@ pub struct ServeArgs {
     /// Connections served at once; further ones are closed at once (1 to 1000000)
     #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Connections served at once from one client address (IPv6: one /64); further ones
+    /// from it are closed at once. Behind a proxy every client shares its address: raise
+    /// it (1 to 1000000)
+    #[arg(long, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections_per_address: u64,
+    /// Seconds a connection may stay open with no request in flight (HTTP/2 pings do not
+    /// count) before it is closed (1 to 3600)
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: u64,
+    /// Requests one HTTP/2 connection may have in flight at once (1 to 10000)
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_concurrent_streams: u32,
     /// Seconds requests in flight may take after SIGTERM/SIGINT before the gateway exits
     /// anyway (0 to 3600)
     #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout: u64,
     /// Requests a minute per client address on the enrollment endpoint, and failed admin
-    /// authentications a minute per address (bursts of as many); past it, 429 with
-    /// Retry-After. `off` disables both
+    /// authentications and refused data-plane requests a minute per address (bursts of as
+    /// many); past it, 429 with Retry-After. A right admin token or a valid client
+    /// certificate is never refused. `off` disables all three
     #[arg(long, env = "MOSAIC_RATE_LIMIT", default_value = "300", value_name = "N|off", value_parser = parse_rate_limit)]
     pub rate_limit: RateLimit,
     /// Keep everything in this PostgreSQL database instead of SQLite in --data-dir, so
@@ -716,6 +729,10 @@ impl From<ServeArgs> for mosaic_gateway::Config {
                 header_timeout: std::time::Duration::from_secs(a.header_timeout),
                 request_timeout: std::time::Duration::from_secs(a.request_timeout),
                 max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
+                max_connections_per_address: usize::try_from(a.max_connections_per_address)
+                    .unwrap_or(usize::MAX),
+                idle_timeout: std::time::Duration::from_secs(a.idle_timeout),
+                max_concurrent_streams: a.max_concurrent_streams,
                 shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout),
             },
             rate_limit: a.rate_limit.0,

@@ -201,3 +201,125 @@ fn a_pinned_enrollment_refuses_a_chain_of_another_ca_before_any_csr() {
     let out = fed.peer_add(&url, &["--ca-fingerprint", &fp]).ok();
     assert!(out.stderr.contains("active"), "{}", out.stderr);
 }
+
+/// The count a collapsed `federation.refused` row stands for (1 for a plain row).
+pub(crate) fn collapsed_count(detail: &str) -> u64 {
+    match detail
+        .split("; ")
+        .find(|part| part.contains("collapsed into this row"))
+    {
+        None => 1,
+        Some(part) => part.split(' ').next().unwrap().parse().unwrap(),
+    }
+}
+
+/// The details of the `federation.refused` rows, oldest first.
+fn refused_rows(gw: &Gateway) -> Vec<String> {
+    let (status, page) = gw.request(
+        "GET",
+        "/api/admin/federation/audit?action=federation.refused&limit=100",
+        None,
+    );
+    assert_eq!(status, 200, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn refusals_without_a_certificate_are_collapsed_in_the_audit_log() {
+    const N: u64 = 51;
+    let mut gw = Gateway::start_with(&["--rate-limit", "off"], true);
+    let url = format!("{}/api/federation/v1/whoami", gw.url);
+    for i in 0..N {
+        let (status, body) = crate::common::http("GET", &url, None, None);
+        assert_eq!(status, 401, "request {i}: {body}");
+        assert_eq!(body["error"]["code"], "certificate_required");
+    }
+    let rows = refused_rows(&gw);
+    // Written at the 1st, 2nd, 4th, ... 32nd refusal: 6 rows, not 51.
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    assert_eq!(
+        rows[0],
+        "certificate_required: a client certificate issued by this gateway is required \
+         (mutual TLS); certificate none; from 127.0.0.1"
+    );
+    assert!(
+        rows[5].ends_with(
+            "; from 127.0.0.1; 16 refusals like it collapsed into this row (32 in this minute)"
+        ),
+        "{rows:#?}"
+    );
+    // The rest is written at shutdown (or when the minute ends): every refusal counted.
+    gw.sigterm_and_restart();
+    let rows = refused_rows(&gw);
+    assert_eq!(rows.len(), 7, "{rows:#?}");
+    assert_eq!(rows.iter().map(|d| collapsed_count(d)).sum::<u64>(), N);
+}
+
+#[test]
+fn an_address_past_its_refusals_gets_429_but_a_valid_certificate_from_it_still_reads() {
+    let fed = Fed {
+        a: Gateway::start_at("127.0.0.1:0", &["--tls", "--rate-limit", "5"]),
+        b: Gateway::start_tls(),
+        state: tempfile::tempdir().unwrap(),
+    };
+    fed.import("tasks", USER, &tasks("t", 1)).ok();
+    let grant = fed.grant(USER, SCOPE, &[]);
+    let peer = fed.enroll(&grant);
+    let id = peer_identity(&fed.b, &peer);
+    for _ in 0..5 {
+        refused(
+            get_a(&fed.a, "/api/federation/v1/whoami", None),
+            401,
+            "certificate_required",
+        );
+    }
+    refused(
+        get_a(&fed.a, "/api/federation/v1/whoami", None),
+        429,
+        "rate_limited",
+    );
+    // Refusals with a certificate count too: a scope refusal past the budget is 429.
+    refused(
+        get_a(
+            &fed.a,
+            "/api/federation/v1/resources/credentials",
+            Some(&id),
+        ),
+        429,
+        "rate_limited",
+    );
+    // The peer behind the same address is never refused by the limiter.
+    for _ in 0..3 {
+        let (status, body) =
+            get_a(&fed.a, "/api/federation/v1/resources/tasks", Some(&id)).unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+#[test]
+fn an_out_of_scope_refusal_stores_at_most_256_characters_of_the_path() {
+    let fed = Fed::start();
+    let grant = fed.grant(USER, SCOPE, &[]);
+    let peer = fed.enroll(&grant);
+    let id = peer_identity(&fed.b, &peer);
+    let long = "x".repeat(8000);
+    refused(
+        get_a(
+            &fed.a,
+            &format!("/api/federation/v1/resources/{long}"),
+            Some(&id),
+        ),
+        403,
+        "out_of_scope",
+    );
+    let rows = refused_rows(&fed.a);
+    let row = rows.last().expect("a federation.refused row");
+    assert!(row.contains(&format!("\"{}…\"", "x".repeat(256))), "{row}");
+    assert!(!row.contains(&"x".repeat(257)), "{} characters", row.len());
+    assert!(row.len() < 600, "{} characters", row.len());
+}

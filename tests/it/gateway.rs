@@ -323,7 +323,11 @@ fn openapi_document_is_served_and_matches_the_checked_in_copy() {
         "/api/federation/enrollment/{token}",
         "/api/admin/federation/peers/{id}/whoami",
         "/api/admin/federation/peers/{id}/resources/{resource}",
-        "/api/admin/federation/data/{resource}",
+        "/api/admin/federation/data/tasks",
+        "/api/admin/federation/data/notes",
+        "/api/admin/federation/data/credentials",
+        "/api/admin/federation/data/teams",
+        "/api/admin/federation/data/users",
         "/api/federation/v1/whoami",
         "/api/federation/v1/resources/{resource}",
         "/api/health",
@@ -365,4 +369,96 @@ fn admin_endpoints() -> Vec<(&'static str, String, Option<Value>)> {
         ("GET", AUDIT.into(), None),
         ("GET", "/api/admin/federation/no-such-thing".into(), None),
     ]
+}
+
+/// The document's import operation for `resource`: its own path, or the shared one.
+fn import_operation<'a>(doc: &'a Value, resource: &str) -> &'a Value {
+    let own = format!("/api/admin/federation/data/{resource}");
+    let op = match doc["paths"].get(&own) {
+        Some(item) => &item["post"],
+        None => &doc["paths"]["/api/admin/federation/data/{resource}"]["post"],
+    };
+    assert!(op.is_object(), "no import operation for {resource}");
+    op
+}
+
+/// `schema`, or what its `$ref` points at.
+fn resolved<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => doc
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("dangling {r}")),
+        None => schema,
+    }
+}
+
+/// The request body schema of the import of `resource`, and its example.
+fn import_body<'a>(doc: &'a Value, resource: &str) -> (&'a Value, &'a Value) {
+    let media = &import_operation(doc, resource)["requestBody"]["content"]["application/json"];
+    let schema = resolved(doc, &media["schema"]);
+    let example = if media["example"].is_object() {
+        &media["example"]
+    } else {
+        &schema["example"]
+    };
+    assert!(example.is_object(), "no example for {resource}");
+    (schema, example)
+}
+
+/// Whether `row` fits the document's item schema in `body`: every required field there,
+/// no field the schema does not name unless it allows more (the object-level rules; the
+/// values' own formats are the fuzzer's business).
+fn fits(doc: &Value, body: &Value, row: &Value) -> bool {
+    let items = resolved(doc, &body["properties"]["items"]);
+    let item = resolved(doc, &items["items"]);
+    let row = row.as_object().unwrap();
+    let properties = item["properties"].as_object().unwrap();
+    let required = item["required"].as_array().cloned().unwrap_or_default();
+    required
+        .iter()
+        .all(|r| row.contains_key(r.as_str().unwrap()))
+        && (item["additionalProperties"] != json!(false)
+            || row.keys().all(|k| properties.contains_key(k)))
+}
+
+/// What validates is accepted: for each resource the document's example import fits that
+/// resource's schema and a real gateway stores it (200); each example fits no other
+/// resource's schema, and the gateway refuses it there (400).
+#[test]
+fn every_resource_s_import_example_is_accepted_and_refused_by_the_other_resources() {
+    let gw = Gateway::start();
+    let (_, text) = raw("GET", &format!("{}/api/openapi.json", gw.url), &[], None);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let resources = ["tasks", "notes", "credentials", "teams", "users"];
+    let mut refused = Vec::new();
+    for resource in resources {
+        let (_, example) = import_body(&doc, resource);
+        let path = format!("/api/admin/federation/data/{resource}");
+        let (status, body) = gw.request("POST", &path, Some(example));
+        if status != 200 {
+            refused.push(format!("{resource}: {status} {body}"));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "the document's own examples are refused:\n{}",
+        refused.join("\n")
+    );
+    for resource in resources {
+        let (schema, example) = import_body(&doc, resource);
+        for row in example["items"].as_array().unwrap() {
+            assert!(fits(&doc, schema, row), "{resource}: {row}");
+        }
+        for other in resources.iter().filter(|o| **o != resource) {
+            let (other_schema, _) = import_body(&doc, other);
+            let row = &example["items"][0];
+            assert!(
+                !fits(&doc, other_schema, row),
+                "{resource}'s example also fits {other}'s schema: {row}"
+            );
+            let other_path = format!("/api/admin/federation/data/{other}");
+            let (status, body) = gw.request("POST", &other_path, Some(example));
+            assert_error(status, &body, 400, "invalid_request");
+        }
+    }
 }

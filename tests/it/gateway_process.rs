@@ -239,3 +239,89 @@ fn sigterm_shuts_down_cleanly() {
     };
     assert!(exit.success(), "{exit:?}");
 }
+
+/// Runs `mosaic gateway serve` on the existing data directory `dir`, expecting it to
+/// refuse to start; returns (exit code, stderr).
+fn refused_start_in(dir: &std::path::Path) -> (i32, String) {
+    let mut cmd = mosaic();
+    cmd.args(["gateway", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("BETTER_AUTH_SECRET", SECRET)
+        .env_remove("MOSAIC_ADMIN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the gateway started although it should have refused");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A private, empty data directory in a temp dir.
+#[cfg(unix)]
+fn private_dir(tmp: &tempfile::TempDir) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmp.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+#[cfg(unix)]
+#[test]
+fn a_short_admin_token_file_is_refused_as_the_environment_s_is() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = private_dir(&tmp);
+    let file = dir.join("admin-token");
+    for short in ["x\n", "123456789abcdef\n", "  123456789abcdef  \n"] {
+        std::fs::write(&file, short).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (code, stderr) = refused_start_in(&dir);
+        assert_eq!(code, 2, "{short:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.contains("admin-token") && stderr.contains("fewer than 16 characters"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(short.trim()), "the token leaked: {stderr}");
+    }
+    // Nothing else was made.
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["admin-token"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_data_directory_others_can_read_is_refused_with_the_chmod_to_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = private_dir(&tmp);
+    for mode in [0o755, 0o750, 0o701] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        let (code, stderr) = refused_start_in(&dir);
+        assert_eq!(code, 2, "{mode:o}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.contains(&format!("chmod 700 {}", dir.display())),
+            "{stderr}"
+        );
+        // Nothing changed: still empty, mode as it was.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "{mode:o}");
+        let now = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(now, mode);
+    }
+}

@@ -46,7 +46,8 @@ fn a_server_certificate_from_files_is_served_with_a_warning_about_peers() {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = crate::common::mosaic();
         cmd.args(["gateway", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
+            // A directory the gateway makes (0700): a temp dir itself is 0755, refused.
+            .arg(dir.path().join("data"))
             .args(&args)
             .env("BETTER_AUTH_SECRET", SECRET);
         let out = run(cmd, None).code(2);

@@ -1,5 +1,6 @@
-//! A gateway facing the network: the header-read and request timeouts, the connection
-//! cap, the bounded drain after SIGTERM and the 413 answered from `Content-Length` alone.
+//! A gateway facing the network: the header-read, request and idle timeouts, the
+//! connection caps (in all and per address), the HTTP/2 stream cap, the rate limits, the
+//! bounded drain after SIGTERM and the 413 answered from `Content-Length` alone.
 //! Raw TCP on loopback, a handful of connections, every wait bounded.
 
 use std::io::{Read, Write};
@@ -320,7 +321,7 @@ fn enrollment_guesses_past_the_burst_are_429_with_retry_after_then_served_again(
 }
 
 #[test]
-fn failed_admin_authentications_past_the_burst_block_the_address_even_for_the_right_token() {
+fn failed_admin_authentications_past_the_burst_are_429_but_never_block_the_right_token() {
     let gw = Gateway::start_with(&["--rate-limit", "5"], true);
     let grants = "/api/admin/federation/grants";
     // Right tokens are not counted.
@@ -331,13 +332,228 @@ fn failed_admin_authentications_past_the_burst_block_the_address_even_for_the_ri
         let (status, _, body) = send(&gw, "GET", grants, "wrong-token-0123456789");
         assert_eq!(status, 401, "attempt {i}: {body}");
     }
-    let (status, head, body) = send(&gw, "GET", grants, "wrong-token-0123456789");
-    assert_eq!(status, 429, "{body}");
-    assert!((1..=12).contains(&retry_after(&head)), "{head}");
-    // While blocked, a right guess looks like a wrong one.
+    // Past the budget every wrong or missing token is 429, however many are sent.
+    for _ in 0..300 {
+        let (status, head, body) = send(&gw, "GET", grants, "wrong-token-0123456789");
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(error_code(&body), "rate_limited");
+        assert!((1..=12).contains(&retry_after(&head)), "{head}");
+    }
+    let (status, _, _) = raw_request(
+        &gw,
+        format!("GET {grants} HTTP/1.1\r\nHost: gw\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status, 429, "no token at all");
+    // The admin behind the same address (a NAT, a load balancer) is not locked out.
     let (status, _, body) = send(&gw, "GET", grants, &gw.admin_token);
-    assert_eq!(status, 429, "{body}");
+    assert_eq!(status, 200, "{body}");
     assert!(!body.contains(&gw.admin_token));
+    // And its success does not reset the guesser's budget.
+    let (status, _, _) = send(&gw, "GET", grants, "wrong-token-0123456789");
+    assert_eq!(status, 429);
+}
+
+#[test]
+fn data_plane_refusals_past_the_burst_are_429_with_retry_after_and_all_counted() {
+    let mut gw = Gateway::start_with(&["--rate-limit", "5"], true);
+    let whoami = b"GET /api/federation/v1/whoami HTTP/1.1\r\nHost: gw\r\n\r\n";
+    for i in 0..5 {
+        let (status, _, body) = raw_request(&gw, whoami);
+        assert_eq!(status, 401, "request {i}: {body}");
+        assert_eq!(error_code(&body), "certificate_required");
+    }
+    for _ in 0..3 {
+        let (status, head, body) = raw_request(&gw, whoami);
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(error_code(&body), "rate_limited");
+        assert!((1..=12).contains(&retry_after(&head)), "{head}");
+    }
+    // Other routes keep their own budgets.
+    assert_eq!(health(&mut connect(&gw)), 200);
+    let (status, _, _) = send(&gw, "GET", "/api/federation/enrollment/guess", "");
+    assert_eq!(status, 410);
+    // Every refusal is counted in the audit log, the ones answered 429 too.
+    gw.sigterm_and_restart();
+    let (status, page) = gw.request(
+        "GET",
+        "/api/admin/federation/audit?action=federation.refused&limit=100",
+        None,
+    );
+    assert_eq!(status, 200, "{page}");
+    let rows: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rows.iter()
+            .map(|d| crate::dataplane_refusals::collapsed_count(d))
+            .sum::<u64>(),
+        8,
+        "{rows:#?}"
+    );
+}
+
+/// A plain connection from `source` (any address of 127.0.0.0/8, all routed to the
+/// loopback interface on Linux) to the gateway.
+fn connect_from(gw: &Gateway, source: &str) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(format!("{source}:0").parse().unwrap())
+            .expect("bind the client socket");
+        socket
+            .connect(gw.addr().parse().unwrap())
+            .await
+            .expect("connect")
+    });
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// Whether a connection from `source` is served (a health check answered 200).
+fn served_from(gw: &Gateway, source: &str) -> Option<TcpStream> {
+    let mut s = connect_from(gw, source);
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let _ = s.write_all(b"GET /api/health HTTP/1.1\r\nHost: gw\r\n\r\n");
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).ok()?;
+    let mut rest = [0u8; 4096];
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = s.read(&mut rest);
+    (&buf[9..12] == b"200").then_some(s)
+}
+
+#[test]
+fn one_address_cannot_take_every_connection_slot() {
+    let gw = Gateway::start_with(
+        &[
+            "--max-connections",
+            "6",
+            "--max-connections-per-address",
+            "3",
+            "--header-timeout",
+            "30",
+        ],
+        true,
+    );
+    // The harness's own health check has closed its connection by now; wait until the
+    // gateway has seen it go.
+    let mut held = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while held.len() < 3 {
+        match served_from(&gw, "127.0.0.1") {
+            Some(s) => held.push(s),
+            None => assert!(Instant::now() < deadline, "3 connections never fit"),
+        }
+    }
+    // A fourth from the same address is closed without an answer...
+    let mut extra = connect_from(&gw, "127.0.0.1");
+    let _ = extra.write_all(b"GET /api/health HTTP/1.1\r\nHost: gw\r\n\r\n");
+    let got = read_to_close(&mut extra);
+    assert!(
+        !got.contains(" 200 "),
+        "served past the address's cap: {got:?}"
+    );
+    assert_logged(&gw, "--max-connections-per-address");
+    // ...while another address is served, and the held ones still are.
+    let mut other = served_from(&gw, "127.0.0.2").expect("another address is served");
+    assert_eq!(health(&mut other), 200);
+    for s in &mut held {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(health(s), 200);
+    }
+}
+
+/// Reads one HTTP/2 frame: (type, flags, payload); `None` once the connection is closed.
+fn read_frame(s: &mut TcpStream) -> Option<(u8, u8, Vec<u8>)> {
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).ok()?;
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).ok()?;
+    Some((head[3], head[4], payload))
+}
+
+fn write_frame(s: &mut TcpStream, kind: u8, flags: u8, payload: &[u8]) {
+    let len = (payload.len() as u32).to_be_bytes();
+    let mut frame = vec![len[1], len[2], len[3], kind, flags, 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    let _ = s.write_all(&frame);
+}
+
+#[test]
+fn an_idle_http2_connection_is_closed_after_the_idle_timeout_although_it_answers_pings() {
+    // Pings every second (the header timeout); idle for 2 s closes the connection.
+    let gw = Gateway::start_with(
+        &[
+            "--idle-timeout",
+            "2",
+            "--header-timeout",
+            "1",
+            "--max-concurrent-streams",
+            "7",
+        ],
+        true,
+    );
+    let mut s = connect(&gw);
+    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    // HTTP/2 with prior knowledge (h2c): the preface and empty SETTINGS.
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    write_frame(&mut s, 4, 0, &[]);
+    let started = Instant::now();
+    let (mut pings, mut goaway, mut max_streams) = (0, false, None);
+    while let Some((kind, flags, payload)) = read_frame(&mut s) {
+        match (kind, flags & 1) {
+            (4, 0) => {
+                // SETTINGS_MAX_CONCURRENT_STREAMS (0x3) is --max-concurrent-streams.
+                for setting in payload.chunks_exact(6) {
+                    if setting[..2] == [0, 3] {
+                        max_streams = Some(u32::from_be_bytes(setting[2..].try_into().unwrap()));
+                    }
+                }
+                write_frame(&mut s, 4, 1, &[]);
+            }
+            (6, 0) => {
+                pings += 1;
+                write_frame(&mut s, 6, 1, &payload);
+            }
+            (7, _) => goaway = true,
+            _ => {}
+        }
+    }
+    let closed_after = started.elapsed();
+    assert!(goaway, "closed with a GOAWAY");
+    assert!(
+        closed_after < Duration::from_secs(8),
+        "closed after {closed_after:?}"
+    );
+    assert!(pings >= 1, "the gateway pinged and was answered");
+    assert_eq!(max_streams, Some(7));
+}
+
+#[test]
+fn connection_flags_out_of_range_are_refused_at_start() {
+    for (flag, bad) in [
+        ("--max-connections-per-address", "0"),
+        ("--idle-timeout", "0"),
+        ("--max-concurrent-streams", "0"),
+    ] {
+        let mut cmd = crate::common::mosaic();
+        cmd.args(["gateway", "serve", "--listen", "127.0.0.1:0", flag, bad]);
+        let out = crate::common::run(cmd, None);
+        assert_eq!(out.code, 2, "{flag} {bad}: {out:?}");
+        assert!(out.stderr.contains(flag), "{out:?}");
+    }
 }
 
 #[test]

@@ -855,3 +855,78 @@ fn automatic_renewal_keeps_its_backoff_in_the_database_across_a_restart() {
         "due again at half of the new lifetime: {due}"
     );
 }
+
+/// Sets columns of B's row of `peer` (`set`: an SQL assignment list), in B's own database:
+/// what the passing of time or another process would have done to it.
+fn set_peer_row(b: &Gateway, peer: &str, set: &str) {
+    let sql = format!("UPDATE peers SET {set} WHERE id = '{peer}'");
+    if let Some(database) = &b.database {
+        crate::common::pg::query(database, &sql);
+        return;
+    }
+    let db = rusqlite::Connection::open(b.dir.join("gateway.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(db.execute(&sql, []).unwrap(), 1, "{sql}");
+}
+
+/// The renewal's claim lapses while A's answer is on its way (held by the relay), and
+/// another renewal takes the claim and ends without a swap: the final swap of the
+/// automatic renewal finds the claim gone. That is a failure like any other, retried
+/// with backoff under a claim taken again, not the end of automatic renewal for the peer
+/// (whose certificate would then expire).
+#[test]
+fn automatic_renewal_retries_a_peer_whose_claim_lapsed_before_the_swap() {
+    let relay = Relay::start();
+    let a = granting_behind(&relay, &[]);
+    let b = Gateway::start_at(
+        "127.0.0.1:0",
+        &["--auto-renew", "50", "--renewal-timeout", "5s"],
+    );
+    let state = tempfile::tempdir().unwrap();
+    let (grant, peer) = enroll(&a, &b, state.path());
+    let before = b
+        .run(&["federation", "peer", "list", "-o", "json"])
+        .ok()
+        .json()[0]["cert_fingerprint"]
+        .clone();
+    let started = Instant::now();
+    // Due now; the scheduler's renewal waits at the relay with A's request.
+    relay.hold();
+    set_peer_row(&b, &peer, "renew_after = 0");
+    relay.wait_held(1, Duration::from_secs(10));
+    // Its claim lapses, another renewal takes it, and that one's claim lapses too.
+    set_peer_row(
+        &b,
+        &peer,
+        "renewal_claimed_by = 'another-renewal', renewal_claimed_until = 1",
+    );
+    relay.release(false);
+    while !b.log().contains("renewed the certificate of peer") {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no renewal after the lapsed claim; B's log:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = b.log();
+    assert!(
+        !log.contains("no more automatic tries"),
+        "a lapsed claim is not a reason to stop:\n{log}"
+    );
+    assert_eq!(failed_attempts(&log), [1], "{log}");
+    assert!(log.contains("renewal claim lapsed"), "{log}");
+    let after = b
+        .run(&["federation", "peer", "list", "-o", "json"])
+        .ok()
+        .json()[0]["cert_fingerprint"]
+        .clone();
+    assert_ne!(after, before);
+    // A issued twice (the answer B could not store, then the one it stored); B holds A's
+    // current certificate and `peer query` authenticates with it.
+    assert_b_holds_a_s_current(&a, &[&b], &grant, &peer, 2);
+    eprintln!(
+        "lapsed claim: renewed {:?} after the claim was lost",
+        started.elapsed()
+    );
+}

@@ -588,3 +588,138 @@ fn renewals_stored(b: &Gateway) -> serde_json::Value {
     .ok()
     .json()
 }
+
+/// A "database server" that answers every SSLRequest with `N` (no TLS), as a server
+/// without TLS or anyone on the path can; it records, per connection, whatever the
+/// client sent after that answer (or instead of an SSLRequest).
+struct RefusesTls {
+    addr: String,
+    after_refusal: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl RefusesTls {
+    fn start() -> RefusesTls {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let after_refusal = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = after_refusal.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+                    let mut first = [0u8; 8];
+                    if stream.read_exact(&mut first).is_err() {
+                        return;
+                    }
+                    // SSLRequest: length 8, code 80877103.
+                    let mut rest = if first == [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f] {
+                        let _ = stream.write_all(b"N");
+                        Vec::new()
+                    } else {
+                        first.to_vec()
+                    };
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = stream.read(&mut buf) {
+                        rest.extend_from_slice(&buf[..n]);
+                    }
+                    seen.lock().unwrap().push(rest);
+                });
+            }
+        });
+        RefusesTls {
+            addr,
+            after_refusal,
+        }
+    }
+
+    /// Whether any connection sent a StartupMessage (protocol 3.0) in plain text: its
+    /// user and database names, and the next step of the login, in the clear.
+    fn saw_plaintext_startup(&self) -> bool {
+        self.after_refusal
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|bytes| bytes.len() >= 8 && bytes[4..8] == [0, 3, 0, 0])
+    }
+
+    fn connections(&self) -> usize {
+        self.after_refusal.lock().unwrap().len()
+    }
+}
+
+/// `gateway serve` on `url` with a CA file for the database; it must refuse to start:
+/// (exit code, standard error).
+fn serve_refusing(url: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["db.test".to_string()]).unwrap();
+    let ca = crate::common::write_file(dir.path(), "db-ca.pem", &cert.cert.pem());
+    let mut cmd = crate::common::mosaic();
+    cmd.args(["gateway", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--database-url", url, "--database-ca-file"])
+        .arg(&ca)
+        .env("BETTER_AUTH_SECRET", crate::common::SECRET)
+        .env("MOSAIC_ADMIN_TOKEN", format!("adm-{}", uuid_like()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the gateway started although it should have refused");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// With `--database-ca-file` and no `sslmode`, TLS is required: a server (or anyone on
+/// the path) answering the SSLRequest with `N` does not get the login in plain text, and
+/// the gateway refuses to start with one line.
+#[test]
+fn with_a_database_ca_file_a_server_refusing_tls_gets_no_plaintext_login() {
+    let server = RefusesTls::start();
+    let url = format!("postgres://mosaic@{}/mosaic", server.addr);
+    let (code, stderr) = serve_refusing(&url);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.connections() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        server.connections() >= 1,
+        "the gateway never tried: {stderr}"
+    );
+    assert!(
+        !server.saw_plaintext_startup(),
+        "the gateway sent its StartupMessage in plain text after the server refused TLS; \
+         it said: {stderr}"
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("TLS"), "{stderr}");
+}
+
+/// `sslmode=prefer` or `disable` written in the URL next to `--database-ca-file` is
+/// refused before any connection, naming the fix.
+#[test]
+fn with_a_database_ca_file_sslmode_prefer_or_disable_is_refused_before_connecting() {
+    let server = RefusesTls::start();
+    for mode in ["prefer", "disable"] {
+        let url = format!("postgres://mosaic@{}/mosaic?sslmode={mode}", server.addr);
+        let (code, stderr) = serve_refusing(&url);
+        assert_eq!(code, 2, "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(&format!("sslmode={mode}")), "{stderr}");
+        assert!(stderr.contains("use sslmode=require"), "{stderr}");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(server.connections(), 0, "no connection was made");
+}

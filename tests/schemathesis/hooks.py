@@ -8,7 +8,8 @@ A `before_call` hook keeps the positive phases to what the document calls valid 
 document cannot say it all: an enrollment gets a real P-256 CSR (a random string is never
 a valid CSR); a grant's `expires_at` in the past moves into the future; a resource both
 granted and excluded stays granted only; a made-up `cursor` is dropped (only a cursor the
-gateway handed out is valid); and an `id` that schemathesis copied into a path from
+gateway handed out is valid); a row `id` repeated in one import is made unique (one
+`id` twice is refused, and JSON Schema cannot say "unique by one field"); and an `id` that schemathesis copied into a path from
 another answer's field (a grant's free-text `peer_id`, say) without checking the path's
 pattern is replaced by a well-formed unknown ID.
 """
@@ -99,6 +100,15 @@ def _keep_positive_valid(ctx, case):
         scope = case.body["scope"]
         if isinstance(scope.get("excluded_resources"), list) and isinstance(scope.get("resources"), list):
             scope["excluded_resources"] = [r for r in scope["excluded_resources"] if r not in scope["resources"]]
+    if operation_id and operation_id.startswith("import") and isinstance(case.body.get("items"), list):
+        seen = set()
+        for i, row in enumerate(case.body["items"]):
+            if isinstance(row, dict) and isinstance(row.get("id"), str):
+                n = i
+                while row["id"] in seen:
+                    row["id"] = f"row-{n}"
+                    n += len(case.body["items"])
+                seen.add(row["id"])
     if operation_id == "enroll" and "csr_pem" in case.body:
         case.body["csr_pem"] = CSR
     if operation_id == "createGrant" and isinstance(case.body.get("expires_at"), str):

@@ -76,8 +76,30 @@ pub struct ClientCert {
     pub not_after: OffsetDateTime,
 }
 
+/// The CA's signing key for rcgen: its `KeyPair` in a [`Zeroizing`], so that the PKCS#8
+/// copy rcgen keeps inside it is wiped when the CA is dropped (rcgen's `zeroize`
+/// feature). The key as ring parsed it, in the same `KeyPair`, is not wiped: ring has no
+/// zeroization (docs/gateway.md, "Key material in memory").
+struct CaKey(Zeroizing<KeyPair>);
+
+impl rcgen::PublicKeyData for CaKey {
+    fn der_bytes(&self) -> &[u8] {
+        self.0.der_bytes()
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.0.algorithm()
+    }
+}
+
+impl rcgen::SigningKey for CaKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.0.sign(msg)
+    }
+}
+
 pub struct CertificateAuthority {
-    issuer: Issuer<'static, KeyPair>,
+    issuer: Issuer<'static, CaKey>,
     cert_pem: String,
     fingerprint: String,
     key_pkcs8: Zeroizing<Vec<u8>>,
@@ -94,8 +116,10 @@ impl std::fmt::Debug for CertificateAuthority {
 impl CertificateAuthority {
     /// A new self-signed P-256 CA named `common_name`, valid for `validity`.
     pub fn generate(common_name: &str, validity: Duration) -> Result<Self, CaError> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
-            .map_err(|e| CaError::Sign(e.to_string()))?;
+        let key = Zeroizing::new(
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+                .map_err(|e| CaError::Sign(e.to_string()))?,
+        );
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common_name);
@@ -107,13 +131,13 @@ impl CertificateAuthority {
         params.not_after = now + validity;
         params.serial_number = Some(random_serial());
         let cert = params
-            .self_signed(&key)
+            .self_signed(&*key)
             .map_err(|e| CaError::Sign(e.to_string()))?;
         let key_pkcs8 = Zeroizing::new(key.serialize_der());
         Ok(CertificateAuthority {
             fingerprint: fingerprint(cert.der()),
             cert_pem: cert.pem(),
-            issuer: Issuer::new(params, key),
+            issuer: Issuer::new(params, CaKey(key)),
             key_pkcs8,
         })
     }
@@ -121,9 +145,10 @@ impl CertificateAuthority {
     /// A CA from its certificate PEM and PKCS#8 DER key (as unsealed from disk); the
     /// key must be the certificate's.
     pub fn load(cert_pem: &str, key_pkcs8_der: &[u8]) -> Result<Self, CaError> {
-        let key =
+        let key = Zeroizing::new(
             KeyPair::from_pkcs8_der_and_sign_algo(&key_pkcs8_der.into(), &PKCS_ECDSA_P256_SHA256)
-                .map_err(|e| CaError::Load(e.to_string()))?;
+                .map_err(|e| CaError::Load(e.to_string()))?,
+        );
         let der = super::verify::single_pem_der(cert_pem, "CA certificate")
             .map_err(|e| CaError::Load(e.to_string()))?;
         let (_, cert) =
@@ -133,7 +158,7 @@ impl CertificateAuthority {
                 "the key is not the CA certificate's key".to_string(),
             ));
         }
-        let issuer = Issuer::from_ca_cert_der(&der.as_slice().into(), key)
+        let issuer = Issuer::from_ca_cert_der(&der.as_slice().into(), CaKey(key))
             .map_err(|e| CaError::Load(e.to_string()))?;
         Ok(CertificateAuthority {
             fingerprint: fingerprint(&der),
@@ -208,8 +233,10 @@ impl CertificateAuthority {
     /// A serverAuth certificate for a new P-256 key, naming `sans` (DNS names or IP
     /// addresses), valid from a minute ago for `validity`.
     pub fn issue_server(&self, sans: &[String], validity: Duration) -> Result<ServerCert, CaError> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
-            .map_err(|e| CaError::Sign(e.to_string()))?;
+        let key = Zeroizing::new(
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+                .map_err(|e| CaError::Sign(e.to_string()))?,
+        );
         let mut params = CertificateParams::new(sans.to_vec())
             .map_err(|e| CaError::Sign(format!("subject alternative names: {e}")))?;
         let mut dn = DistinguishedName::new();
@@ -227,7 +254,7 @@ impl CertificateAuthority {
         params.use_authority_key_identifier_extension = true;
         params.serial_number = Some(random_serial());
         let cert = params
-            .signed_by(&key, &self.issuer)
+            .signed_by(&*key, &self.issuer)
             .map_err(|e| CaError::Sign(e.to_string()))?;
         Ok(ServerCert {
             der: cert.der().to_vec(),
@@ -265,6 +292,35 @@ mod tests {
 
     fn ca() -> CertificateAuthority {
         CertificateAuthority::generate("test CA", Duration::days(30)).unwrap()
+    }
+
+    /// The CA's signing key is a `Zeroizing<KeyPair>` (its PKCS#8 copy wiped on drop),
+    /// and through the wrapper it is the CA certificate's key, signing as P-256 ECDSA.
+    #[test]
+    fn the_ca_key_is_held_in_a_wiping_type_and_is_the_certificate_s_key() {
+        use rcgen::{PublicKeyData, SigningKey};
+        for ca in [ca(), {
+            let first = ca();
+            CertificateAuthority::load(first.cert_pem(), first.key_pkcs8_der()).unwrap()
+        }] {
+            let key: &CaKey = ca.issuer.key();
+            let _: &Zeroizing<KeyPair> = &key.0;
+            let der = crate::verify::single_pem_der(ca.cert_pem(), "CA").unwrap();
+            let (_, cert) = X509Certificate::from_der(&der).unwrap();
+            assert_eq!(
+                key.der_bytes(),
+                cert.public_key().subject_public_key.data.as_ref()
+            );
+            assert!(std::ptr::eq(key.algorithm(), &PKCS_ECDSA_P256_SHA256));
+            // A signature by the wrapper verifies under the certificate's key.
+            let signature = key.sign(b"message").unwrap();
+            use p256::ecdsa::signature::Verifier;
+            let public = p256::ecdsa::VerifyingKey::from_sec1_bytes(key.der_bytes()).unwrap();
+            let signature = p256::ecdsa::Signature::from_der(&signature).unwrap();
+            assert!(public.verify(b"message", &signature).is_ok());
+            assert!(public.verify(b"other", &signature).is_err());
+        }
+        let _: &Zeroizing<Vec<u8>> = &ca().key_pkcs8;
     }
 
     #[test]

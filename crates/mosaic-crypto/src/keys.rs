@@ -71,17 +71,22 @@ impl PeerKey {
     /// A PEM CSR, self-signed with this key, with `common_name` as its subject CN. It
     /// carries no extensions: the CA adds the grant's OIDs, not the requester.
     pub fn csr_pem(&self, common_name: &str) -> Result<String, KeyError> {
-        let key_pair = KeyPair::from_pkcs8_der_and_sign_algo(
-            &self.pkcs8_der.as_slice().into(),
-            &PKCS_ECDSA_P256_SHA256,
-        )
-        .map_err(|e| KeyError::Csr(e.to_string()))?;
+        // rcgen copies the PKCS#8 bytes into the `KeyPair`; `Zeroizing` wipes that copy
+        // when the CSR is made (rcgen's `zeroize` feature). The key as ring parsed it,
+        // inside the same `KeyPair`, is freed without being wiped: ring has no zeroization.
+        let key_pair = Zeroizing::new(
+            KeyPair::from_pkcs8_der_and_sign_algo(
+                &self.pkcs8_der.as_slice().into(),
+                &PKCS_ECDSA_P256_SHA256,
+            )
+            .map_err(|e| KeyError::Csr(e.to_string()))?,
+        );
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
         params
-            .serialize_request(&key_pair)
+            .serialize_request(&*key_pair)
             .and_then(|csr| csr.pem())
             .map_err(|e| KeyError::Csr(e.to_string()))
     }
@@ -111,6 +116,22 @@ mod tests {
         let again = PeerKey::from_pkcs8_der(key.pkcs8_der()).unwrap();
         assert_eq!(key.spki_der(), again.spki_der());
         assert!(PeerKey::from_pkcs8_der(b"not a key").is_err());
+    }
+
+    /// What `Zeroizing<KeyPair>` relies on: rcgen's `zeroize` feature wipes the PKCS#8
+    /// copy a `KeyPair` keeps (the `Vec`'s bytes are zeroed, then it is emptied).
+    #[test]
+    fn an_rcgen_key_pair_s_copy_of_the_key_is_wiped_by_zeroize() {
+        use zeroize::Zeroize;
+        let key = PeerKey::generate().unwrap();
+        let mut pair =
+            KeyPair::from_pkcs8_der_and_sign_algo(&key.pkcs8_der().into(), &PKCS_ECDSA_P256_SHA256)
+                .unwrap();
+        assert_eq!(pair.serialized_der(), key.pkcs8_der());
+        pair.zeroize();
+        assert!(pair.serialized_der().is_empty());
+        // The PKCS#8 bytes of a `PeerKey` are in a wiping type.
+        let _: &Zeroizing<Vec<u8>> = &key.pkcs8_der;
     }
 
     #[test]

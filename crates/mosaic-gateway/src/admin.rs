@@ -18,7 +18,7 @@ use mosaic_contract::env::ADMIN_TOKEN as ADMIN_TOKEN_ENV;
 use mosaic_private_files::write_file as write_private_file;
 
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
-/// Shortest admin token accepted from the environment.
+/// Shortest admin token accepted, from any source.
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// Only the SHA-256 of the admin token is kept in memory, so comparisons are between
@@ -109,8 +109,14 @@ impl AdminToken {
                 std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
             );
-            if value.trim().is_empty() {
-                return Err(format!("{} is empty", path.display()));
+            // One rule for every source of the token: the environment, --admin-token-file
+            // and this file.
+            if value.trim().len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(format!(
+                    "{} holds fewer than {MIN_ADMIN_TOKEN_LEN} characters: put a long random \
+                     value in it, or delete it to have one generated",
+                    path.display()
+                ));
             }
             return Ok((
                 Self::from_secret(value.trim()),
@@ -149,26 +155,23 @@ pub async fn require_admin(State(state): State<AppState>, req: Request, next: Ne
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
-    let limits = state.rate_limits.as_deref();
-    let ip = super::rate_limit::client_ip(&req);
-    // An address that used up its failed attempts is refused before its token is
-    // compared, so a right guess then looks like a wrong one.
-    if let (Some(limits), Some(ip)) = (limits, ip)
-        && let Err(wait) = limits.admin_blocked(ip)
+    // The token is compared first (constant time, on digests): the right token always
+    // passes, so failures from an address it shares (NAT, load balancer) never lock the
+    // admin out. A wrong or missing one counts against the address; past its budget it
+    // is 429 until `Retry-After` (docs/gateway.md, `--rate-limit`).
+    if presented.is_some_and(|token| state.admin.matches(token)) {
+        return next.run(req).await;
+    }
+    if let (Some(limits), Some(ip)) = (
+        state.rate_limits.as_deref(),
+        super::rate_limit::client_ip(&req),
+    ) && let Err(wait) = limits
+        .admin_blocked(ip)
+        .and_then(|()| limits.admin_failed(ip))
     {
         return super::rate_limit::too_many(wait, "failed admin authentications");
     }
-    match presented {
-        Some(token) if state.admin.matches(token) => next.run(req).await,
-        _ => {
-            if let (Some(limits), Some(ip)) = (limits, ip)
-                && let Err(wait) = limits.admin_failed(ip)
-            {
-                return super::rate_limit::too_many(wait, "failed admin authentications");
-            }
-            ApiError::Unauthorized.into_response()
-        }
-    }
+    ApiError::Unauthorized.into_response()
 }
 
 #[cfg(test)]

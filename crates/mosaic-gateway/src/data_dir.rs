@@ -1,5 +1,5 @@
 //! The data directory: where it is (`--data-dir`/`MOSAIC_DATA_DIR`, else under the user's data
-//! directory), creating it private (0700), and a warning when others can read it. The
+//! directory), creating it private (0700), and refusing one that other users can reach. The
 //! files in it are written by `mosaic_private_files` (0600, atomically).
 
 use std::fs;
@@ -23,7 +23,7 @@ impl DataDir {
         } else if !path.is_dir() {
             return Err(format!("{} is not a directory", path.display()));
         }
-        warn_if_shared(&path);
+        refuse_if_shared(&path)?;
         Ok(DataDir { path })
     }
 
@@ -47,20 +47,52 @@ pub(crate) fn default_path() -> Result<PathBuf, String> {
     }
 }
 
+/// A data directory that group or others can read, write or enter is refused, before
+/// anything is read from or written to it: it holds the admin token and the sealed CA key.
 #[cfg(unix)]
-fn warn_if_shared(path: &Path) {
+fn refuse_if_shared(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        eprintln!(
-            "mosaic gateway: warning: {} is accessible to other users (mode {:o}); \
-             `chmod 700` it",
+    let meta = fs::metadata(path)
+        .map_err(|e| format!("cannot read the data directory {}: {e}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "the data directory {} is accessible to other users (mode {mode:o}): run \
+             `chmod 700 {}` and start again",
             path.display(),
-            meta.permissions().mode() & 0o777
-        );
+            shell_quoted(&path.display().to_string())
+        ));
     }
+    Ok(())
 }
 
 #[cfg(not(unix))]
-fn warn_if_shared(_path: &Path) {}
+fn refuse_if_shared(_path: &Path) -> Result<(), String> {
+    Ok(())
+}
+
+/// `text` as one shell word: as it is when it needs no quoting, else in single quotes.
+#[cfg(unix)]
+fn shell_quoted(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@,=%".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_quoted_only_when_the_shell_needs_it() {
+        assert_eq!(shell_quoted("/var/lib/mosaic-gw"), "/var/lib/mosaic-gw");
+        assert_eq!(shell_quoted("/srv/my gw"), "'/srv/my gw'");
+        assert_eq!(shell_quoted("/srv/it's"), "'/srv/it'\\''s'");
+    }
+}

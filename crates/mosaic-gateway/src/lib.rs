@@ -227,7 +227,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     server::serve(listener, tls, app, args.limits, shutdown).await;
     closer.abort();
     if let Err(e) = refusals::write(&store, refused.flush()).await {
-        eprintln!("mosaic gateway: writing collapsed enrollment refusals to the audit log: {e}");
+        eprintln!("mosaic gateway: writing collapsed refusals to the audit log: {e}");
     }
     eprintln!("mosaic gateway: stopped");
     Ok(())

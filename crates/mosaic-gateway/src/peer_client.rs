@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::error::ApiError;
 use super::store::peers::Credentials;
@@ -186,8 +186,6 @@ fn build_client(
                 "peer {peer_id}'s sealed key does not open with this gateway's BETTER_AUTH_SECRET"
             ))
         })?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec()));
-    drop(pkcs8);
     let mut roots = RootCertStore::empty();
     roots.add(ca).map_err(|_| stored("CA certificate"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -195,8 +193,13 @@ fn build_client(
         .with_safe_default_protocol_versions()
         .map_err(ApiError::internal)?
         .with_root_certificates(roots)
-        .with_client_auth_cert(vec![cert], key)
+        // The unsealed key stays in its wiping buffer until this call; rustls gets a
+        // copy that its ring provider wipes once parsed (`tls::handed_to_rustls`). The
+        // key ring parsed lives in this client's TLS configuration, unwiped, until the
+        // client is dropped (`forget`, or a new certificate).
+        .with_client_auth_cert(vec![cert], super::tls::handed_to_rustls(&pkcs8))
         .map_err(|_| stored("certificate and key pair"))?;
+    drop(pkcs8);
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .connect_timeout(CONNECT_TIMEOUT)

@@ -1,6 +1,9 @@
 //! Per-client-address rate limits (governor, keyed by IP): the enrollment routes (GET and
-//! POST) and failed admin authentication. `--rate-limit N`: N requests a minute per
-//! address, in bursts of up to N; `off` disables both.
+//! POST), failed admin authentications and refused data-plane requests. `--rate-limit N`:
+//! N a minute per address, in bursts of up to N; `off` disables all three. Only the
+//! enrollment limit counts every request: the other two count failures, and a request
+//! with a valid credential (the admin token, a grant's certificate) is never refused by
+//! them, so a guesser behind a shared address (NAT, load balancer) locks nobody out.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -33,8 +36,9 @@ pub struct RateLimits {
     enrollment: Limiter,
     admin_failures: Limiter,
     /// Addresses that used up their failed admin attempts, and until when: every admin
-    /// request from them is 429 then, so a right guess is not told from a wrong one.
+    /// request from them without the right token is 429 then.
     admin_blocked: Mutex<HashMap<IpAddr, Instant>>,
+    data_plane_refusals: Limiter,
 }
 
 impl RateLimits {
@@ -44,7 +48,14 @@ impl RateLimits {
             enrollment: RateLimiter::hashmap(quota),
             admin_failures: RateLimiter::hashmap(quota),
             admin_blocked: Mutex::new(HashMap::new()),
+            data_plane_refusals: RateLimiter::hashmap(quota),
         }
+    }
+
+    /// Counts a refused data-plane request from `ip`; `Err(wait)` once it is one too many
+    /// (it is then answered 429 instead of its refusal).
+    pub fn data_plane_refused(&self, ip: IpAddr) -> Result<(), Duration> {
+        check(&self.data_plane_refusals, ip)
     }
 
     /// `Err(wait)` when `ip` has no enrollment request left.
@@ -52,7 +63,8 @@ impl RateLimits {
         check(&self.enrollment, ip)
     }
 
-    /// `Err(wait)` while `ip` is blocked for failed admin authentication.
+    /// `Err(wait)` while `ip` is blocked for failed admin authentication (asked only for
+    /// requests without the right token).
     pub fn admin_blocked(&self, ip: IpAddr) -> Result<(), Duration> {
         let mut blocked = self
             .admin_blocked

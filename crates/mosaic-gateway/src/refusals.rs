@@ -1,8 +1,10 @@
-//! Refused enrollment requests (previews and POSTs) in the audit log, with repeats from one
-//! address collapsed, so that guessing tokens makes probing visible without growing the
-//! log without bound (docs/gateway.md, "Refused enrollments in the audit log").
+//! Refused requests in the audit log, with repeats from one address collapsed, so that
+//! probing is visible without growing the log without bound: refused enrollment requests
+//! (previews and POSTs) as `enrollment.refused`, refused data-plane requests
+//! (`/api/federation/v1/...`) as `federation.refused` (docs/gateway.md, "Refused
+//! enrollments in the audit log" and "Refused data-plane requests in the audit log").
 //!
-//! Per (client address, grant, reason) and per one-minute window, the 1st, 2nd, 4th,
+//! Per (kind, client address, grant, reason) and per one-minute window, the 1st, 2nd, 4th,
 //! 8th, ... refusal is written; each written row says how many refusals it stands for
 //! (itself and the ones since the previous row), and what is left when the window ends is
 //! written as one last row (by [`RefusalLog::due`], run every few seconds and at shutdown).
@@ -25,11 +27,23 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 /// address then reads `other addresses`), so the table stays bounded too.
 const TRACKED: usize = 10_000;
 
-/// What a refusal is collapsed with: the same reason for the same grant from one address.
+/// Which endpoint refused, hence which audit action its rows are written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `enrollment.refused`, by the enrollment endpoint.
+    Enrollment,
+    /// `federation.refused`, by the data plane; its rows name the peer too.
+    Federation,
+}
+
+/// What a refusal is collapsed with: the same reason for the same grant (and peer) from
+/// one address, at the same endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
+    kind: Kind,
     addr: Option<IpAddr>,
     grant_id: Option<String>,
+    peer_id: Option<String>,
     why: String,
 }
 
@@ -42,10 +56,12 @@ struct Slot {
     written: u64,
 }
 
-/// A row to append to the audit log as `enrollment.refused`.
+/// A row to append to the audit log (as `enrollment.refused` or `federation.refused`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
+    pub kind: Kind,
     pub grant_id: Option<String>,
+    pub peer_id: Option<String>,
     pub detail: String,
 }
 
@@ -56,8 +72,8 @@ pub struct RefusalLog {
 }
 
 impl RefusalLog {
-    /// Counts one refusal; the rows to write for it now (none when it is collapsed into a
-    /// later row; two when it also closes its key's previous window).
+    /// Counts one refused enrollment request; the rows to write for it now (none when it
+    /// is collapsed into a later row; two when it also closes its key's previous window).
     pub fn refused(
         &self,
         addr: Option<IpAddr>,
@@ -65,12 +81,41 @@ impl RefusalLog {
         why: &str,
         now: Instant,
     ) -> Vec<Row> {
+        self.count(
+            Key {
+                kind: Kind::Enrollment,
+                addr,
+                grant_id: grant_id.map(str::to_string),
+                peer_id: None,
+                why: why.to_string(),
+            },
+            now,
+        )
+    }
+
+    /// Counts one refused data-plane request, of `grant` (its ID and peer ID) when the
+    /// certificate named one; the rows to write for it now, as [`RefusalLog::refused`].
+    pub fn refused_federation(
+        &self,
+        addr: Option<IpAddr>,
+        grant: Option<(&str, &str)>,
+        why: &str,
+        now: Instant,
+    ) -> Vec<Row> {
+        self.count(
+            Key {
+                kind: Kind::Federation,
+                addr,
+                grant_id: grant.map(|(id, _)| id.to_string()),
+                peer_id: grant.map(|(_, peer)| peer.to_string()),
+                why: why.to_string(),
+            },
+            now,
+        )
+    }
+
+    fn count(&self, mut key: Key, now: Instant) -> Vec<Row> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut key = Key {
-            addr,
-            grant_id: grant_id.map(str::to_string),
-            why: why.to_string(),
-        };
         let mut rows = Vec::new();
         if !slots.contains_key(&key) && slots.len() >= TRACKED {
             rows.extend(take_ended(&mut slots, now));
@@ -116,14 +161,21 @@ impl RefusalLog {
     }
 }
 
-/// Appends `rows` to the audit log as `enrollment.refused`, one transaction each.
+/// Appends `rows` to the audit log (`enrollment.refused` or `federation.refused`), one
+/// transaction each.
 pub async fn write(store: &Store, rows: Vec<Row>) -> Result<(), StoreError> {
     for row in rows {
         store
             .write(move |_, _| {
-                let mut event = Event::new(AuditAction::EnrollmentRefused, Actor::Enrollment)
-                    .detail(row.detail);
+                let mut event = match row.kind {
+                    Kind::Enrollment => {
+                        Event::new(AuditAction::EnrollmentRefused, Actor::Enrollment)
+                    }
+                    Kind::Federation => Event::new(AuditAction::FederationRefused, Actor::Peer),
+                }
+                .detail(row.detail);
                 event.grant_id = row.grant_id;
+                event.peer_id = row.peer_id;
                 Ok::<_, StoreError>(((), event))
             })
             .await?;
@@ -139,9 +191,7 @@ pub async fn run_closer(log: std::sync::Arc<RefusalLog>, store: Store) {
         tick.tick().await;
         let rows = log.due(Instant::now());
         if let Err(e) = write(&store, rows).await {
-            eprintln!(
-                "mosaic gateway: writing collapsed enrollment refusals to the audit log: {e}"
-            );
+            eprintln!("mosaic gateway: writing collapsed refusals to the audit log: {e}");
         }
     }
 }
@@ -185,7 +235,9 @@ fn row(key: &Key, count: u64, seen: u64, window: &str) -> Row {
         )
     };
     Row {
+        kind: key.kind,
         grant_id: key.grant_id.clone(),
+        peer_id: key.peer_id.clone(),
         detail,
     }
 }
@@ -255,6 +307,35 @@ mod tests {
             later[1].detail,
             "token tok_1 was already used; from 192.0.2.1"
         );
+    }
+
+    #[test]
+    fn data_plane_refusals_are_apart_from_enrollment_ones_and_name_the_peer() {
+        let log = RefusalLog::default();
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let t0 = Instant::now();
+        let mut rows = Vec::new();
+        for _ in 0..51 {
+            rows.extend(log.refused_federation(Some(ip), None, "certificate_required", t0));
+        }
+        rows.extend(log.refused(Some(ip), None, "certificate_required", t0));
+        let grant = Some(("g1", "peer-1"));
+        rows.extend(log.refused_federation(Some(ip), grant, "grant_inactive", t0));
+        // 1, 2, 4, 8, 16, 32; then one enrollment row and one for the grant.
+        assert_eq!(rows.len(), 8, "{rows:#?}");
+        assert!(rows[..6].iter().all(|r| r.kind == Kind::Federation));
+        assert_eq!(rows[6].kind, Kind::Enrollment);
+        assert_eq!(rows[7].grant_id.as_deref(), Some("g1"));
+        assert_eq!(rows[7].peer_id.as_deref(), Some("peer-1"));
+        let closing = log.flush();
+        assert_eq!(closing.len(), 1, "{closing:#?}");
+        rows.extend(closing);
+        let federation: u64 = rows
+            .iter()
+            .filter(|r| r.kind == Kind::Federation && r.grant_id.is_none())
+            .map(count)
+            .sum();
+        assert_eq!(federation, 51);
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl Claim {
                 let attempts = failures.saturating_add(1);
                 let delay = backoff(attempts, not_after.map(|n| n - now));
                 let retry_at = now.saturating_add(delay.as_millis() as i64);
-                peers::renewal_failed(conn, &id, &token, attempts, retry_at).map_err(db)?;
+                peers::renewal_failed(conn, &id, &token, now, attempts, retry_at).map_err(db)?;
                 Ok((attempts, delay))
             })
             .await
@@ -211,7 +211,49 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
         Ok(_) => claim.settled(),
         Err(_) => claim.release().await,
     }
-    renewed
+    renewed.map_err(Failure::into_error)
+}
+
+/// Why a renewal under a claim did not swap, as the scheduler decides on it.
+#[derive(Debug)]
+enum Failure {
+    /// Trying again cannot help until something else changes: the certificate expired
+    /// (it cannot renew itself), or the peer is not active. The scheduler stops trying
+    /// this certificate.
+    Final(ApiError),
+    /// Anything else: A unreachable or refusing, a bad answer, the database, and a swap
+    /// that found the claim gone (it lapsed while A answered, and another renewal took
+    /// it). Tried again after a backoff, under a claim taken anew.
+    Again(ApiError),
+}
+
+impl Failure {
+    fn into_error(self) -> ApiError {
+        match self {
+            Failure::Final(e) | Failure::Again(e) => e,
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        Failure::Again(e.into())
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Failure {
+        Failure::Again(e)
+    }
+}
+
+/// The swap found the peer changed or the claim gone: nothing was stored, and the next
+/// try (with a claim taken anew) sees what the peer is now.
+fn swap_lost(peer_id: &str) -> Failure {
+    Failure::Again(ApiError::conflict(format!(
+        "peer {peer_id} was removed or changed during the renewal, or its renewal claim \
+         lapsed; nothing was stored"
+    )))
 }
 
 fn pending(peer_id: &str) -> ApiError {
@@ -237,7 +279,7 @@ fn in_progress(peer_id: &str, until: i64) -> ApiError {
 
 /// The renewal itself, under `claim`: a new key, A's renew, every check, and the swap
 /// that also releases the claim.
-async fn renew_claimed(state: &AppState, claim: &Claim) -> ApiResult<Peer> {
+async fn renew_claimed(state: &AppState, claim: &Claim) -> Result<Peer, Failure> {
     let peer_id = claim.peer_id.as_str();
     // Read under the claim: the certificate a renewal authenticates with is the one no
     // other renewal can replace until this one is over.
@@ -248,7 +290,7 @@ async fn renew_claimed(state: &AppState, claim: &Claim) -> ApiResult<Peer> {
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no peer with ID {peer_id}")))?;
     if creds.status != PeerStatus::Active {
-        return Err(pending(peer_id));
+        return Err(Failure::Final(pending(peer_id)));
     }
     let stored =
         |what: &str| ApiError::internal(format!("peer {peer_id}'s stored {what} is missing"));
@@ -269,13 +311,13 @@ async fn renew_claimed(state: &AppState, claim: &Claim) -> ApiResult<Peer> {
         .clone()
         .ok_or_else(|| stored("CA certificate"))?;
     if not_after <= now_ms() {
-        return Err(ApiError::conflict(format!(
+        return Err(Failure::Final(ApiError::conflict(format!(
             "peer {peer_id}'s certificate expired at {}: an expired certificate cannot renew \
              itself; a new grant is needed: ask the granting gateway's admin for a new grant \
              and enrollment token, then `mosaic federation peer remove {peer_id}` and \
              `mosaic federation peer add <enrollment-url>`",
             rfc3339(from_ms(not_after))
-        )));
+        ))));
     }
 
     // A new key, sealed like the first: with B's secret, bound to the peer ID.
@@ -337,11 +379,11 @@ async fn renew_claimed(state: &AppState, claim: &Claim) -> ApiResult<Peer> {
         ))
     })?;
     if issued.grant_id != grant_id || issued.subject_user_id != subject_user_id {
-        return Err(untrusted(format!(
+        return Err(Failure::Again(untrusted(format!(
             "the granting gateway answered for grant {} and user {}, not {grant_id} and \
              {subject_user_id}; peer {peer_id} keeps its current key and certificate",
             issued.grant_id, issued.subject_user_id
-        )));
+        ))));
     }
 
     let (id, token) = (peer_id.to_string(), claim.token.clone());
@@ -369,10 +411,7 @@ async fn renew_claimed(state: &AppState, claim: &Claim) -> ApiResult<Peer> {
             )
             .map_err(db)?;
             if !swapped {
-                return Err(ApiError::conflict(format!(
-                    "peer {id} was removed or changed during the renewal, or its renewal \
-                     claim lapsed; nothing was stored"
-                )));
+                return Err(swap_lost(&id));
             }
             let detail = format!(
                 "certificate {current_fp} replaced by {}, valid until {}",
@@ -453,7 +492,7 @@ pub async fn run_scheduler(state: AppState) {
                         peer.renewal_due_at.map(rfc3339).unwrap_or_default(),
                     );
                 }
-                Err(ApiError::Conflict(why)) => {
+                Err(Failure::Final(why)) => {
                     claim.release().await;
                     eprintln!(
                         "mosaic gateway: the certificate of peer {peer_id} cannot be renewed: \
@@ -461,7 +500,7 @@ pub async fn run_scheduler(state: AppState) {
                     );
                     given_up.insert(peer_id, fingerprint);
                 }
-                Err(e) => match claim.failed().await {
+                Err(Failure::Again(e)) => match claim.failed().await {
                     Ok((attempts, delay)) => eprintln!(
                         "mosaic gateway: renewing the certificate of peer {peer_id} failed \
                          (attempt {attempts}): {e}; next try in {}s",
@@ -506,6 +545,26 @@ mod tests {
         assert_eq!(secs(5, Some(0)), 1);
         assert_eq!(secs(5, Some(-5_000)), 1);
         assert_eq!(secs(30, Some(86_400_000)), 300);
+    }
+
+    /// The scheduler stops only for what a retry cannot change; a swap that found its
+    /// claim gone (it lapsed while A answered) is retried, as is any other error.
+    #[test]
+    fn only_an_expired_or_inactive_peer_ends_automatic_renewal() {
+        let again = |f: Failure| matches!(f, Failure::Again(_));
+        assert!(again(swap_lost("p1")));
+        assert!(again(ApiError::conflict("anything else").into()));
+        assert!(again(StoreError::Task("gone".into()).into()));
+        let lost = swap_lost("p1").into_error();
+        assert!(
+            matches!(&lost, ApiError::Conflict(m) if m.contains("claim lapsed")),
+            "{lost:?}"
+        );
+        assert!(!again(Failure::Final(pending("p1"))));
+        assert!(matches!(
+            Failure::Final(pending("p1")).into_error(),
+            ApiError::Conflict(_)
+        ));
     }
 
     #[test]

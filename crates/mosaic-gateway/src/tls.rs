@@ -11,6 +11,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use super::ca::Ca;
 
@@ -88,8 +89,17 @@ pub fn server_config(
                     ca.fingerprint()
                 );
             }
-            let key_der = PrivateKeyDer::from_pem_file(&key)
+            // Read into a wiping buffer rather than through a `BufReader` whose buffer
+            // would keep the PEM. rustls-pki-types' PEM decoder keeps the base64 text in a
+            // buffer of its own that it frees without wiping (docs/gateway.md, "Key
+            // material in memory"); the DER it returns goes to rustls, whose ring provider
+            // wipes it once parsed.
+            let pem = std::fs::read(&key)
+                .map(Zeroizing::new)
                 .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+            let key_der = PrivateKeyDer::from_pem_slice(&pem)
+                .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+            drop(pem);
             let certified = CertifiedKey::from_der(chain, key_der, &provider).map_err(|e| {
                 format!(
                     "--tls-cert {} and --tls-key {}: {e}",
@@ -160,10 +170,9 @@ fn issue(
     let issued = ca
         .issue_server(sans, SERVER_CERT_VALIDITY)
         .map_err(|e| format!("cannot issue the gateway's TLS certificate: {e}"))?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key_pkcs8_der.to_vec()));
     let certified = CertifiedKey::from_der(
         vec![CertificateDer::from(issued.der), ca_der.clone()],
-        key,
+        handed_to_rustls(&issued.key_pkcs8_der),
         provider,
     )
     .map_err(|e| format!("the gateway's TLS certificate: {e}"))?;
@@ -171,6 +180,17 @@ fn issue(
         Arc::new(certified),
         issued.not_after - SERVER_CERT_RENEW_BEFORE,
     ))
+}
+
+/// A PKCS#8 key for rustls, which takes it by value: a copy of the wiping buffer that
+/// rustls owns from here. `CertifiedKey::from_der` (and `with_client_auth_cert`) hand it
+/// at once to the ring provider's `load_private_key`, which holds it in a `Zeroizing`
+/// while ring parses it, so that copy is wiped too; the key ring parsed from it lives in
+/// the TLS configuration until that is dropped, and is not wiped (ring has no
+/// zeroization). Build it only as the argument of that call, so that no early return can
+/// drop it unwiped.
+pub fn handed_to_rustls(pkcs8: &Zeroizing<Vec<u8>>) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec()))
 }
 
 impl IssuedCert {
@@ -208,6 +228,33 @@ mod tests {
         let dir = DataDir::open(Some(tmp.path().join("data"))).unwrap();
         let secret = SealingSecret::new(vec![b's'; 32]).unwrap();
         Arc::new(Ca::load_or_create(&dir, &secret, true).unwrap())
+    }
+
+    /// The server key stays in wiping buffers up to rustls: the issued key's PKCS#8 and
+    /// the `--tls-key` file's bytes are `Zeroizing`, and what rustls gets is a plain copy
+    /// of the same key (which its ring provider wipes once parsed).
+    #[test]
+    fn the_server_key_is_in_wiping_buffers_up_to_rustls() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ca = gateway_ca(&tmp);
+        let issued = ca
+            .issue_server(&["127.0.0.1".to_string()], time::Duration::days(1))
+            .unwrap();
+        let wiping: &Zeroizing<Vec<u8>> = &issued.key_pkcs8_der;
+        let handed = handed_to_rustls(wiping);
+        assert_eq!(handed.secret_der(), wiping.as_slice());
+        // From files (`--tls-cert`, `--tls-key`): the key is read into a wiping buffer
+        // and still makes a working configuration.
+        let pem = |label: &str, der: &[u8]| {
+            use base64::Engine;
+            let text = base64::engine::general_purpose::STANDARD.encode(der);
+            format!("-----BEGIN {label}-----\n{text}\n-----END {label}-----\n")
+        };
+        let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+        let chain = pem("CERTIFICATE", &issued.der) + ca.cert_pem();
+        std::fs::write(&cert, chain).unwrap();
+        std::fs::write(&key, pem("PRIVATE KEY", wiping)).unwrap();
+        assert!(server_config(ca.clone(), ServerIdentity::Files { cert, key }).is_ok());
     }
 
     #[test]

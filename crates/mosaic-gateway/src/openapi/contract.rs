@@ -8,14 +8,19 @@ use serde_json::{Map, Value, json};
 
 use crate::BODY_LIMIT;
 use crate::routes::{MAX_HEADERS, MAX_TARGET};
+use mosaic_contract::federation::{FieldKind, IMPORT_MAX_ITEMS, resource_fields};
 use mosaic_contract::scope::MAX_ROWS_RANGE;
 use mosaic_contract::text::MAX_TEXT_CHARS as MAX_TEXT;
 use mosaic_contract::types::MAX_REASON_CHARS as MAX_REASON;
+use mosaic_contract::types::Resource;
 
 /// Characters refused in every text field: C0 and C1 controls, DEL, the bidirectional
 /// formatting characters and U+2028/U+2029 (`api::text::is_unsafe_char`).
 const UNSAFE: &str =
     r"\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029";
+/// The same, less the tab and the line feed that a row's text fields keep (a note's
+/// body): `routes::data::check_row`.
+const UNSAFE_IN_ROW_TEXT: &str = r"\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029";
 /// The same, less the tab and the line breaks that PEM text and multi-line text keep.
 const UNSAFE_IN_PEM: &str = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029";
 
@@ -83,11 +88,15 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
         "/api/admin/federation/peers/{id}/resources/{resource}",
         "peerResources",
     ),
+    ("post", "/api/admin/federation/data/tasks", "importTasks"),
+    ("post", "/api/admin/federation/data/notes", "importNotes"),
     (
         "post",
-        "/api/admin/federation/data/{resource}",
-        "importData",
+        "/api/admin/federation/data/credentials",
+        "importCredentials",
     ),
+    ("post", "/api/admin/federation/data/teams", "importTeams"),
+    ("post", "/api/admin/federation/data/users", "importUsers"),
     ("get", "/api/federation/v1/whoami", "federationWhoami"),
     (
         "get",
@@ -100,6 +109,7 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
 
 pub fn apply(doc: &mut Value) {
     schemas(doc);
+    imports(doc);
     operations(doc);
     links(doc);
 }
@@ -218,29 +228,122 @@ fn schemas(doc: &mut Value) {
     set(doc, "StoreCertRequest", "subject_user_id", text(MAX_TEXT));
     set(doc, "EnrollRequest", "csr_pem", pem());
     doc["components"]["schemas"]["EnrollRequest"]["example"] = json!({"csr_pem": EXAMPLE_CSR});
+}
 
-    set(doc, "ImportRequest", "user_id", text(MAX_TEXT));
-    set(
-        doc,
-        "ImportRequest",
-        "items",
-        json!({
-            "maxItems": 1000,
-            "items": {
+/// The path the import route is declared at; the document has one operation per
+/// resource instead, each with that resource's row schema.
+const IMPORT_PATH: &str = "/api/admin/federation/data/{resource}";
+
+/// An example row of each resource, as the gateway accepts it.
+fn example_row(resource: Resource) -> Value {
+    match resource {
+        Resource::Tasks => {
+            json!({"id": "t1", "title": "Ship it", "status": "open", "due_at": "2026-12-31T00:00:00Z"})
+        }
+        Resource::Notes => {
+            json!({"id": "n1", "title": "Kick-off", "body": "Agenda:\n- scope\n- dates"})
+        }
+        Resource::Credentials => {
+            json!({"id": "c1", "name": "staging database", "kind": "password"})
+        }
+        Resource::Teams => json!({"id": "team-1", "name": "Platform"}),
+        Resource::Users => json!({"id": "u1", "email": "ada@example.com", "name": "Ada"}),
+    }
+}
+
+/// `Tasks` for `tasks`: the resource's part of its schemas' names.
+fn schema_stem(resource: Resource) -> String {
+    let name = resource.as_str();
+    name[..1].to_ascii_uppercase() + &name[1..]
+}
+
+/// The import route as one operation per resource (`/data/tasks`, `/data/notes`, …),
+/// each with a body schema that holds exactly that resource's rows
+/// (`additionalProperties: false`, its text fields required, its times optional), so that
+/// a body valid for one resource is valid for no other and what validates is accepted.
+/// `ImportRequest`, the route's shared type, leaves the document.
+fn imports(doc: &mut Value) {
+    let shared = doc["paths"]
+        .as_object_mut()
+        .expect("paths")
+        .remove(IMPORT_PATH)
+        .expect("the import path");
+    let mut operations = Vec::new();
+    let schemas = doc["components"]["schemas"]
+        .as_object_mut()
+        .expect("schemas");
+    let generic = schemas.remove("ImportRequest").expect("ImportRequest");
+    for resource in Resource::ALL {
+        let stem = schema_stem(resource);
+        let (body, row) = (format!("Import{stem}Request"), format!("{stem}Row"));
+        let mut properties = Map::new();
+        properties.insert("id".into(), text(MAX_TEXT));
+        properties.insert("created_at".into(), nullable(date_time()));
+        properties.insert("updated_at".into(), nullable(date_time()));
+        let mut required = vec![json!("id")];
+        for (field, kind) in resource_fields(resource) {
+            let schema = match kind {
+                FieldKind::Text => {
+                    json!({"type": "string", "pattern": format!("^[^{UNSAFE_IN_ROW_TEXT}]*$")})
+                }
+                FieldKind::OptionalTime => nullable(date_time()),
+            };
+            if matches!(kind, FieldKind::Text) {
+                required.push(json!(field));
+            }
+            properties.insert((*field).into(), schema);
+        }
+        schemas.insert(
+            row.clone(),
+            json!({
                 "type": "object",
-                "required": ["id"],
+                "description": format!(
+                    "A row of {}: `id`, its own fields, and optionally `created_at` and \
+                     `updated_at` (RFC 3339; set by the gateway when absent)",
+                    resource.as_str()
+                ),
+                "additionalProperties": false,
+                "required": required,
+                "properties": properties,
+            }),
+        );
+        schemas.insert(
+            body.clone(),
+            json!({
+                "type": "object",
+                "description": format!("Body of `POST /api/admin/federation/data/{}`: rows of one user", resource.as_str()),
+                "additionalProperties": false,
+                "required": generic["required"].clone(),
                 "properties": {
-                    "id": text(MAX_TEXT),
-                    "created_at": nullable(date_time()),
-                    "updated_at": nullable(date_time()),
+                    "user_id": text(MAX_TEXT),
+                    "items": {
+                        "type": "array",
+                        "maxItems": IMPORT_MAX_ITEMS,
+                        "items": {"$ref": format!("#/components/schemas/{row}")},
+                    },
                 },
-            },
-        }),
-    );
-    doc["components"]["schemas"]["ImportRequest"]["example"] = json!({
-        "user_id": "u-42",
-        "items": [{"id": "t1", "title": "Ship it", "status": "open", "due_at": "2026-12-31T00:00:00Z"}]
-    });
+                "example": {"user_id": "u-42", "items": [example_row(resource)]},
+            }),
+        );
+        let mut op = shared.clone();
+        let post = &mut op["post"];
+        post["requestBody"]["content"]["application/json"]["schema"] =
+            json!({"$ref": format!("#/components/schemas/{body}")});
+        post["responses"]["400"]["description"] = json!("A bad row; the message names the field");
+        let params = post["parameters"].as_array_mut().expect("parameters");
+        params.retain(|p| p["name"] != "resource");
+        if params.is_empty() {
+            post.as_object_mut()
+                .expect("operation")
+                .remove("parameters");
+        }
+        operations.push((
+            format!("/api/admin/federation/data/{}", resource.as_str()),
+            op,
+        ));
+    }
+    let paths = doc["paths"].as_object_mut().expect("paths");
+    paths.extend(operations);
 }
 
 /// Every status an operation can answer that its annotations leave out: the ones any
@@ -403,6 +506,51 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), OPERATION_IDS.len(), "an entry for no operation");
+    }
+
+    /// One import operation per resource, each with its own row schema and example; the
+    /// shared path and its one-size example are gone.
+    #[test]
+    fn each_resource_has_its_own_import_operation_row_schema_and_example() {
+        use mosaic_contract::federation::resource_fields;
+        use mosaic_contract::types::Resource;
+        let doc: serde_json::Value = serde_json::from_str(crate::openapi::json()).unwrap();
+        assert!(doc["paths"].get(super::IMPORT_PATH).is_none());
+        assert!(doc["components"]["schemas"].get("ImportRequest").is_none());
+        for resource in Resource::ALL {
+            let path = format!("/api/admin/federation/data/{}", resource.as_str());
+            let op = &doc["paths"][&path]["post"];
+            assert!(op["parameters"].is_null(), "{path}: no path parameter");
+            let body = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .unwrap();
+            let body = doc.pointer(body.trim_start_matches('#')).unwrap();
+            let row = body["properties"]["items"]["items"]["$ref"]
+                .as_str()
+                .unwrap();
+            let row = doc.pointer(row.trim_start_matches('#')).unwrap();
+            assert_eq!(row["additionalProperties"], false, "{path}");
+            let mut names: Vec<&str> = row["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            names.sort_unstable();
+            let mut expected = vec!["created_at", "id", "updated_at"];
+            expected.extend(resource_fields(resource).iter().map(|(f, _)| *f));
+            expected.sort_unstable();
+            assert_eq!(names, expected, "{path}");
+            let example = &body["example"]["items"][0];
+            let keys: Vec<&String> = example.as_object().unwrap().keys().collect();
+            assert!(
+                keys.iter().all(|k| names.contains(&k.as_str())),
+                "{path}: {example}"
+            );
+            for required in row["required"].as_array().unwrap() {
+                assert!(example.get(required.as_str().unwrap()).is_some(), "{path}");
+            }
+        }
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub fn parse_resource(name: &str) -> Option<Resource> {
     Resource::ALL.into_iter().find(|r| r.as_str() == name)
 }
 
+// The document shows this route as one operation per resource, each with its own row
+// schema (`openapi::contract`, `imports`).
 #[utoipa::path(
     post,
     path = "/api/admin/federation/data/{resource}",

@@ -7,11 +7,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::federation::{Presented, Refusal, authorize};
+use super::federation::{Client, Failed, Presented, Refusal, authorize, refused, settle};
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::rfc3339;
 use crate::store::StoreError;
@@ -38,27 +39,29 @@ use mosaic_crypto::verify::grant_identity;
         (status = 401, description = "`certificate_required`: no client certificate", body = ErrorBody),
         (status = 403, description = "`certificate_expired` (a new grant and token are needed), `unknown_certificate` (neither the grant's current nor its previous certificate) or `grant_inactive`", body = ErrorBody),
         (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
+        (status = 429, description = "Too many refused data-plane requests from this address (`--rate-limit`): one that would be refused (401, 403 or 400) is answered 429 instead; `Retry-After` gives the seconds to wait. A request that passes the checks is never refused so", body = ErrorBody),
     ),
     security(("client_certificate" = []))
 )]
 pub async fn renew(
     State(state): State<AppState>,
+    client: Client,
     presented: Presented,
     JsonBody(req): JsonBody<RenewRequest>,
-) -> ApiResult<Json<EnrollResponse>> {
-    let leaf = presented.and_then(|c| c.0.leaf().map(<[u8]>::to_vec));
+) -> Result<Json<EnrollResponse>, Response> {
+    let Some(leaf) = presented.and_then(|c| c.0.leaf().map(<[u8]>::to_vec)) else {
+        return Err(refused(&state, client, Refusal::certificate_required()).await);
+    };
     let st = state.clone();
-    // A refusal is an answer, not a failed write: its audit event is committed too.
-    state
+    // A refusal undoes the transaction; its audit row is written afterwards, collapsed.
+    let answer = state
         .store
         .write(move |tx, now| {
-            let answer = match renew_in(tx, &st, leaf.as_deref(), &req.csr_pem, now)? {
-                Ok((response, event)) => (Ok(Json(response)), event),
-                Err(refusal) => refusal.into_answer(),
-            };
-            Ok::<_, ApiError>(answer)
+            let (response, event) = renew_in(tx, &st, Some(&leaf), &req.csr_pem, now)??;
+            Ok::<_, Failed>((Json(response), event))
         })
-        .await?
+        .await;
+    settle(&state, client, answer).await
 }
 
 /// Inside one `BEGIN IMMEDIATE` transaction: the data plane's checks, the CSR's, then
@@ -91,12 +94,17 @@ fn renew_in(
         Err(refusal) => return Ok(Err(refusal)),
     };
     let invalid = |why: String| {
-        Refusal::new(
+        let refusal = Refusal::new(
             StatusCode::BAD_REQUEST,
             mosaic_contract::types::codes::INVALID_REQUEST,
             why,
         )
-        .of(&identity, Some(&grant))
+        .of(&identity, Some(&grant));
+        if role == CertRole::Current {
+            refusal.retiring()
+        } else {
+            refusal
+        }
     };
     let csr_key = match parse_p256_csr(csr_pem) {
         Ok(key) => key,

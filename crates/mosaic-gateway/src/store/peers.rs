@@ -258,20 +258,27 @@ pub fn release_renewal(conn: &dyn Db, id: &str, claim: &str) -> Result<bool, DbE
     Ok(n == 1)
 }
 
-/// Releases the claim `claim` after a failed automatic renewal: `failures` in a row so
-/// far, and the next try at `retry_at` (ms).
+/// Records a failed automatic renewal under the claim `claim`: `failures` in a row so
+/// far, and the next try at `retry_at` (ms); releases the claim. Also when the claim
+/// lapsed before the failure was known (and another renewal, since ended, may have taken
+/// it meanwhile): then no live claim holds the peer at `now`, and the failure still counts,
+/// so the next try waits for its backoff. A live claim of another renewal is left alone:
+/// that renewal settles the peer.
 pub fn renewal_failed(
     conn: &dyn Db,
     id: &str,
     claim: &str,
+    now: i64,
     failures: i64,
     retry_at: i64,
 ) -> Result<bool, DbError> {
     let n = conn.execute(
         "UPDATE peers SET renewal_claimed_by = NULL, renewal_claimed_until = NULL,
-                          renewal_failures = ?3, renew_after = ?4
-         WHERE id = ?1 AND renewal_claimed_by = ?2",
-        args![id, claim, failures, retry_at],
+                          renewal_failures = ?4, renew_after = ?5
+         WHERE id = ?1 AND status = 'active'
+           AND (renewal_claimed_by = ?2 OR renewal_claimed_until IS NULL
+                OR renewal_claimed_until <= ?3)",
+        args![id, claim, now, failures, retry_at],
     )?;
     Ok(n == 1)
 }
@@ -459,7 +466,7 @@ mod tests {
         assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, false).unwrap());
         assert!(!release_renewal(&conn, "p1", "c2").unwrap());
         assert!(!renew(&conn, "p1", "sha256:old", "c2", &pair("sha256:new")).unwrap());
-        assert!(!renewal_failed(&conn, "p1", "c2", 1, NOW + 1_000).unwrap());
+        assert!(!renewal_failed(&conn, "p1", "c2", NOW, 1, NOW + 1_000).unwrap());
         // The holder's swap needs the certificate it started from, and releases the claim.
         assert!(!renew(&conn, "p1", "sha256:other", "c1", &pair("sha256:new")).unwrap());
         assert!(renew(&conn, "p1", "sha256:old", "c1", &pair("sha256:new")).unwrap());
@@ -480,17 +487,52 @@ mod tests {
         let failures =
             |conn: &Connection| credentials(conn, "p1").unwrap().unwrap().renewal_failures;
         assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, true).unwrap());
-        assert!(renewal_failed(&conn, "p1", "c1", 1, NOW + 1_000).unwrap());
+        assert!(renewal_failed(&conn, "p1", "c1", NOW, 1, NOW + 1_000).unwrap());
         assert_eq!(failures(&conn), 1);
         // Released, and not due again before the next try.
         assert!(due_for_renewal(&conn, NOW + 999).unwrap().is_empty());
         assert!(!claim_renewal(&conn, "p1", "c2", NOW + 999, NOW + 9_000, true).unwrap());
         assert!(claim_renewal(&conn, "p1", "c2", NOW + 1_000, NOW + 9_000, true).unwrap());
-        assert!(renewal_failed(&conn, "p1", "c2", 2, NOW + 3_000).unwrap());
+        assert!(renewal_failed(&conn, "p1", "c2", NOW + 1_000, 2, NOW + 3_000).unwrap());
         assert_eq!(failures(&conn), 2);
         assert!(claim_renewal(&conn, "p1", "c3", NOW + 3_000, NOW + 11_000, true).unwrap());
         assert!(renew(&conn, "p1", "sha256:old", "c3", &pair("sha256:new")).unwrap());
         assert_eq!(failures(&conn), 0);
+    }
+
+    /// The claim lapsed mid-renewal and another renewal took it and ended (its claim
+    /// lapsed too, or was released): the failure of the first still counts, with its next
+    /// try. While another renewal's claim is live, it is left alone.
+    #[test]
+    fn a_failure_counts_after_the_claim_lapsed_unless_another_claim_is_live() {
+        let conn = database();
+        let failures =
+            |conn: &Connection| credentials(conn, "p1").unwrap().unwrap().renewal_failures;
+        assert!(claim_renewal(&conn, "p1", "c1", NOW, NOW + 8_000, true).unwrap());
+        // c1 lapses; c2 claims the peer and holds it live: c1's failure changes nothing.
+        assert!(claim_renewal(&conn, "p1", "c2", NOW + 8_000, NOW + 16_000, false).unwrap());
+        assert!(!renewal_failed(&conn, "p1", "c1", NOW + 8_000, 1, NOW + 2_000).unwrap());
+        assert_eq!(failures(&conn), 0);
+        assert!(due_for_renewal(&conn, NOW + 15_999).unwrap().is_empty());
+        // c2's claim lapses in turn: c1's failure counts, releases it and sets the next try.
+        assert!(renewal_failed(&conn, "p1", "c1", NOW + 16_000, 1, NOW + 2_000).unwrap());
+        assert_eq!(failures(&conn), 1);
+        assert!(due_for_renewal(&conn, NOW + 1_999).unwrap().is_empty());
+        assert_eq!(due_for_renewal(&conn, NOW + 2_000).unwrap().len(), 1);
+        assert_eq!(
+            renewal_claim(&conn, "p1", NOW).unwrap(),
+            Some((PeerStatus::Active, None))
+        );
+        // Released by c2 (no claim at all): counts too.
+        assert!(claim_renewal(&conn, "p1", "c3", NOW + 2_000, NOW + 10_000, true).unwrap());
+        assert!(release_renewal(&conn, "p1", "c3").unwrap());
+        assert!(renewal_failed(&conn, "p1", "c1", NOW + 2_000, 2, NOW + 4_000).unwrap());
+        assert_eq!(
+            credentials(&conn, "p1").unwrap().unwrap().renewal_failures,
+            2
+        );
+        // A pending peer has no renewal to fail.
+        assert!(!renewal_failed(&conn, "p2", "c1", NOW, 1, NOW + 2_000).unwrap());
     }
 
     #[test]

@@ -90,7 +90,13 @@ impl PgStore {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match tls(config.get_ssl_mode(), options.ca_file.as_deref())? {
+        let mode = ssl_mode(
+            config.get_ssl_mode(),
+            sslmode_given(&options.url),
+            options.ca_file.is_some(),
+        )?;
+        config.ssl_mode(mode);
+        let manager = match tls(mode, options.ca_file.as_deref())? {
             Some(tls) => Manager::from_config(config, tls, manager_config),
             None => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
         };
@@ -121,7 +127,18 @@ impl PgStore {
                 Ok::<_, String>(value)
             })
             .await
-            .map_err(|e| format!("the database: {e}"))?;
+            .map_err(|e: String| {
+                // TLS is required (a CA file): say what the server must do, whether it
+                // declined TLS or presented a certificate these roots do not verify.
+                let hint = if mode == tokio_postgres::config::SslMode::Require && e.contains("TLS")
+                {
+                    " (TLS is required: the server must accept TLS, with a certificate \
+                     that chains to --database-ca-file)"
+                } else {
+                    ""
+                };
+                format!("the database: {e}{hint}")
+            })?;
         Ok((store, value))
     }
 
@@ -247,9 +264,79 @@ impl Drop for Open<'_> {
     }
 }
 
+/// The `sslmode` to connect with. With `--database-ca-file`, TLS is required: an absent
+/// `sslmode` (tokio-postgres' default, `prefer`) becomes `require`, and `prefer` or
+/// `disable` written in the URL is refused, because `prefer` falls back to plain text
+/// when the server (or anyone on the path) answers the SSLRequest with `N`, and the
+/// gateway never talks to the database unverified once told which roots to verify.
+/// Without a CA file the URL's mode stands ([`tls`] refuses `require` without roots).
+fn ssl_mode(
+    parsed: tokio_postgres::config::SslMode,
+    given: bool,
+    ca_file: bool,
+) -> Result<tokio_postgres::config::SslMode, String> {
+    use tokio_postgres::config::SslMode;
+    if !ca_file {
+        return Ok(parsed);
+    }
+    match parsed {
+        SslMode::Prefer if !given => Ok(SslMode::Require),
+        SslMode::Require => Ok(SslMode::Require),
+        other => {
+            let name = if other == SslMode::Disable {
+                "disable"
+            } else {
+                "prefer"
+            };
+            Err(format!(
+                "--database-url has sslmode={name}, which may talk to the database in plain \
+                 text although --database-ca-file is given: use sslmode=require, or leave \
+                 sslmode out"
+            ))
+        }
+    }
+}
+
+/// Whether `url` sets `sslmode` itself (tokio-postgres' `Config` cannot tell an absent
+/// `sslmode` from `prefer`): the URL is parsed twice by tokio-postgres itself, with
+/// `sslmode=disable` and with `sslmode=require` put before its own parameters; the URL's
+/// own `sslmode`, if any, comes later and wins, so both parse to the same mode exactly
+/// when it has one (however it is spelled or encoded).
+fn sslmode_given(url: &str) -> bool {
+    let with = |mode: &str| -> Option<tokio_postgres::config::SslMode> {
+        let url = with_leading_sslmode(url, mode);
+        Some(url.parse::<tokio_postgres::Config>().ok()?.get_ssl_mode())
+    };
+    match (with("disable"), with("require")) {
+        (Some(a), Some(b)) => a == b,
+        // Unparsable either way: the caller reports the URL's own parse error.
+        _ => false,
+    }
+}
+
+/// `url` with `sslmode=<mode>` as its first parameter: after the `?` that starts a URL's
+/// query (found as tokio-postgres finds it: the first `?` after the first `@`), or in
+/// front of the key=value form.
+fn with_leading_sslmode(url: &str, mode: &str) -> String {
+    let rest = ["postgres://", "postgresql://"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p).map(|r| url.len() - r.len()));
+    let Some(start) = rest else {
+        return format!("sslmode={mode} {url}");
+    };
+    let after_credentials = url[start..].find('@').map_or(start, |at| start + at + 1);
+    match url[after_credentials..].find('?') {
+        Some(q) => {
+            let q = after_credentials + q + 1;
+            format!("{}sslmode={mode}&{}", &url[..q], &url[q..])
+        }
+        None => format!("{url}?sslmode={mode}"),
+    }
+}
+
 /// TLS to PostgreSQL: with `--database-ca-file`, rustls verifying the server against
-/// those roots (any `sslmode` but `disable`); without, no TLS, so `sslmode=require` (or
-/// stricter) is refused at start rather than connecting unverified.
+/// those roots (and [`ssl_mode`] has made the mode `require`); without, no TLS, so
+/// `sslmode=require` is refused at start rather than connecting unverified.
 fn tls(
     mode: tokio_postgres::config::SslMode,
     ca_file: Option<&std::path::Path>,
@@ -265,8 +352,12 @@ fn tls(
         }
         return Ok(None);
     };
-    if matches!(mode, SslMode::Disable) {
-        return Ok(None);
+    if !matches!(mode, SslMode::Require) {
+        return Err(
+            "--database-ca-file needs sslmode=require (or no sslmode) in \
+                    --database-url"
+                .into(),
+        );
     }
     let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut roots = rustls::RootCertStore::empty();
@@ -625,7 +716,70 @@ fn migrate(db: &PgConn<'_>) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::dialect;
+    use super::{dialect, ssl_mode, sslmode_given, with_leading_sslmode};
+    use tokio_postgres::config::SslMode;
+
+    #[test]
+    fn an_sslmode_is_found_only_where_tokio_postgres_reads_one() {
+        for url in [
+            "postgres://u@h/db?sslmode=prefer",
+            "postgres://u@h/db?application_name=x&sslmode=disable",
+            "postgresql://u:p%3Fw@h:5/db?%73slmode=require",
+            "postgres://h?sslmode=prefer",
+            "host=h sslmode=prefer",
+            "host=h sslmode = 'require' dbname=d",
+        ] {
+            assert!(sslmode_given(url), "{url}");
+        }
+        for url in [
+            "postgres://u@h/db",
+            "postgres://u@h/db?application_name=sslmode",
+            "postgres://u:pw?sslmode=disable@h/db",
+            "postgres://u@h/db?",
+            "host=h dbname=d",
+            "host=h application_name='sslmode=disable'",
+            "not a url ?",
+        ] {
+            assert!(!sslmode_given(url), "{url}");
+        }
+        assert_eq!(
+            with_leading_sslmode("postgres://u:a?b@h/d?x=1", "require"),
+            "postgres://u:a?b@h/d?sslmode=require&x=1"
+        );
+        assert_eq!(
+            with_leading_sslmode("postgres://h/d", "disable"),
+            "postgres://h/d?sslmode=disable"
+        );
+        assert_eq!(
+            with_leading_sslmode("host=h", "disable"),
+            "sslmode=disable host=h"
+        );
+    }
+
+    #[test]
+    fn a_ca_file_requires_tls_and_refuses_a_mode_that_would_fall_back_to_plain_text() {
+        // Absent (parsed as prefer) becomes require; require stays.
+        assert_eq!(
+            ssl_mode(SslMode::Prefer, false, true).unwrap(),
+            SslMode::Require
+        );
+        assert_eq!(
+            ssl_mode(SslMode::Require, true, true).unwrap(),
+            SslMode::Require
+        );
+        for (mode, name) in [(SslMode::Prefer, "prefer"), (SslMode::Disable, "disable")] {
+            let e = ssl_mode(mode, true, true).unwrap_err();
+            assert!(e.contains(&format!("sslmode={name}")), "{e}");
+            assert!(e.contains("use sslmode=require"), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        // Without a CA file the URL's mode stands.
+        for mode in [SslMode::Prefer, SslMode::Disable, SslMode::Require] {
+            for given in [false, true] {
+                assert_eq!(ssl_mode(mode, given, false).unwrap(), mode);
+            }
+        }
+    }
 
     #[test]
     fn statements_are_rewritten_for_postgres() {

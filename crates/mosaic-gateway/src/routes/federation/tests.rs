@@ -183,34 +183,24 @@ fn only_an_active_grant_passes_and_the_refusal_is_audited_with_the_grant() {
                 message.clone()
             )
         );
-        let (answer, event) = refused.into_answer::<()>();
-        assert_eq!(answer.expect_err("an error").code(), codes::GRANT_INACTIVE);
-        assert_eq!(event.action, AuditAction::FederationRefused);
-        assert_eq!(event.actor, Actor::Peer);
-        assert_eq!(event.grant_id.as_deref(), Some(id));
-        assert_eq!(event.peer_id.as_deref(), Some("peer-1"));
+        // What its collapsed `federation.refused` row carries.
+        assert_eq!(refused.error.code(), codes::GRANT_INACTIVE);
         assert_eq!(
-            event.detail,
-            Some(format!(
+            refused.grant.as_deref(),
+            Some(&(id.to_string(), "peer-1".to_string()))
+        );
+        assert_eq!(
+            refused.why(),
+            format!(
                 "grant_inactive: {message}; certificate {}",
                 cert.fingerprint
-            ))
+            )
         );
     }
-    let (answer, event) = authorize(&conn, None, now, None)
-        .expect_err("no certificate")
-        .into_answer::<()>();
-    assert_eq!(
-        answer.expect_err("an error").status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!((event.grant_id, event.peer_id), (None, None));
-    assert!(
-        event
-            .detail
-            .expect("detail")
-            .ends_with("; certificate none")
-    );
+    let refused = authorize(&conn, None, now, None).expect_err("no certificate");
+    assert_eq!(refused.error.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.grant, None);
+    assert!(refused.why().ends_with("; certificate none"));
 }
 
 #[test]
@@ -256,6 +246,16 @@ fn a_read_needs_a_granted_resource_that_is_not_excluded() {
             "{resource}"
         );
     }
+    // A path the peer chose is kept to 256 characters in the message (so the audit row).
+    let long = "é".repeat(300);
+    let (_, _, message) = refusal(read(&long));
+    assert_eq!(
+        message,
+        format!("\"{}…\" is not a resource", "é".repeat(256))
+    );
+    let exact = "é".repeat(256);
+    let (_, _, message) = refusal(read(&exact));
+    assert_eq!(message, format!("{exact:?} is not a resource"));
 }
 
 #[test]
