@@ -143,6 +143,9 @@ impl GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up, as `GatewayCommand`: boxing the gateway's arguments would buy
+// nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Grants, enrollment tokens and peers of gateway federation
     #[command(
@@ -686,7 +689,7 @@ impl From<ResealArgs> for mosaic_gateway::reseal::ResealConfig {
             data_dir: a.data_dir,
             database: a.database_url.map(|url| mosaic_gateway::PgOptions {
                 url,
-                pool_size: 2,
+                pool_size: mosaic_gateway::reseal::IN_FLIGHT,
                 statement_timeout: a.database_statement_timeout,
                 ca_file: a.database_ca_file,
             }),

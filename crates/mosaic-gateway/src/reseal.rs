@@ -92,6 +92,10 @@ const SHARED_CA: Column = Column {
 
 /// Peers read per query.
 const PAGE: i64 = 500;
+/// Swaps in flight at once. Each is its own compare-and-swap; on SQLite the writer's group
+/// commit lets concurrent ones share a commit (each in its own savepoint), on PostgreSQL
+/// they run on as many connections.
+pub const IN_FLIGHT: usize = 16;
 /// Times a value is read again after a concurrent change before it is counted as changed
 /// by someone else (a renewal seals under the current secret anyway).
 const ATTEMPTS: usize = 5;
@@ -143,6 +147,7 @@ pub async fn reseal(config: ResealConfig) -> Result<Summary, ResealError> {
         }
     };
     let mut after = String::new();
+    let mut swaps = tokio::task::JoinSet::new();
     loop {
         let from = after.clone();
         let page = store
@@ -164,15 +169,50 @@ pub async fn reseal(config: ResealConfig) -> Result<Summary, ResealError> {
         after = last.clone();
         for (id, key, enrollment) in page {
             let record = format!("peer {id}");
-            run.value(&store, &PEER_KEY, &id, &record, Some(key))
-                .await?;
+            run.start(&mut swaps, &store, &PEER_KEY, &id, &record, key);
             if let Some(enrollment) = enrollment {
-                run.value(&store, &PEER_ENROLLMENT, &id, &record, Some(enrollment))
-                    .await?;
+                run.start(
+                    &mut swaps,
+                    &store,
+                    &PEER_ENROLLMENT,
+                    &id,
+                    &record,
+                    enrollment,
+                );
+            }
+            while swaps.len() >= IN_FLIGHT {
+                run.settle(&store, swaps.join_next().await).await?;
             }
         }
     }
+    while !swaps.is_empty() {
+        run.settle(&store, swaps.join_next().await).await?;
+    }
     run.finish()
+}
+
+/// A swap in flight: its column, record ID and name, and whether it changed the value.
+type Swap = (&'static Column, String, String, Result<bool, ResealError>);
+
+/// Replaces `old` by `new` in one transaction, only while the value still holds `old`;
+/// whether it did.
+async fn swap_once(
+    store: &Store,
+    column: &'static Column,
+    id: &str,
+    record: &str,
+    old: String,
+    new: String,
+) -> Result<bool, ResealError> {
+    let (sql, key) = (column.swap, id.to_string());
+    store
+        .update(move |db: &dyn Db, _| {
+            db.execute(sql, args![key, old, new])
+                .map_err(StoreError::from)
+        })
+        .await
+        .map(|n| n == 1)
+        .map_err(|e| ResealError::Failed(format!("{record}: {e}")))
 }
 
 /// Sealed values in the store: every peer's key, the sealed enrollments, and on
@@ -237,15 +277,7 @@ impl Run {
             let Some(new) = self.next(column.info, aad, &old, record, column.what) else {
                 return Ok(());
             };
-            let (sql, key) = (column.swap, id.to_string());
-            let swapped = store
-                .update(move |db: &dyn Db, _| {
-                    db.execute(sql, args![key, old, new])
-                        .map_err(StoreError::from)
-                })
-                .await
-                .map_err(|e| ResealError::Failed(format!("{record}: {e}")))?;
-            if swapped == 1 {
+            if swap_once(store, column, id, record, old, new).await? {
                 self.summary.resealed += 1;
                 return self.progress();
             }
@@ -256,6 +288,46 @@ impl Run {
             "{record}: its {} kept changing while it was resealed; run reseal again",
             column.what
         )))
+    }
+
+    /// The first swap of a value as a page read it, started in `swaps` when the value
+    /// needs one (counted here when it does not).
+    fn start(
+        &mut self,
+        swaps: &mut tokio::task::JoinSet<Swap>,
+        store: &Store,
+        column: &'static Column,
+        id: &str,
+        record: &str,
+        old: String,
+    ) {
+        let aad = column.aad.unwrap_or(id.as_bytes());
+        if let Some(new) = self.next(column.info, aad, &old, record, column.what) {
+            let (store, id, record) = (store.clone(), id.to_string(), record.to_string());
+            swaps.spawn(async move {
+                let swapped = swap_once(&store, column, &id, &record, old, new).await;
+                (column, id, record, swapped)
+            });
+        }
+    }
+
+    /// Counts a finished swap; one that missed (the value changed meanwhile) goes through
+    /// [`Self::value`], which reads it again.
+    async fn settle(
+        &mut self,
+        store: &Store,
+        done: Option<Result<Swap, tokio::task::JoinError>>,
+    ) -> Result<(), ResealError> {
+        let Some(done) = done else {
+            return Ok(());
+        };
+        let (column, id, record, swapped) =
+            done.map_err(|e| ResealError::Failed(format!("a swap did not finish: {e}")))?;
+        if swapped? {
+            self.summary.resealed += 1;
+            return self.progress();
+        }
+        self.value(store, column, &id, &record, None).await
     }
 
     /// The CA key file of a data directory, replaced atomically.
