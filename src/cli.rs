@@ -143,9 +143,6 @@ impl GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-// Parsed once at start-up, as `GatewayCommand`: boxing the gateway's arguments would buy
-// nothing.
-#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Grants, enrollment tokens and peers of gateway federation
     #[command(
@@ -182,6 +179,14 @@ pub enum Command {
     /// Write a man page for every command into a directory
     #[command(after_help = "Example:\n  mosaic man --out /usr/local/share/man/man1")]
     Man(ManArgs),
+
+    /// The gateway at a glance: version, CA expiry, grants by status, peers' certificates
+    /// and renewals; exit 8 when something needs attention
+    #[command(
+        after_help = "Examples:\n  mosaic status\n  mosaic status -o json --jq .peers\n  \
+        mosaic status >/dev/null || alert \"gateway needs attention\""
+    )]
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -533,7 +538,7 @@ pub enum GatewayCommand {
         MOSAIC_AUTO_RENEW    --auto-renew\n  \
         MOSAIC_RATE_LIMIT    --rate-limit"
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 
     /// Seal every key the gateway keeps (CA key, peers' keys, pending enrollments) again
     /// under the current BETTER_AUTH_SECRET, after a rotation; safe while it serves
@@ -659,6 +664,22 @@ pub struct ServeArgs {
     /// MOSAIC_PREVIOUS_SECRETS): for rotating BETTER_AUTH_SECRET
     #[arg(long, value_name = "FILE")]
     pub previous_secrets_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its own (never the
+    /// API's port); off unless given
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How the gateway writes its log: `text` (plain lines) or `json` (one object a line,
+    /// start-up lines included)
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[cfg(feature = "gateway")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// `mosaic gateway reseal`: where the gateway keeps its data, as for `serve`.
@@ -747,6 +768,11 @@ impl From<ServeArgs> for mosaic_gateway::Config {
             }),
             admin_token_file: a.admin_token_file,
             previous_secrets_file: a.previous_secrets_file,
+            metrics_listen: a.metrics_listen,
+            log_format: match a.log_format {
+                LogFormat::Text => mosaic_gateway::log::LogFormat::Text,
+                LogFormat::Json => mosaic_gateway::log::LogFormat::Json,
+            },
         }
     }
 }

@@ -12,6 +12,8 @@ pub mod exit {
     pub const AUTH: u8 = 5;
     pub const UNREACHABLE: u8 = 6;
     pub const VERIFICATION: u8 = 7;
+    /// `mosaic status`: the gateway answered, and something needs an operator.
+    pub const ATTENTION: u8 = 8;
 }
 
 /// What went wrong, as far as a script needs to know.
@@ -31,6 +33,8 @@ pub enum ErrorKind {
     Unreachable,
     /// The issued certificate failed one of `peer add`'s checks.
     Verification,
+    /// `mosaic status` found something that needs an operator.
+    Attention,
     /// A bug or an environment fault nobody could foresee.
     Internal,
 }
@@ -44,6 +48,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => exit::AUTH,
             ErrorKind::Unreachable => exit::UNREACHABLE,
             ErrorKind::Verification => exit::VERIFICATION,
+            ErrorKind::Attention => exit::ATTENTION,
             ErrorKind::Internal => exit::INTERNAL,
         }
     }
@@ -58,6 +63,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Unreachable => "unreachable",
             ErrorKind::Verification => "verification_failed",
+            ErrorKind::Attention => "needs_attention",
             ErrorKind::Internal => "internal",
         }
     }

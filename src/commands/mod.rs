@@ -9,6 +9,7 @@ pub mod grant;
 pub mod peer;
 #[cfg(feature = "gateway")]
 mod reseal;
+pub mod status;
 
 use crate::api::client::Client;
 use crate::cli::{Command, FederationCommand};
@@ -28,6 +29,10 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 FederationCommand::Data(cmd) => data::run(&client, format, cmd).await,
             }
         }
+        Command::Status => {
+            let client = Client::new(settings.client_config()?)?;
+            status::run(&client, format).await
+        }
         Command::Config(cmd) => config::run(format, cmd, settings),
         Command::Completion(args) => docs::completion(&args),
         Command::Man(args) => docs::man(&args),
@@ -39,7 +44,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         }
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {
-            mosaic_gateway::serve(args.into()).await.map_err(|e| {
+            mosaic_gateway::serve((*args).into()).await.map_err(|e| {
                 use crate::error::Error;
                 match e {
                     mosaic_gateway::ServeError::Start(_) => Error::invalid_input(e.to_string()),

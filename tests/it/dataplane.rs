@@ -23,9 +23,15 @@ pub(crate) struct Fed {
 
 impl Fed {
     pub(crate) fn start() -> Fed {
+        Self::start_with(&[])
+    }
+
+    /// Both gateways with `--tls` and `extra` flags.
+    pub(crate) fn start_with(extra: &[&str]) -> Fed {
+        let args: Vec<&str> = ["--tls"].iter().chain(extra).copied().collect();
         Fed {
-            a: Gateway::start_tls(),
-            b: Gateway::start_tls(),
+            a: Gateway::start_at("127.0.0.1:0", &args),
+            b: Gateway::start_at("127.0.0.1:0", &args),
             state: tempfile::tempdir().unwrap(),
         }
     }

@@ -20,6 +20,7 @@ mod gateway_tls;
 mod grant;
 mod grant_input;
 mod limits;
+mod observe;
 mod operator;
 mod output;
 mod peer_add;

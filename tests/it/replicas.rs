@@ -723,3 +723,50 @@ fn with_a_database_ca_file_sslmode_prefer_or_disable_is_refused_before_connectin
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(server.connections(), 0, "no connection was made");
 }
+
+/// A replica whose database stops answering is not ready, and says why; once the database
+/// is back, it is ready again. Liveness (`/api/health`) answers throughout.
+#[test]
+fn a_replica_whose_database_is_down_is_not_ready_and_says_why() {
+    let Some(server) = pg::server_or_skip("replicas") else {
+        return;
+    };
+    let database = pg::fresh_database(&server);
+    let token = format!("adm-{}", uuid_like());
+    let gw = Gateway::replica(&database, &token, &[]);
+    let ready = || http("GET", &format!("{}/api/ready", gw.url), None, None);
+    assert_eq!(ready(), (200, json!({"status": "ready"})));
+
+    let name = database.rsplit('/').next().unwrap().to_string();
+    pg::query(
+        &server,
+        &format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ),
+    );
+    let (status, body) = ready();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "not_ready");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("database"), "{message}");
+    assert!(!message.contains(&token), "{message}");
+    assert_eq!(
+        http("GET", &format!("{}/api/health", gw.url), None, None).0,
+        200
+    );
+
+    pg::query(
+        &server,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ready().0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "never ready again: {:?}",
+            ready()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -26,6 +26,8 @@ pub const RESOURCES_ROUTE: &str = "/api/federation/v1/resources/{resource}";
 pub const DATA_PLANE_SEGMENTS: [&str; 3] = ["api", "federation", "v1"];
 /// Liveness.
 pub const HEALTH: &str = "/api/health";
+/// Readiness: 200 when the store answers, 503 otherwise.
+pub const READY: &str = "/api/ready";
 /// The gateway's OpenAPI document.
 pub const OPENAPI: &str = "/api/openapi.json";
 

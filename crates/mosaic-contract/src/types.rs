@@ -429,6 +429,10 @@ pub struct AuditEntry {
     pub peer_id: Option<String>,
     /// The revoke reason, the certificate fingerprint, or why an enrollment was refused.
     pub detail: Option<String>,
+    /// The `X-Request-Id` of the request that wrote this entry (also in the gateway's log
+    /// line for that request); absent for what the gateway did by itself.
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 /// One page of a list endpoint.
@@ -481,4 +485,54 @@ pub struct Health {
     /// Absent from gateways that do not say.
     #[serde(default)]
     pub ca_fingerprint: Option<String>,
+}
+
+/// Answer of `GET /api/ready` when the gateway can serve: its store answers and its CA is
+/// loaded. (Otherwise 503 in the error shape, code `not_ready`, saying why.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Readiness {
+    /// Always `ready`.
+    pub status: String,
+}
+
+/// Answer of `GET /api/admin/federation/status` (`mosaic status`): what an operator
+/// watches on one gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GatewayStatus {
+    pub version: String,
+    /// `sha256:…` of the gateway's CA certificate.
+    pub ca_fingerprint: String,
+    #[serde(with = "crate::timestamp")]
+    pub ca_not_after: OffsetDateTime,
+    /// Grants of this gateway (granting side) by status.
+    pub grants: GrantCounts,
+    /// Peers this gateway enrolled with (enrolling side), most urgent first.
+    pub peers: Vec<PeerHealth>,
+}
+
+/// Grants by status.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GrantCounts {
+    pub pending: u64,
+    pub active: u64,
+    pub revoked: u64,
+    pub expired: u64,
+}
+
+/// One peer as `mosaic status` shows it: its certificate and its renewal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PeerHealth {
+    pub id: String,
+    pub name: String,
+    pub status: PeerStatus,
+    #[serde(with = "crate::timestamp::option")]
+    pub cert_not_after: Option<OffsetDateTime>,
+    #[serde(with = "crate::timestamp::option")]
+    pub renewal_due_at: Option<OffsetDateTime>,
+    /// Automatic renewals failed in a row since the last success.
+    pub renewal_failures: u32,
 }

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use super::data_dir::DataDir;
 use super::store::db::{Db, Value};
@@ -60,8 +60,8 @@ impl Ca {
             // Only a first start by an older mosaic leaves the key alone (it wrote the
             // key first); with an empty database nobody saw that CA.
             (false, true) if never_served => {
-                eprintln!(
-                    "mosaic gateway: {} was left without {} by an interrupted first start, \
+                tracing::warn!(
+                    "{} was left without {} by an interrupted first start, \
                      and this gateway has never served a request: making its CA again",
                     key_path.display(),
                     cert_path.display()
@@ -118,6 +118,20 @@ impl Ca {
     /// `sha256:<hex>` of the CA certificate's DER, as `grant token` prints it.
     pub fn fingerprint(&self) -> &str {
         self.authority.fingerprint()
+    }
+
+    /// When the CA certificate expires (read from it each time: for a scrape or a status
+    /// answer, not for a hot path).
+    pub fn not_after(&self) -> OffsetDateTime {
+        let pem = self.authority.cert_pem().as_bytes();
+        x509_parser::pem::parse_x509_pem(pem)
+            .ok()
+            .and_then(|(_, pem)| {
+                let cert = pem.parse_x509().ok()?;
+                OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).ok()
+            })
+            // The CA certificate was parsed when it was loaded; it cannot fail here.
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     /// A TLS server certificate for `sans` (DNS names or IP addresses) with a new key.

@@ -130,16 +130,21 @@ impl From<DbError> for ApiError {
     }
 }
 
+/// The error code of an answer, in its extensions: what the log and the metrics name a
+/// refusal by.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let message = match &self {
             ApiError::Internal(detail) => {
                 // The detail is for the operator's log only.
-                eprintln!("mosaic gateway: {detail}");
+                tracing::error!("{detail}");
                 "internal error; the gateway's log has the details".to_string()
             }
             ApiError::Unavailable(detail) => {
-                eprintln!("mosaic gateway: {detail}");
+                tracing::error!("{detail}");
                 "the gateway's database is unavailable; retry shortly".to_string()
             }
             other => other.to_string(),
@@ -151,6 +156,8 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), axum::Json(body)).into_response();
+        // For the request's log line and metrics (refusals are counted by code).
+        response.extensions_mut().insert(ErrorCode(self.code()));
         if matches!(self, ApiError::Unavailable(_)) {
             response
                 .headers_mut()

@@ -8,6 +8,8 @@ mod ca;
 mod data_dir;
 mod error;
 mod extract;
+pub mod log;
+pub mod metrics;
 pub mod openapi;
 mod peer_client;
 mod rate_limit;
@@ -23,7 +25,6 @@ pub mod tls;
 
 pub use store::postgres::PgOptions;
 
-use std::io::Write;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -76,6 +77,10 @@ pub struct Config {
     pub admin_token_file: Option<std::path::PathBuf>,
     /// `--previous-secrets-file`: secrets that only open (with `MOSAIC_PREVIOUS_SECRETS`).
     pub previous_secrets_file: Option<std::path::PathBuf>,
+    /// `--metrics-listen`: where `/metrics` is served (a listener of its own); `None`: off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `--log-format`: plain lines or one JSON object a line.
+    pub log_format: log::LogFormat,
 }
 
 /// Why the gateway did not start (bad configuration or environment: nothing was
@@ -111,6 +116,7 @@ pub struct AppState {
 
 pub async fn serve(args: Config) -> Result<(), ServeError> {
     let startup = ServeError::Start;
+    log::init(args.log_format);
     // Everything that can be wrong with the configuration is checked before anything is
     // written to disk.
     let secret = SealingSecret::from_env().map_err(|e| startup(e.to_string()))?;
@@ -140,6 +146,10 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     if public_url.is_none() {
         refuse_unspecified_address(addr).map_err(startup)?;
     }
+    let metrics_listener = match args.metrics_listen {
+        Some(at) => Some(metrics::bind(at).await.map_err(startup)?),
+        None => None,
+    };
 
     let (store, ca, admin, where_notes) = match &args.database {
         None => {
@@ -203,15 +213,22 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         refusals: Arc::default(),
     };
     let [where_line, admin_line] = where_notes;
-    print_banner(&[
+    let mut banner = vec![
         where_line,
         admin_line,
         format!("CA fingerprint: {}", state.ca.fingerprint()),
         format!("enrollment URLs under: {public_url}"),
         format!("renews its peers' certificates: {}", state.renewal),
-        // Scripts wait for this last line; it comes only once the socket is bound.
-        format!("listening on {scheme}://{addr}"),
-    ]);
+    ];
+    if let Some(listener) = metrics_listener {
+        if let Ok(at) = listener.local_addr() {
+            banner.push(format!("metrics on http://{at}/metrics"));
+        }
+        tokio::spawn(metrics::serve(listener, state.clone()));
+    }
+    // Scripts wait for this last line; it comes only once the socket is bound.
+    banner.push(format!("listening on {scheme}://{addr}"));
+    print_banner(&banner);
 
     if state.renewal.automatic {
         // Dropped with the runtime when `serve` returns; a renewal cut off midway leaves
@@ -227,9 +244,9 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     server::serve(listener, tls, app, args.limits, shutdown).await;
     closer.abort();
     if let Err(e) = refusals::write(&store, refused.flush()).await {
-        eprintln!("mosaic gateway: writing collapsed refusals to the audit log: {e}");
+        tracing::error!("writing collapsed refusals to the audit log: {e}");
     }
-    eprintln!("mosaic gateway: stopped");
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -303,13 +320,12 @@ fn admin_note(dir: Option<&DataDir>, source: AdminTokenSource) -> String {
     }
 }
 
-/// The start-up lines on standard output, each after `mosaic gateway `, flushed.
+/// The start-up lines on standard output (the log's `startup` target): each after
+/// `mosaic gateway `, or one JSON object each.
 fn print_banner(lines: &[String]) {
-    let mut out = std::io::stdout().lock();
     for line in lines {
-        let _ = writeln!(out, "mosaic gateway {line}");
+        tracing::info!(target: log::STARTUP, "{line}");
     }
-    let _ = out.flush();
 }
 
 /// SANs of the certificate the gateway issues itself: the host of the public URL and the
@@ -379,7 +395,7 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
-        eprintln!("mosaic gateway: shutting down");
+        tracing::info!("shutting down");
     })
 }
 

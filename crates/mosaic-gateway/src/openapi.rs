@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::routes::{
-    audit, data, enrollment, federation, grants, peer_reads, peers, renew, system, tokens,
+    audit, data, enrollment, federation, grants, peer_reads, peers, renew, status, system, tokens,
 };
 
 #[derive(OpenApi)]
@@ -22,6 +22,7 @@ use super::routes::{
     ),
     paths(
         system::health,
+        system::ready,
         system::openapi_json,
         grants::create,
         grants::list,
@@ -43,6 +44,7 @@ use super::routes::{
         federation::resources,
         renew::renew,
         audit::list,
+        status::status,
     ),
     modifiers(&AdminToken),
     tags(
@@ -52,7 +54,7 @@ use super::routes::{
         (name = "data", description = "Rows of the five resources that peers read (granting gateway)"),
         (name = "federation", description = "What an enrolled peer reads over mutual TLS; the client certificate is the credential (granting gateway)"),
         (name = "audit", description = "The audit log"),
-        (name = "system", description = "Health and this document"),
+        (name = "system", description = "Health, readiness, the gateway's status and this document"),
     )
 )]
 struct ApiDoc;

@@ -191,7 +191,7 @@ pub async fn run_closer(log: std::sync::Arc<RefusalLog>, store: Store) {
         tick.tick().await;
         let rows = log.due(Instant::now());
         if let Err(e) = write(&store, rows).await {
-            eprintln!("mosaic gateway: writing collapsed refusals to the audit log: {e}");
+            tracing::warn!("writing collapsed refusals to the audit log: {e}");
         }
     }
 }

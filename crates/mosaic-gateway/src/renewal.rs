@@ -127,8 +127,8 @@ impl Claim {
     async fn release(mut self) {
         self.settled = true;
         if let Err(e) = release(&self.store, &self.peer_id, &self.token).await {
-            eprintln!(
-                "mosaic gateway: cannot release the renewal claim on peer {}: {e}; it lapses \
+            tracing::warn!(
+                "cannot release the renewal claim on peer {}: {e}; it lapses \
                  by itself at the end of its lease",
                 self.peer_id
             );
@@ -463,7 +463,7 @@ pub async fn run_scheduler(state: AppState) {
         {
             Ok(due) => due,
             Err(e) => {
-                eprintln!("mosaic gateway: automatic renewal cannot read the peers: {e}");
+                tracing::warn!("automatic renewal cannot read the peers: {e}");
                 continue;
             }
         };
@@ -477,15 +477,16 @@ pub async fn run_scheduler(state: AppState) {
                 // Another renewal holds it, or renewed it since it was read as due.
                 Ok(None) => continue,
                 Err(e) => {
-                    eprintln!("mosaic gateway: automatic renewal cannot claim peer {peer_id}: {e}");
+                    tracing::warn!("automatic renewal cannot claim peer {peer_id}: {e}");
                     continue;
                 }
             };
             match renew_claimed(&state, &claim).await {
                 Ok(peer) => {
                     claim.settled();
-                    eprintln!(
-                        "mosaic gateway: renewed the certificate of peer {peer_id}: {fingerprint} \
+                    crate::metrics::get().renewal("renewed");
+                    tracing::info!(
+                        "renewed the certificate of peer {peer_id}: {fingerprint} \
                          -> {}, valid until {}, next renewal due {}",
                         peer.cert_fingerprint.as_deref().unwrap_or("-"),
                         peer.cert_not_after.map(rfc3339).unwrap_or_default(),
@@ -494,24 +495,28 @@ pub async fn run_scheduler(state: AppState) {
                 }
                 Err(Failure::Final(why)) => {
                     claim.release().await;
-                    eprintln!(
-                        "mosaic gateway: the certificate of peer {peer_id} cannot be renewed: \
+                    crate::metrics::get().renewal("given_up");
+                    tracing::warn!(
+                        "the certificate of peer {peer_id} cannot be renewed: \
                          {why}; no more automatic tries"
                     );
                     given_up.insert(peer_id, fingerprint);
                 }
-                Err(Failure::Again(e)) => match claim.failed().await {
-                    Ok((attempts, delay)) => eprintln!(
-                        "mosaic gateway: renewing the certificate of peer {peer_id} failed \
-                         (attempt {attempts}): {e}; next try in {}s",
-                        delay.as_secs()
-                    ),
-                    Err(stored) => eprintln!(
-                        "mosaic gateway: renewing the certificate of peer {peer_id} failed: \
-                         {e}; and its backoff cannot be stored ({stored}): the next try comes \
-                         when its claim lapses"
-                    ),
-                },
+                Err(Failure::Again(e)) => {
+                    crate::metrics::get().renewal("failed");
+                    match claim.failed().await {
+                        Ok((attempts, delay)) => tracing::warn!(
+                            "renewing the certificate of peer {peer_id} failed \
+                             (attempt {attempts}): {e}; next try in {}s",
+                            delay.as_secs()
+                        ),
+                        Err(stored) => tracing::warn!(
+                            "renewing the certificate of peer {peer_id} failed: \
+                             {e}; and its backoff cannot be stored ({stored}): the next try comes \
+                             when its claim lapses"
+                        ),
+                    }
+                }
             }
         }
     }

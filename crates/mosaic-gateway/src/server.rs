@@ -106,7 +106,7 @@ pub async fn serve(
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning;
                     // the connections already held are served meanwhile.
-                    eprintln!("mosaic gateway: accept failed: {e}");
+                    tracing::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -117,8 +117,8 @@ pub async fn serve(
             // Closed at once; logged at most every 10 s, whatever the addresses.
             if address_full_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
                 address_full_logged = Some(Instant::now());
-                eprintln!(
-                    "mosaic gateway: {} connections open from {} \
+                tracing::warn!(
+                    "{} connections open from {} \
                      (--max-connections-per-address); refusing its new ones",
                     limits.max_connections_per_address,
                     addr.ip()
@@ -130,8 +130,8 @@ pub async fn serve(
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             // Closed at once: the connections held keep being served.
             if !full_logged.swap(true, Ordering::Relaxed) {
-                eprintln!(
-                    "mosaic gateway: {} connections open (--max-connections); refusing new ones",
+                tracing::warn!(
+                    "{} connections open (--max-connections); refusing new ones",
                     limits.max_connections
                 );
             }
@@ -146,6 +146,7 @@ pub async fn serve(
         let idle = limits.idle_timeout;
         tokio::spawn(async move {
             let _slots = (slot, address_slot);
+            let _open = crate::metrics::get().connection();
             let _ = tcp.set_nodelay(true);
             let conn = Connection {
                 builder: &builder,
@@ -171,8 +172,8 @@ pub async fn serve(
         .await
         .is_err()
     {
-        eprintln!(
-            "mosaic gateway: requests still open after {}s; closing them",
+        tracing::warn!(
+            "requests still open after {}s; closing them",
             limits.shutdown_timeout.as_secs()
         );
     }

@@ -81,8 +81,8 @@ pub fn server_config(
             // Peers trust this gateway's own CA only (the pin of `peer add`, and the CA B
             // stores at enrollment): a chain ending elsewhere serves admins, not peers.
             if chain.last() != Some(&ca_der) {
-                eprintln!(
-                    "mosaic gateway: warning: the chain in --tls-cert {} does not end at this \
+                tracing::warn!(
+                    "warning: the chain in --tls-cert {} does not end at this \
                      gateway's CA ({}): `peer add --ca-fingerprint` and enrolled peers will \
                      refuse it; issue the server certificate from this CA and append ca.pem",
                     cert.display(),
@@ -202,7 +202,7 @@ impl IssuedCert {
             match issue(&self.ca, &self.ca_der, &self.sans, &self.provider) {
                 Ok(fresh) => *current = fresh,
                 // The old certificate is still valid for a third of its life: keep it.
-                Err(e) => eprintln!("mosaic gateway: renewing the TLS certificate failed: {e}"),
+                Err(e) => tracing::warn!("renewing the TLS certificate failed: {e}"),
             }
         }
         current.0.clone()

@@ -9,8 +9,8 @@ use super::{Auth, Client};
 use crate::api::query::{AuditListQuery, GrantListQuery, PeerListQuery};
 use crate::api::types::{
     AuditEntry, CreateGrantRequest, CreatePeerRequest, CreateTokenRequest, EnrollRequest,
-    EnrollResponse, EnrollmentPreview, EnrollmentToken, Grant, Health, Peer, PeerEnrollment,
-    RevokeGrantRequest, StoreCertRequest,
+    EnrollResponse, EnrollmentPreview, EnrollmentToken, GatewayStatus, Grant, Health, Peer,
+    PeerEnrollment, RevokeGrantRequest, StoreCertRequest,
 };
 use crate::error::Result;
 
@@ -43,6 +43,13 @@ impl Client {
     /// Every audit entry that matches, oldest first, following `next_cursor`.
     pub async fn list_all_audit(&self, query: &AuditListQuery) -> Result<Vec<AuditEntry>> {
         self.collect_pages(&["audit"], query, "page of audit entries")
+            .await
+    }
+
+    /// `GET /status`: what `mosaic status` shows.
+    pub async fn status(&self) -> Result<GatewayStatus> {
+        let url = self.admin_url(&["status"])?;
+        self.request(Method::GET, url, Auth::Admin, None::<&()>, "gateway status")
             .await
     }
 

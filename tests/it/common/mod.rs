@@ -213,8 +213,13 @@ impl Gateway {
             let mut sent = false;
             while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
                 log.lock().unwrap().push_str(&line);
-                if let (false, Some(i)) = (sent, line.find("listening on ")) {
-                    let url = line[i + "listening on ".len()..].trim().to_string();
+                // `--log-format json` writes the same line as a JSON object's message.
+                let text = serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .and_then(|v| v["message"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| line.clone());
+                if let (false, Some(i)) = (sent, text.find("listening on ")) {
+                    let url = text[i + "listening on ".len()..].trim().to_string();
                     let _ = tx.send(url);
                     sent = true;
                 }

@@ -40,6 +40,8 @@ DLlQqpf3bTfKM8lyC1b/hPA6It74
 /// The operationId of every operation, by method and path.
 const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("get", "/api/health", "health"),
+    ("get", "/api/ready", "readiness"),
+    ("get", "/api/admin/federation/status", "gatewayStatus"),
     ("get", "/api/openapi.json", "openapiDocument"),
     ("post", "/api/admin/federation/grants", "createGrant"),
     ("get", "/api/admin/federation/grants", "listGrants"),

@@ -9,6 +9,7 @@ pub mod grants;
 pub mod peer_reads;
 pub mod peers;
 pub mod renew;
+pub mod status;
 pub mod system;
 pub mod tokens;
 
@@ -49,6 +50,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
         .route("/data/{resource}", post(data::import))
         .route("/audit", get(audit::list))
+        .route("/status", get(status::status))
         .route_layer(from_fn(refuse_unexpected_query))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
@@ -57,6 +59,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
 
     Router::new()
         .route(paths::HEALTH, get(system::health))
+        .route(paths::READY, get(system::ready))
         .route(paths::OPENAPI, get(system::openapi_json))
         .route(
             paths::ENROLLMENT_ROUTE,

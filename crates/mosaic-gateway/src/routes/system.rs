@@ -8,7 +8,8 @@ use axum::response::IntoResponse;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi;
-use mosaic_contract::types::Health;
+use axum::http::StatusCode;
+use mosaic_contract::types::{ErrorBody, Health, Readiness};
 
 #[utoipa::path(
     get,
@@ -22,6 +23,35 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION").into(),
         ca_fingerprint: Some(state.ca.fingerprint().to_string()),
     })
+}
+
+/// How long readiness waits for the store before it says the store does not answer.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[utoipa::path(
+    get,
+    path = "/api/ready",
+    tag = "system",
+    responses(
+        (status = 200, description = "The gateway can serve: its store answers and its CA is loaded", body = Readiness),
+        (status = 503, description = "The gateway cannot serve now, and why (code `not_ready`)", body = ErrorBody),
+    )
+)]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
+    // The CA is loaded before the gateway serves at all; the store can go away (a
+    // PostgreSQL server restarting, a full disk), so it is asked every time.
+    let not_ready =
+        |why: String| ApiError::coded(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why);
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => Ok(Json(Readiness {
+            status: "ready".into(),
+        })),
+        Ok(Err(e)) => Err(not_ready(format!("the database does not answer: {e}"))),
+        Err(_) => Err(not_ready(format!(
+            "the database did not answer within {} s",
+            READY_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 #[utoipa::path(

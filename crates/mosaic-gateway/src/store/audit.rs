@@ -40,6 +40,8 @@ pub struct Record<'a> {
     pub peer_id: Option<&'a str>,
     /// Never a secret: no token, key or admin token ever goes here.
     pub detail: Option<&'a str>,
+    /// The `X-Request-Id` of the request that wrote the row, if a request did.
+    pub request_id: Option<&'a str>,
 }
 
 /// An event to record, owned: what a write hands to [`super::Store::write`].
@@ -86,21 +88,23 @@ impl Event {
             grant_id: self.grant_id.as_deref(),
             peer_id: self.peer_id.as_deref(),
             detail: self.detail.as_deref(),
+            request_id: None,
         }
     }
 }
 
 pub fn record(conn: &dyn Db, at: i64, r: &Record<'_>) -> Result<(), DbError> {
     conn.execute(
-        "INSERT INTO audit_log (at, action, actor, grant_id, peer_id, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO audit_log (at, action, actor, grant_id, peer_id, detail, request_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         args![
             at,
             r.action.as_str(),
             r.actor.as_str(),
             r.grant_id,
             r.peer_id,
-            r.detail
+            r.detail,
+            r.request_id
         ],
     )?;
     Ok(())
@@ -127,10 +131,12 @@ fn from_row(row: &Row) -> Result<AuditEntry, DbError> {
         grant_id: row.get(4)?,
         peer_id: row.get(5)?,
         detail: row.get(6)?,
+        request_id: row.get(7)?,
     })
 }
 
-pub const SELECT: &str = "SELECT id, at, action, actor, grant_id, peer_id, detail FROM audit_log";
+pub const SELECT: &str =
+    "SELECT id, at, action, actor, grant_id, peer_id, detail, request_id FROM audit_log";
 
 pub fn list(
     conn: &dyn Db,

@@ -221,6 +221,7 @@ pub fn expire_due(conn: &dyn Db, now: i64) -> Result<(), DbError> {
                 grant_id: Some(&id),
                 peer_id: None,
                 detail: Some("expires_at passed"),
+                request_id: None,
             },
         )?;
     }

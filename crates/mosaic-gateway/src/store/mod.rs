@@ -20,6 +20,7 @@ mod plans;
 pub mod postgres;
 mod readers;
 pub mod rows;
+pub mod stats;
 pub mod tokens;
 mod writer;
 
@@ -202,13 +203,19 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&dyn Db, i64) -> Result<(T, Event), E> + Send + 'static,
     {
+        // The request this write serves, for its audit row (the handler's task).
+        let request_id = crate::log::request_id();
         let writer = match &self.backend {
             Backend::Sqlite { writer, .. } => writer,
-            Backend::Postgres(pg) => return pg.write(f).await,
+            Backend::Postgres(pg) => return pg.write(request_id, f).await,
         };
         submit(writer, move |conn, now| {
             let (value, event) = f(conn, now)?;
-            audit::record(conn, now, &event.record()).map_err(StoreError::from)?;
+            let record = audit::Record {
+                request_id: request_id.as_deref(),
+                ..event.record()
+            };
+            audit::record(conn, now, &record).map_err(StoreError::from)?;
             Ok(value)
         })
         .await

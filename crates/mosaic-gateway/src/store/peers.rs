@@ -43,7 +43,7 @@ pub const CLAIM_DUE_RENEWAL: &str =
        AND renew_after IS NOT NULL AND renew_after <= ?4";
 
 /// The `status` column as a [`PeerStatus`].
-fn status_of(column: &str) -> PeerStatus {
+pub fn status_of(column: &str) -> PeerStatus {
     match column {
         "active" => PeerStatus::Active,
         _ => PeerStatus::Pending,

@@ -179,7 +179,9 @@ impl PgStore {
             let open = Open(conn);
             let value = f(conn)?;
             std::mem::forget(open);
+            let committing = std::time::Instant::now();
             conn.batch("COMMIT", &[]).map_err(StoreError::from)?;
+            crate::metrics::get().commit(1, committing.elapsed());
             Ok(value)
         })
         .await
@@ -187,7 +189,7 @@ impl PgStore {
 
     /// See [`super::Store::write`]: the expiry sweep, `f`, `f`'s audit event, then the
     /// commit; an error from `f` rolls everything back.
-    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    pub async fn write<T, E, F>(&self, request_id: Option<String>, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
@@ -197,7 +199,11 @@ impl PgStore {
             let now = now_ms();
             grants::expire_due(db, now).map_err(StoreError::from)?;
             let (value, event) = f(db, now)?;
-            super::audit::record(db, now, &event.record()).map_err(StoreError::from)?;
+            let record = super::audit::Record {
+                request_id: request_id.as_deref(),
+                ..event.record()
+            };
+            super::audit::record(db, now, &record).map_err(StoreError::from)?;
             Ok(value)
         })
         .await
@@ -665,6 +671,34 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE peers ADD COLUMN renewal_claimed_by TEXT;
     ALTER TABLE peers ADD COLUMN renewal_claimed_until BIGINT;
     ALTER TABLE peers ADD COLUMN renewal_failures BIGINT NOT NULL DEFAULT 0;
+    "#,
+    // 3: SQLite's 7: the request id of each audit row, and the grants per status kept by
+    // triggers (a scrape reads four rows). An insert or a status change locks its status's
+    // row until commit, so grant writes of one status queue there across replicas.
+    r#"
+    ALTER TABLE audit_log ADD COLUMN request_id TEXT;
+    CREATE TABLE grant_status_counts (
+        status TEXT PRIMARY KEY,
+        n      BIGINT NOT NULL
+    );
+    INSERT INTO grant_status_counts (status, n)
+    SELECT s, (SELECT count(*) FROM grants g WHERE g.status = s)
+    FROM unnest(ARRAY['pending', 'active', 'revoked', 'expired']) AS s;
+    CREATE FUNCTION grants_count() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN
+                UPDATE grant_status_counts SET n = n - 1 WHERE status = OLD.status;
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+                UPDATE grant_status_counts SET n = n + 1 WHERE status = NEW.status;
+            END IF;
+            RETURN NULL;
+        END $$;
+    CREATE TRIGGER grants_count_insert_delete AFTER INSERT OR DELETE ON grants
+        FOR EACH ROW EXECUTE FUNCTION grants_count();
+    CREATE TRIGGER grants_count_update AFTER UPDATE OF status ON grants
+        FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+        EXECUTE FUNCTION grants_count();
     "#,
 ];
 

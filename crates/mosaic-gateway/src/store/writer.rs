@@ -97,8 +97,10 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
             }
         }
     }
+    let committing = std::time::Instant::now();
     match conn.execute_batch("COMMIT") {
         Ok(()) => {
+            crate::metrics::get().commit(answers.len(), committing.elapsed());
             for done in answers {
                 (done.answer)(None);
             }
