@@ -431,7 +431,7 @@ pub enum PeerCommand {
 
     /// Complete an enrollment `peer add` did not: store the certificate it kept, or ask the granting gateway again
     #[command(after_help = "Example:\n  mosaic federation peer finish 5c1d…")]
-    Finish(PeerIdArg),
+    Finish(PeerFinishArgs),
 
     /// Remove a peer record (for example a pending one left by a failed enrollment)
     #[command(after_help = "Examples:\n  mosaic federation peer remove 5c1d…\n  \
@@ -501,6 +501,17 @@ pub struct PeerRemoveArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PeerFinishArgs {
+    /// The peer's ID
+    #[arg(value_name = "PEER_ID", add = complete::peer_ids())]
+    pub id: String,
+    /// A file of previous sealing secrets, one a line (with MOSAIC_PREVIOUS_SECRETS), that
+    /// also open the sealed enrollment while BETTER_AUTH_SECRET is being rotated
+    #[arg(long, value_name = "FILE")]
+    pub previous_secrets_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct PeerIdArg {
     /// The peer's ID
     #[arg(value_name = "PEER_ID", add = complete::peer_ids())]
@@ -519,6 +530,7 @@ pub enum GatewayCommand {
         Environment:\n  \
         BETTER_AUTH_SECRET   required, at least 32 bytes (never a flag): seals the CA key and\n                       \
         opens the peers' sealed keys\n  \
+        MOSAIC_PREVIOUS_SECRETS  previous secrets, comma-separated: only open (rotation)\n  \
         MOSAIC_ADMIN_TOKEN   the admin token to accept (at least 16 characters); else one is\n                       \
         generated into DIR/admin-token\n  \
         MOSAIC_DATA_DIR      --data-dir [default: $XDG_DATA_HOME/mosaic/gateway, else\n                       \
@@ -527,6 +539,25 @@ pub enum GatewayCommand {
         MOSAIC_RATE_LIMIT    --rate-limit"
     )]
     Serve(Box<ServeArgs>),
+
+    /// Seal every key the gateway keeps (CA key, peers' keys, pending enrollments) again
+    /// under the current BETTER_AUTH_SECRET, after a rotation; safe while it serves
+    ///
+    /// Run it once every gateway (every replica) serves with the new secret as
+    /// BETTER_AUTH_SECRET and the old one as a previous secret. Each value is replaced in
+    /// its own transaction, only if unchanged since it was read; a rerun does what an
+    /// interrupted run left. It prints a summary and, once every value is under the
+    /// current secret, that the previous secrets can be removed. A value that opens with
+    /// no secret given is named and left as it is (exit 4).
+    #[command(after_help = "Example:\n  \
+        export BETTER_AUTH_SECRET=\"$NEW\" MOSAIC_PREVIOUS_SECRETS=\"$OLD\"\n  \
+        mosaic gateway reseal --data-dir ./gw-a\n\n\
+        Environment:\n  \
+        BETTER_AUTH_SECRET       the current secret (at least 32 bytes): seals\n  \
+        MOSAIC_PREVIOUS_SECRETS  previous secrets, comma-separated: only open\n  \
+        MOSAIC_DATA_DIR          --data-dir\n  \
+        MOSAIC_DATABASE_URL      --database-url")]
+    Reseal(ResealArgs),
 
     /// Print a new random secret (256 bits, base64url) for BETTER_AUTH_SECRET or
     /// MOSAIC_ADMIN_TOKEN
@@ -629,6 +660,10 @@ pub struct ServeArgs {
     /// unless MOSAIC_ADMIN_TOKEN is set)
     #[arg(long, value_name = "FILE", requires = "database_url")]
     pub admin_token_file: Option<PathBuf>,
+    /// A file of previous sealing secrets, one a line, that only open (with
+    /// MOSAIC_PREVIOUS_SECRETS): for rotating BETTER_AUTH_SECRET
+    #[arg(long, value_name = "FILE")]
+    pub previous_secrets_file: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its own (never the
     /// API's port); off unless given
     #[arg(long, value_name = "ADDR")]
@@ -645,6 +680,43 @@ pub struct ServeArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// `mosaic gateway reseal`: where the gateway keeps its data, as for `serve`.
+#[cfg(feature = "gateway")]
+#[derive(Debug, Clone, Args)]
+pub struct ResealArgs {
+    /// The gateway's data directory (as given to `serve`; unused with --database-url)
+    #[arg(long, env = env::DATA_DIR, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The gateway's PostgreSQL database (as given to `serve`)
+    #[arg(long, env = env::DATABASE_URL, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// PEM roots the PostgreSQL server's certificate must chain to (as for `serve`)
+    #[arg(long, value_name = "FILE", requires = "database_url")]
+    pub database_ca_file: Option<PathBuf>,
+    /// Longest a database statement may run before PostgreSQL cancels it (e.g. 10s)
+    #[arg(long, default_value = "10s", value_name = "DURATION", requires = "database_url", value_parser = parse_duration)]
+    pub database_statement_timeout: std::time::Duration,
+    /// A file of previous sealing secrets, one a line (with MOSAIC_PREVIOUS_SECRETS)
+    #[arg(long, value_name = "FILE")]
+    pub previous_secrets_file: Option<PathBuf>,
+}
+
+#[cfg(feature = "gateway")]
+impl From<ResealArgs> for mosaic_gateway::reseal::ResealConfig {
+    fn from(a: ResealArgs) -> Self {
+        mosaic_gateway::reseal::ResealConfig {
+            data_dir: a.data_dir,
+            database: a.database_url.map(|url| mosaic_gateway::PgOptions {
+                url,
+                pool_size: mosaic_gateway::reseal::IN_FLIGHT,
+                statement_timeout: a.database_statement_timeout,
+                ca_file: a.database_ca_file,
+            }),
+            previous_secrets_file: a.previous_secrets_file,
+        }
+    }
 }
 
 /// `--rate-limit`: a number of requests a minute, or `off`.
@@ -695,6 +767,7 @@ impl From<ServeArgs> for mosaic_gateway::Config {
                 ca_file: a.database_ca_file,
             }),
             admin_token_file: a.admin_token_file,
+            previous_secrets_file: a.previous_secrets_file,
             metrics_listen: a.metrics_listen,
             log_format: match a.log_format {
                 LogFormat::Text => mosaic_gateway::log::LogFormat::Text,

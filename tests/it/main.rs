@@ -29,6 +29,7 @@ mod peers;
 mod proxy;
 mod renewal;
 mod replicas;
+mod reseal;
 mod robustness;
 mod scripting;
 mod snapshots;

@@ -10,12 +10,17 @@ use super::pending::{KeptEnrollment, PendingCertificate};
 use crate::api::client::Client;
 use crate::api::types::{EnrollRequest, Peer, PeerStatus};
 use crate::crypto::ca::csr_public_key;
-use crate::crypto::seal::SealingSecret;
+use crate::crypto::seal::{self, SealingSecret};
 use crate::crypto::verify::{self, Expected};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, OutputFormat};
 
-pub async fn finish(client: &Client, format: OutputFormat, peer_id: &str) -> Result<Peer> {
+pub async fn finish(
+    client: &Client,
+    format: OutputFormat,
+    peer_id: &str,
+    previous_secrets_file: Option<&std::path::Path>,
+) -> Result<Peer> {
     client.require_admin_token()?;
     match PendingCertificate::load(peer_id) {
         Ok(kept) => return from_file(client, format, kept).await,
@@ -23,6 +28,10 @@ pub async fn finish(client: &Client, format: OutputFormat, peer_id: &str) -> Res
         Err(e) => return Err(e),
     }
     let secret = SealingSecret::from_env().map_err(|e| Error::invalid_input(e.to_string()))?;
+    // A rotation in progress: the enrollment may still be under a previous secret.
+    let previous = seal::previous_secrets(previous_secrets_file)
+        .map_err(|e| Error::invalid_input(e.to_string()))?;
+    let secret = secret.with_previous(previous);
     let kept = client.get_peer_enrollment(peer_id).await?;
     let enrollment = KeptEnrollment::open(&secret, peer_id, &kept.sealed_enrollment)?;
     drop(secret);

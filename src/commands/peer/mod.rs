@@ -35,8 +35,12 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: PeerCommand) -> Res
             }
             output::emit(format, &remove(client, &id).await?)
         }
-        PeerCommand::Finish(PeerIdArg { id }) => {
-            output::emit(format, &finish::finish(client, format, &id).await?)
+        PeerCommand::Finish(args) => {
+            let previous = args.previous_secrets_file.as_deref();
+            output::emit(
+                format,
+                &finish::finish(client, format, &args.id, previous).await?,
+            )
         }
         PeerCommand::Test(PeerIdArg { id }) => {
             output::emit(format, &reads::test(client, &id).await?)
