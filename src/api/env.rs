@@ -7,6 +7,8 @@ pub const ADMIN_TOKEN: &str = "MOSAIC_ADMIN_TOKEN";
 pub const ADMIN_TOKEN_FILE: &str = "MOSAIC_ADMIN_TOKEN_FILE";
 /// The sealing secret: at least 32 bytes, from the environment only, never a flag.
 pub const SEALING_SECRET: &str = "BETTER_AUTH_SECRET";
+/// A file holding the sealing secret, instead of `BETTER_AUTH_SECRET` (never both).
+pub const SEALING_SECRET_FILE: &str = "BETTER_AUTH_SECRET_FILE";
 /// The gateway's base URL (CLI `--gateway`).
 pub const GATEWAY_URL: &str = "MOSAIC_GATEWAY_URL";
 /// `table` or `json` (CLI `--output`).

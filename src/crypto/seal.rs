@@ -10,6 +10,7 @@ use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::api::env::SEALING_SECRET as SECRET_ENV;
+use crate::api::env::SEALING_SECRET_FILE as SECRET_FILE_ENV;
 
 /// Prefix of every sealed text; the version names the whole scheme below.
 pub const SEALED_PREFIX: &str = "mosaic-sealed-v1:";
@@ -19,6 +20,8 @@ pub const PEER_KEY_INFO: &[u8] = b"mosaic/federation/peer-key/v1";
 pub const PEER_ENROLLMENT_INFO: &[u8] = b"mosaic/federation/peer-enrollment/v1";
 /// Shortest secret accepted, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
+/// Largest `BETTER_AUTH_SECRET_FILE` read: a secret is a line, not a document.
+const MAX_SECRET_FILE_LEN: u64 = 64 * 1024;
 
 const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
@@ -27,11 +30,18 @@ const TAG_LEN: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
     #[error(
-        "BETTER_AUTH_SECRET is not set: export the gateway's sealing secret (at least 32 bytes) in the environment"
+        "BETTER_AUTH_SECRET is not set: export the gateway's sealing secret (at least 32 bytes) in the environment, or name a file holding it in BETTER_AUTH_SECRET_FILE"
     )]
     SecretMissing,
     #[error("BETTER_AUTH_SECRET is too short ({0} bytes): it must be at least 32 bytes")]
     SecretTooShort(usize),
+    #[error(
+        "both BETTER_AUTH_SECRET and BETTER_AUTH_SECRET_FILE are set: unset one of them (mosaic will not guess which secret seals)"
+    )]
+    SecretTwice,
+    /// `BETTER_AUTH_SECRET_FILE` names a file that cannot be used; the text says why.
+    #[error("BETTER_AUTH_SECRET_FILE {0}")]
+    SecretFile(String),
     #[error("sealed key is malformed: {0}")]
     Malformed(&'static str),
     #[error(
@@ -63,11 +73,52 @@ impl SealingSecret {
         Ok(SealingSecret(bytes))
     }
 
-    /// Reads `BETTER_AUTH_SECRET` from the environment.
+    /// Reads the secret from `BETTER_AUTH_SECRET`, or from the file that
+    /// `BETTER_AUTH_SECRET_FILE` names (the `*_FILE` convention of container and systemd
+    /// secrets). Both set is refused: nobody should have to guess which one sealed a key.
     pub fn from_env() -> Result<Self, SealError> {
-        match std::env::var_os(SECRET_ENV) {
-            None => Err(SealError::SecretMissing),
-            Some(v) => Self::new(v.into_encoded_bytes()),
+        let set = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+        match (set(SECRET_ENV), set(SECRET_FILE_ENV)) {
+            (Some(_), Some(_)) => Err(SealError::SecretTwice),
+            (Some(v), None) => Self::new(v.into_encoded_bytes()),
+            (None, Some(path)) => Self::from_file(std::path::Path::new(&path)),
+            (None, None) => Err(SealError::SecretMissing),
+        }
+    }
+
+    /// The secret in `path`: its bytes without one trailing newline (`\n` or `\r\n`, as
+    /// `mosaic gateway secret > FILE` or an editor leaves it).
+    pub fn from_file(path: &std::path::Path) -> Result<Self, SealError> {
+        use std::io::Read;
+        let shown = path.display();
+        let unreadable = |e: std::io::Error| {
+            SealError::SecretFile(format!(
+                "{shown}: cannot read it ({e}); BETTER_AUTH_SECRET_FILE names a file holding the sealing secret"
+            ))
+        };
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        let mut bytes = Zeroizing::new(Vec::new());
+        file.take(MAX_SECRET_FILE_LEN + 1)
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+        if bytes.len() as u64 > MAX_SECRET_FILE_LEN {
+            return Err(SealError::SecretFile(format!(
+                "{shown}: larger than 64 KiB; the file holds one secret (mosaic gateway secret > FILE)"
+            )));
+        }
+        for end in [&b"\n"[..], b"\r"] {
+            if bytes.ends_with(end) {
+                bytes.pop();
+            }
+        }
+        match Self::new(bytes.to_vec()) {
+            Err(SealError::SecretMissing) => Err(SealError::SecretFile(format!(
+                "{shown}: the file is empty; write a secret into it with (umask 077; mosaic gateway secret > FILE)"
+            ))),
+            Err(SealError::SecretTooShort(n)) => Err(SealError::SecretFile(format!(
+                "{shown}: the secret is too short ({n} bytes): it must be at least 32 bytes"
+            ))),
+            other => other,
         }
     }
 
@@ -164,6 +215,31 @@ impl SealingSecret {
     ) -> Result<Zeroizing<Vec<u8>>, SealError> {
         self.open(PEER_KEY_INFO, peer_id.as_bytes(), sealed)
     }
+}
+
+/// A warning when `BETTER_AUTH_SECRET_FILE` names a file that group or others may read:
+/// the secret opens every sealed key. A warning, not a refusal (like a token file's):
+/// container and Kubernetes secrets are often mounted 0444 or 0644 inside a filesystem
+/// only the service sees.
+pub fn secret_file_warning() -> Option<String> {
+    let path = std::env::var_os(SECRET_FILE_ENV).filter(|v| !v.is_empty())?;
+    group_or_other_readable(std::path::Path::new(&path)).then(|| {
+        format!(
+            "BETTER_AUTH_SECRET_FILE {} is readable by group or others; the secret opens every sealed key (chmod 600 it)",
+            std::path::Path::new(&path).display()
+        )
+    })
+}
+
+#[cfg(unix)]
+fn group_or_other_readable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+}
+
+#[cfg(not(unix))]
+fn group_or_other_readable(_: &std::path::Path) -> bool {
+    false
 }
 
 /// The sealed format's layout, checked without opening: the prefix, unpadded base64url,

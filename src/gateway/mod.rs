@@ -111,6 +111,9 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     // Everything that can be wrong with the configuration is checked before anything is
     // written to disk.
     let secret = Arc::new(SealingSecret::from_env().map_err(|e| startup(e.to_string()))?);
+    if let Some(warning) = crate::crypto::seal::secret_file_warning() {
+        eprintln!("mosaic gateway: warning: {warning}");
+    }
     let cert_validity = match args.cert_validity {
         Some(d) => time::Duration::seconds(d.as_secs() as i64),
         None => time::Duration::days(args.cert_validity_days.into()),
@@ -143,7 +146,8 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
                 AdminToken::resolve(env_admin_token, &dir).map_err(startup)?;
             let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
             let never_served = store.is_empty().await.map_err(startup)?;
-            let ca = Ca::load_or_create(&dir, &secret, never_served).map_err(startup)?;
+            let ca = Ca::load_or_create(&dir, &secret, never_served)
+                .map_err(|e| startup(ca_key_refused(e)))?;
             let notes = [
                 format!("data directory: {}", dir.path().display()),
                 format!("admin token: {}", admin_note(Some(&dir), admin_source)),
@@ -158,7 +162,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
             let (store, ca) =
                 Store::open_postgres(options, move |db| Ca::load_or_create_shared(db, &sealing))
                     .await
-                    .map_err(startup)?;
+                    .map_err(|e| startup(ca_key_refused(e)))?;
             let notes = [
                 format!("database: {}", store::postgres::describe(&options.url)),
                 format!("admin token: {}", admin_note(None, admin_source)),
@@ -288,6 +292,21 @@ fn admin_note(dir: Option<&DataDir>, source: AdminTokenSource) -> String {
 }
 
 /// The start-up lines on standard output, each after `mosaic gateway `, flushed.
+/// The start-up error of a CA key that the secret given does not open: which secret it
+/// needs, and that nothing was changed (a new secret must never look like a lost gateway).
+fn ca_key_refused(error: String) -> String {
+    let unsealable = crate::crypto::seal::SealError::Unsealable.to_string();
+    match error.strip_suffix(&unsealable) {
+        Some(what) => format!(
+            "{what}the CA key does not open with this sealing secret: start the gateway with \
+             the secret its data was created with (BETTER_AUTH_SECRET, or the file \
+             BETTER_AUTH_SECRET_FILE names); nothing was changed (if that is the secret \
+             given, the file is damaged: restore it from a backup)"
+        ),
+        None => error,
+    }
+}
+
 fn print_banner(lines: &[String]) {
     let mut out = std::io::stdout().lock();
     for line in lines {

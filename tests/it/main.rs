@@ -20,6 +20,7 @@ mod gateway_tls;
 mod grant;
 mod grant_input;
 mod limits;
+mod next_step;
 mod operator;
 mod output;
 mod peer_add;

@@ -18,7 +18,7 @@ use crate::crypto::fingerprint;
 use crate::crypto::keys::PeerKey;
 use crate::crypto::seal::SealingSecret;
 use crate::crypto::verify::{self, Expected, IssuedCert};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, says};
 use crate::output::{self, OutputFormat};
 
 /// One enrollment of this gateway (B) with the remote one (A) behind an enrollment URL.
@@ -69,7 +69,7 @@ impl<'a> Enrollment<'a> {
             .as_deref()
             .map(parse_fingerprint)
             .transpose()?;
-        let secret = SealingSecret::from_env().map_err(|e| Error::invalid_input(e.to_string()))?;
+        let secret = super::sealing_secret(format)?;
         client.require_admin_token()?;
         PendingCertificate::check_dir()?;
         let remote = match &pin {
@@ -116,9 +116,11 @@ impl<'a> Enrollment<'a> {
         if let Some(pin) = &self.pin
             && *pin != ca_fp
         {
-            return Err(Error::verification(format!(
-                "CA fingerprint mismatch: expected {pin}, the granting gateway presented {ca_fp}; nothing was sent and the token is unspent"
-            )));
+            return Err(says::pin_mismatch(
+                &crate::api::client::redact_url(&self.args.enrollment_url),
+                pin,
+                std::slice::from_ref(&ca_fp),
+            ));
         }
         check_expectations(self.args, &preview.grant_id, &preview.subject_user_id).map_err(
             |e| Error::verification(format!("{e}; nothing was sent and the token is unspent")),

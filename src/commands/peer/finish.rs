@@ -10,7 +10,6 @@ use super::pending::{KeptEnrollment, PendingCertificate};
 use crate::api::client::Client;
 use crate::api::types::{EnrollRequest, Peer, PeerStatus};
 use crate::crypto::ca::csr_public_key;
-use crate::crypto::seal::SealingSecret;
 use crate::crypto::verify::{self, Expected};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, OutputFormat};
@@ -22,7 +21,7 @@ pub async fn finish(client: &Client, format: OutputFormat, peer_id: &str) -> Res
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let secret = SealingSecret::from_env().map_err(|e| Error::invalid_input(e.to_string()))?;
+    let secret = super::sealing_secret(format)?;
     let kept = client.get_peer_enrollment(peer_id).await?;
     let enrollment = KeptEnrollment::open(&secret, peer_id, &kept.sealed_enrollment)?;
     drop(secret);

@@ -183,6 +183,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE peers ADD COLUMN renewal_claimed_until INTEGER;
     ALTER TABLE peers ADD COLUMN renewal_failures INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 7: what the granting gateway said of an active peer's grant when it refused a read
+    // (`revoked` or `expired`), so that `peer list` shows it.
+    r#"
+    ALTER TABLE peers ADD COLUMN grant_ended TEXT;
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer `mosaic`.

@@ -575,6 +575,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE peers ADD COLUMN renewal_claimed_until BIGINT;
     ALTER TABLE peers ADD COLUMN renewal_failures BIGINT NOT NULL DEFAULT 0;
     "#,
+    // 3: SQLite's 7: what the granting gateway said of an active peer's grant.
+    r#"
+    ALTER TABLE peers ADD COLUMN grant_ended TEXT;
+    "#,
 ];
 
 /// Brings the schema to the newest version, each migration in its own transaction with
