@@ -197,6 +197,39 @@ pub mod says {
         PlainHttp,
     }
 
+    /// The enrollment endpoint's 410: the gateway deliberately does not say which.
+    pub fn token_used_or_expired() -> Error {
+        Error::token_invalid(
+            "enrollment token used, unknown or expired (the granting gateway does not say which)",
+        )
+        .with_hint(
+            "ask the granting admin for a new one with `mosaic federation grant token <grant-id>`",
+        )
+    }
+
+    /// No admin token configured, found before anything is sent.
+    pub fn no_admin_token() -> Error {
+        use crate::api::env::{ADMIN_TOKEN, ADMIN_TOKEN_FILE};
+        Error::unauthorized("no admin token was given for the gateway's admin API").with_hint(
+            format!(
+                "set {ADMIN_TOKEN}, or name a file holding it with --token-file FILE \
+                 ({ADMIN_TOKEN_FILE}); a reference gateway writes DIR/admin-token"
+            ),
+        )
+    }
+
+    /// The gateway's 401/403 to the admin token; `gateway_said` is its own message.
+    pub fn admin_token_refused(gateway_said: &str) -> Error {
+        Error::unauthorized(format!(
+            "{gateway_said} (the gateway refused the admin token)"
+        ))
+        .with_hint(format!(
+            "check {} or --token-file ({}): the token of the gateway that --gateway names",
+            crate::api::env::ADMIN_TOKEN,
+            crate::api::env::ADMIN_TOKEN_FILE
+        ))
+    }
+
     /// `url` named one scheme and the server answered in the other. `instead` is the URL
     /// to give (the same with the other scheme), or how to find it.
     pub fn wrong_scheme(what: &str, at: &str, speaks: Speaks, instead: &str) -> Error {

@@ -6,7 +6,6 @@ use reqwest::StatusCode;
 
 use super::redact::redact_url;
 use super::{Auth, Client};
-use crate::api::env;
 use crate::api::federation::codes;
 use crate::api::types::{ErrorBody, ErrorDetail};
 use crate::error::{Error, says};
@@ -174,20 +173,13 @@ impl Client {
             Auth::Public => "is the enrollment URL right?",
         };
         match (status.as_u16(), gateway_msg) {
-            (410, _) => Error::token_invalid(
-                "enrollment token used, unknown or expired: ask the granting admin for a new \
-                 one with `mosaic federation grant token <grant-id>`",
-            ),
+            (410, _) => says::token_used_or_expired(),
             (401 | 403, msg) => {
                 let msg = msg.unwrap_or_else(|| format!("{shown} answered {http}"));
-                Error::unauthorized(match auth {
-                    Auth::Admin => format!(
-                        "{msg} (the gateway refused the admin token: check \
-                         {} or --token-file)",
-                        env::ADMIN_TOKEN
-                    ),
-                    Auth::Public => msg,
-                })
+                match auth {
+                    Auth::Admin => says::admin_token_refused(&msg),
+                    Auth::Public => Error::unauthorized(msg),
+                }
             }
             (413, msg) => {
                 Error::invalid_input(msg.unwrap_or_else(|| {
@@ -220,12 +212,7 @@ impl Client {
 }
 
 pub(super) fn no_admin_token() -> Error {
-    Error::unauthorized(format!(
-        "no admin token: set {} or pass --token-file FILE \
-         (or set {})",
-        env::ADMIN_TOKEN,
-        env::ADMIN_TOKEN_FILE
-    ))
+    says::no_admin_token()
 }
 
 pub(super) fn status_text(status: StatusCode) -> String {

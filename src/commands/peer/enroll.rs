@@ -214,7 +214,10 @@ impl<'a> Enrollment<'a> {
         }
         let cause = err.message().to_string();
         err.with_message(format!(
-            "{cause}; the token may or may not have been spent: run `mosaic federation peer finish {peer_id}`, which asks the granting gateway again for the certificate (or `mosaic federation peer remove {peer_id}` to give up)"
+            "{cause}; the token may or may not have been spent, and peer {peer_id} stays pending"
+        ))
+        .with_hint(format!(
+            "run `mosaic federation peer finish {peer_id}`, which asks the granting gateway again for the certificate (or `mosaic federation peer remove {peer_id}` to give up)"
         ))
     }
 
@@ -227,7 +230,10 @@ impl<'a> Enrollment<'a> {
     ) -> Result<IssuedCert> {
         check_issued(issued, previewed, &pending.key, self.args).map_err(|e| {
             Error::verification(format!(
-                "{e}; the peer stays pending and unusable: remove it with `mosaic federation peer remove {}` and ask the granting admin to revoke grant {}",
+                "{e}; the peer stays pending and unusable"
+            ))
+            .with_hint(format!(
+                "remove it with `mosaic federation peer remove {}` and ask the granting admin to revoke grant {}",
                 pending.peer_id, issued.grant_id
             ))
         })
@@ -256,9 +262,13 @@ impl<'a> Enrollment<'a> {
                 e.message()
             ),
         };
-        Err(err.with_message(format!(
-            "the certificate was issued and verified but the local gateway did not store it ({cause}); {kept}: finish with `mosaic federation peer finish {peer_id}`"
-        )))
+        Err(err
+            .with_message(format!(
+                "the certificate was issued and verified but the local gateway did not store it ({cause}); {kept}"
+            ))
+            .with_hint(format!(
+                "finish with `mosaic federation peer finish {peer_id}`"
+            )))
     }
 
     fn progress(&self, line: &str) {

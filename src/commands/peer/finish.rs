@@ -49,7 +49,10 @@ pub async fn finish(client: &Client, format: OutputFormat, peer_id: &str) -> Res
         .map_err(|e| {
             let cause = e.message().to_string();
             e.with_message(format!(
-                "{cause}; the granting gateway did not answer a certificate for peer {peer_id}'s key (the token was not spent by this key, or the grant is no longer active): remove the pending peer with `mosaic federation peer remove {peer_id}` and ask for a new token"
+                "{cause}; the granting gateway did not answer a certificate for peer {peer_id}'s key (the token was not spent by this key, or the grant is no longer active)"
+            ))
+            .with_hint(format!(
+                "remove the pending peer with `mosaic federation peer remove {peer_id}` and ask the granting admin for a new token (`mosaic federation grant token <grant-id>`)"
             ))
         })?;
     if issued.grant_id != enrollment.grant_id
