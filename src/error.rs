@@ -233,14 +233,16 @@ pub mod says {
     /// `url` named one scheme and the server answered in the other. `instead` is the URL
     /// to give (the same with the other scheme), or how to find it.
     pub fn wrong_scheme(what: &str, at: &str, speaks: Speaks, instead: &str) -> Error {
-        let (spoken, not) = match speaks {
-            Speaks::Https => ("HTTPS (TLS)", "plain http://"),
-            Speaks::PlainHttp => ("plain HTTP", "https://"),
+        let (spoken, not, done) = match speaks {
+            Speaks::Https => (
+                "HTTPS (TLS)",
+                "plain http://",
+                "it refused the plain request unread",
+            ),
+            Speaks::PlainHttp => ("plain HTTP", "https://", "nothing was sent"),
         };
-        Error::unreachable(format!(
-            "{what} at {at} speaks {spoken}, not {not}; nothing was sent"
-        ))
-        .with_hint(format!("use {instead}"))
+        Error::unreachable(format!("{what} at {at} speaks {spoken}, not {not}; {done}"))
+            .with_hint(format!("use {instead}"))
     }
 
     /// `peer add` without `--ca-fingerprint`, to a granting gateway whose certificate

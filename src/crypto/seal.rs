@@ -77,8 +77,10 @@ impl SealingSecret {
     /// `BETTER_AUTH_SECRET_FILE` names (the `*_FILE` convention of container and systemd
     /// secrets). Both set is refused: nobody should have to guess which one sealed a key.
     pub fn from_env() -> Result<Self, SealError> {
-        let set = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-        match (set(SECRET_ENV), set(SECRET_FILE_ENV)) {
+        match (
+            std::env::var_os(SECRET_ENV),
+            std::env::var_os(SECRET_FILE_ENV),
+        ) {
             (Some(_), Some(_)) => Err(SealError::SecretTwice),
             (Some(v), None) => Self::new(v.into_encoded_bytes()),
             (None, Some(path)) => Self::from_file(std::path::Path::new(&path)),
@@ -217,16 +219,15 @@ impl SealingSecret {
     }
 }
 
-/// A warning when `BETTER_AUTH_SECRET_FILE` names a file that group or others may read:
-/// the secret opens every sealed key. A warning, not a refusal (like a token file's):
-/// container and Kubernetes secrets are often mounted 0444 or 0644 inside a filesystem
-/// only the service sees.
-pub fn secret_file_warning() -> Option<String> {
-    let path = std::env::var_os(SECRET_FILE_ENV).filter(|v| !v.is_empty())?;
-    group_or_other_readable(std::path::Path::new(&path)).then(|| {
+/// A warning when the secret file `path` (what `BETTER_AUTH_SECRET_FILE` names) may be
+/// read by group or others: the secret opens every sealed key. A warning, not a refusal
+/// (like a token file's): container and Kubernetes secrets are often mounted 0444 or 0644
+/// inside a filesystem only the service sees.
+pub fn secret_file_warning(path: &std::path::Path) -> Option<String> {
+    group_or_other_readable(path).then(|| {
         format!(
             "BETTER_AUTH_SECRET_FILE {} is readable by group or others; the secret opens every sealed key (chmod 600 it)",
-            std::path::Path::new(&path).display()
+            path.display()
         )
     })
 }
@@ -262,6 +263,64 @@ pub fn decode_sealed(sealed: &str) -> Result<Vec<u8>, SealError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_file_opens_what_the_same_secret_sealed_without_its_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let sealed = SealingSecret::new(SECRET.to_vec())
+            .unwrap()
+            .seal(PEER_KEY_INFO, b"p", b"key");
+        for written in [&b"\n"[..], b"\r\n", b""] {
+            std::fs::write(&path, [SECRET, written].concat()).unwrap();
+            let from_file = SealingSecret::from_file(&path).unwrap();
+            assert_eq!(
+                &*from_file.open(PEER_KEY_INFO, b"p", &sealed).unwrap(),
+                b"key"
+            );
+        }
+        std::fs::write(&path, "\n").unwrap();
+        let empty = SealingSecret::from_file(&path).unwrap_err().to_string();
+        assert!(empty.contains("the file is empty"), "{empty}");
+        std::fs::write(&path, "short\n").unwrap();
+        let short = SealingSecret::from_file(&path).unwrap_err().to_string();
+        assert!(short.contains("too short (5 bytes)"), "{short}");
+        let missing = SealingSecret::from_file(&dir.path().join("none")).unwrap_err();
+        assert!(missing.to_string().contains("cannot read it"), "{missing}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_others_may_read_draws_a_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, SECRET).unwrap();
+        for (mode, warned) in [(0o600, false), (0o400, false), (0o640, true), (0o604, true)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let warning = secret_file_warning(&path);
+            assert_eq!(warning.is_some(), warned, "{mode:o}");
+            if let Some(w) = warning {
+                assert!(w.contains(&path.display().to_string()) && w.contains("chmod 600"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_file_is_read_up_to_64_kib() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let largest = vec![b'k'; 64 * 1024];
+        let sealed = SealingSecret::new(largest.clone())
+            .unwrap()
+            .seal(PEER_KEY_INFO, b"p", b"key");
+        std::fs::write(&path, &largest).unwrap();
+        let read = SealingSecret::from_file(&path).unwrap();
+        assert_eq!(&*read.open(PEER_KEY_INFO, b"p", &sealed).unwrap(), b"key");
+        std::fs::write(&path, [&largest[..], b"k"].concat()).unwrap();
+        let e = SealingSecret::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("larger than 64 KiB"), "{e}");
+    }
 
     // The vector of docs/sealing.md.
     const SECRET: &[u8] = b"mosaic-sealing-test-vector-secret-32b!";

@@ -111,7 +111,9 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     // Everything that can be wrong with the configuration is checked before anything is
     // written to disk.
     let secret = Arc::new(SealingSecret::from_env().map_err(|e| startup(e.to_string()))?);
-    if let Some(warning) = crate::crypto::seal::secret_file_warning() {
+    if let Some(warning) = std::env::var_os(crate::api::env::SEALING_SECRET_FILE)
+        .and_then(|path| crate::crypto::seal::secret_file_warning(path.as_ref()))
+    {
         eprintln!("mosaic gateway: warning: {warning}");
     }
     let cert_validity = match args.cert_validity {

@@ -64,7 +64,9 @@ pub async fn add(client: &Client, format: OutputFormat, args: &PeerAddArgs) -> R
 fn sealing_secret(format: OutputFormat) -> Result<crate::crypto::seal::SealingSecret> {
     let secret = crate::crypto::seal::SealingSecret::from_env()
         .map_err(|e| Error::invalid_input(e.to_string()))?;
-    if let Some(warning) = crate::crypto::seal::secret_file_warning() {
+    if let Some(warning) = std::env::var_os(crate::api::env::SEALING_SECRET_FILE)
+        .and_then(|path| crate::crypto::seal::secret_file_warning(path.as_ref()))
+    {
         output::warn(format, &warning);
     }
     Ok(secret)
