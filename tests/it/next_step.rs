@@ -13,7 +13,7 @@ use crate::dataplane::{Fed, SCOPE, USER, tasks};
 
 /// `mosaic gateway serve` on a free port with `env` (no secret of the harness): the
 /// running child and its URL, or the exit code and standard error of a refused start.
-fn serve(dir: &Path, env: &[(&str, &str)]) -> Result<(Child, String), (i32, String)> {
+pub(crate) fn serve(dir: &Path, env: &[(&str, &str)]) -> Result<(Child, String), (i32, String)> {
     let mut cmd = mosaic();
     cmd.args(["gateway", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
@@ -45,7 +45,7 @@ fn serve(dir: &Path, env: &[(&str, &str)]) -> Result<(Child, String), (i32, Stri
     Err((code, stderr))
 }
 
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }

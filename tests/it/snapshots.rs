@@ -447,9 +447,19 @@ fn second_hour(json: bool) -> Transcript {
     let fed = crate::dataplane::Fed::start();
     let plain = Gateway::start();
     let tmp = tempfile::tempdir().unwrap();
+    // A data directory of its own (SQLite, whatever the other gateways run on), made
+    // with one secret.
+    let data_dir = tmp.path().join("gw-a");
+    let secret = write_file(tmp.path(), "gw-a.secret", &format!("{SECRET}\n"));
+    let (first, _) = crate::next_step::serve(
+        &data_dir,
+        &[("BETTER_AUTH_SECRET_FILE", secret.to_str().unwrap())],
+    )
+    .expect("first start");
+    crate::next_step::stop(first);
     let mut t = Transcript::new(&[&fed.a, &fed.b, &plain])
-        .path(tmp.path(), "[tmp]")
-        .path(&fed.a.dir, "[data-dir]");
+        .path(&data_dir, "[data-dir]")
+        .path(tmp.path(), "[tmp]");
     let o: &[&str] = if json { &["-o", "json"] } else { &[] };
     let with =
         |args: &[&str]| -> Vec<String> { args.iter().chain(o).map(|s| s.to_string()).collect() };
@@ -464,7 +474,7 @@ fn second_hour(json: bool) -> Transcript {
     std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let mut wrong = mosaic();
     wrong.env("BETTER_AUTH_SECRET_FILE", &other);
-    let data_dir = fed.a.dir.to_str().unwrap().to_string();
+    let data_dir = data_dir.to_str().unwrap().to_string();
     run(
         &mut t,
         wrong,
