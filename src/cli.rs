@@ -28,7 +28,8 @@ use values::{
     propagate_version = true,
     after_help = "Examples:\n  mosaic federation grant create --user u-42 --peer gw-b --scope scope.json\n  \
                   mosaic federation grant list -o json\n  \
-                  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"; mosaic gateway serve --data-dir ./gw-a\n\n\
+                  (umask 077; mosaic gateway secret > gw-a.secret)\n  \
+                  BETTER_AUTH_SECRET_FILE=gw-a.secret mosaic gateway serve --data-dir ./gw-a\n\n\
                   Exit codes: 0 ok, 1 internal, 2 invalid input, 3 not found, 4 conflict or \
                   token used/expired, 5 authentication, 6 gateway unreachable, 7 verification failed"
 )]
@@ -38,6 +39,36 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The global flags that only the client reads: `mosaic gateway serve` accepts them (they
+/// are global) but ignores them, so its help leaves them out.
+const CLIENT_ONLY: [&str; 10] = [
+    "profile",
+    "gateway",
+    "output",
+    "quiet",
+    "jq",
+    "no_headers",
+    "cacert",
+    "timeout",
+    "token_file",
+    "allow_insecure_http",
+];
+
+impl Cli {
+    /// The command tree as `main` parses `args`: for `mosaic gateway …`, the client-only
+    /// global flags are hidden from the help (they are still accepted, and ignored).
+    pub fn parser(args: &[std::ffi::OsString]) -> clap::Command {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        if !args.iter().skip(1).any(|a| a == "gateway") {
+            return cmd;
+        }
+        CLIENT_ONLY
+            .iter()
+            .fold(cmd, |cmd, id| cmd.mut_arg(*id, |a| a.hide(true)))
+    }
 }
 
 /// Flags accepted anywhere on the command line.
@@ -156,8 +187,8 @@ pub enum Command {
     #[cfg(feature = "gateway")]
     #[command(
         subcommand,
-        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"\n  \
-        mosaic gateway serve --data-dir ./gw-a"
+        after_help = "Example:\n  (umask 077; mosaic gateway secret > gw-a.secret)   # keep it: the data directory needs it\n  \
+        BETTER_AUTH_SECRET_FILE=gw-a.secret mosaic gateway serve --data-dir ./gw-a"
     )]
     Gateway(GatewayCommand),
 
@@ -525,11 +556,13 @@ pub struct PeerIdArg {
 pub enum GatewayCommand {
     /// Serve the federation API with an embedded SQLite database and its own CA
     #[command(
-        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"\n  \
-        mosaic gateway serve --data-dir ./gw-a\n\n\
+        after_help = "Example:\n  (umask 077; mosaic gateway secret > gw-a.secret)   # keep it: the data directory needs it\n  \
+        BETTER_AUTH_SECRET_FILE=gw-a.secret mosaic gateway serve --data-dir ./gw-a\n\n\
         Environment:\n  \
         BETTER_AUTH_SECRET   required, at least 32 bytes (never a flag): seals the CA key and\n                       \
-        opens the peers' sealed keys\n  \
+        opens the peers' sealed keys; every later start needs the same one\n  \
+        BETTER_AUTH_SECRET_FILE  instead of BETTER_AUTH_SECRET (not both): a file holding\n                       \
+        the secret, one trailing newline ignored\n  \
         MOSAIC_PREVIOUS_SECRETS  previous secrets, comma-separated: only open (rotation)\n  \
         MOSAIC_ADMIN_TOKEN   the admin token to accept (at least 16 characters); else one is\n                       \
         generated into DIR/admin-token\n  \
@@ -562,7 +595,7 @@ pub enum GatewayCommand {
     /// Print a new random secret (256 bits, base64url) for BETTER_AUTH_SECRET or
     /// MOSAIC_ADMIN_TOKEN
     #[command(
-        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\" MOSAIC_ADMIN_TOKEN=\"$(mosaic gateway secret)\""
+        after_help = "Example:\n  (umask 077; mosaic gateway secret > gw-a.secret)   # then BETTER_AUTH_SECRET_FILE=gw-a.secret"
     )]
     Secret,
 }

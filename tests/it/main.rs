@@ -21,6 +21,7 @@ mod grant;
 mod grant_input;
 mod limits;
 mod observe;
+mod next_step;
 mod operator;
 mod output;
 mod peer_add;

@@ -433,7 +433,7 @@ fn refusals_name_the_problem_and_change_nothing() {
     let line = refused.stderr.trim();
     assert_eq!(line.lines().count(), 1, "{refused:?}");
     assert!(
-        line.contains("does not open with BETTER_AUTH_SECRET"),
+        line.contains("does not open with this sealing secret"),
         "{line}"
     );
     assert!(line.contains("MOSAIC_PREVIOUS_SECRETS"), "{line}");

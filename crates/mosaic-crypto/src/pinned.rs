@@ -12,10 +12,41 @@ use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore,
 
 use crate::fingerprint;
 
-/// The server's chain does not hold the pinned CA.
+/// The server's chain does not hold the pinned CA: the pin, and the fingerprints of the
+/// certificates the server sent after its own (the CA it presented).
 #[derive(Debug, thiserror::Error)]
-#[error("the server's certificate chain does not include the CA {0}")]
-pub struct PinNotInChain(pub String);
+#[error("the server's certificate chain does not include the CA {pinned}")]
+pub struct PinNotInChain {
+    pub pinned: String,
+    pub presented: Vec<String>,
+}
+
+/// The CAs a server presented instead of the pinned one, if that is why `why` failed.
+pub fn presented_cas(why: &CertificateError) -> Option<&[String]> {
+    match why {
+        CertificateError::Other(OtherError(e)) => e
+            .downcast_ref::<PinNotInChain>()
+            .map(|p| p.presented.as_slice()),
+        _ => None,
+    }
+}
+
+/// A certificate error in words (rustls writes several as Rust debug text).
+pub fn describe_certificate_error(why: &CertificateError) -> String {
+    match why {
+        CertificateError::UnknownIssuer => {
+            "issued by a CA that is not trusted here (UnknownIssuer)".into()
+        }
+        CertificateError::BadSignature => "its signature does not verify".into(),
+        CertificateError::Expired => "expired".into(),
+        CertificateError::NotValidYet => "not valid yet".into(),
+        CertificateError::NotValidForName => "not valid for this host name".into(),
+        CertificateError::Revoked => "revoked".into(),
+        CertificateError::BadEncoding => "malformed".into(),
+        CertificateError::Other(OtherError(e)) => e.to_string(),
+        other => other.to_string(),
+    }
+}
 
 #[derive(Debug)]
 pub struct PinnedCa {
@@ -57,7 +88,10 @@ impl ServerCertVerifier for PinnedCa {
             .find(|c| fingerprint(c) == self.fingerprint)
             .ok_or_else(|| {
                 rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
-                    PinNotInChain(self.fingerprint.clone()),
+                    PinNotInChain {
+                        pinned: self.fingerprint.clone(),
+                        presented: intermediates.iter().map(|c| fingerprint(c)).collect(),
+                    },
                 ))))
             })?;
         let mut roots = RootCertStore::empty();

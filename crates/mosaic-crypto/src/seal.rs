@@ -12,6 +12,9 @@ use zeroize::{Zeroize, Zeroizing};
 /// The environment variable that holds the sealing secret: at least 32 bytes, from the
 /// environment only, never a flag.
 pub const SECRET_ENV: &str = "BETTER_AUTH_SECRET";
+/// The environment variable naming a file that holds the sealing secret, instead of
+/// [`SECRET_ENV`] (never both).
+pub const SECRET_FILE_ENV: &str = "BETTER_AUTH_SECRET_FILE";
 
 /// Prefix of every sealed text; the version names the whole scheme below.
 pub const SEALED_PREFIX: &str = "mosaic-sealed-v1:";
@@ -24,6 +27,8 @@ pub const MIN_SECRET_LEN: usize = 32;
 /// The environment variable that holds previous secrets, comma-separated: they only open,
 /// never seal (rotation of `BETTER_AUTH_SECRET`, see docs/gateway.md).
 pub const PREVIOUS_SECRETS_ENV: &str = "MOSAIC_PREVIOUS_SECRETS";
+/// Largest `BETTER_AUTH_SECRET_FILE` read: a secret is a line, not a document.
+const MAX_SECRET_FILE_LEN: u64 = 64 * 1024;
 
 const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
@@ -32,11 +37,18 @@ const TAG_LEN: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
     #[error(
-        "BETTER_AUTH_SECRET is not set: export the gateway's sealing secret (at least 32 bytes) in the environment"
+        "BETTER_AUTH_SECRET is not set: export the gateway's sealing secret (at least 32 bytes) in the environment, or name a file holding it in BETTER_AUTH_SECRET_FILE"
     )]
     SecretMissing,
     #[error("BETTER_AUTH_SECRET is too short ({0} bytes): it must be at least 32 bytes")]
     SecretTooShort(usize),
+    #[error(
+        "both BETTER_AUTH_SECRET and BETTER_AUTH_SECRET_FILE are set: unset one of them (mosaic will not guess which secret seals)"
+    )]
+    SecretTwice,
+    /// `BETTER_AUTH_SECRET_FILE` names a file that cannot be used; the text says why.
+    #[error("BETTER_AUTH_SECRET_FILE {0}")]
+    SecretFile(String),
     #[error("sealed key is malformed: {0}")]
     Malformed(&'static str),
     #[error(
@@ -114,11 +126,54 @@ impl SealingSecret {
         self.previous.len()
     }
 
-    /// Reads `BETTER_AUTH_SECRET` from the environment.
+    /// Reads the secret from `BETTER_AUTH_SECRET`, or from the file that
+    /// `BETTER_AUTH_SECRET_FILE` names (the `*_FILE` convention of container and systemd
+    /// secrets). Both set is refused: nobody should have to guess which one sealed a key.
     pub fn from_env() -> Result<Self, SealError> {
-        match std::env::var_os(SECRET_ENV) {
-            None => Err(SealError::SecretMissing),
-            Some(v) => Self::new(v.into_encoded_bytes()),
+        match (
+            std::env::var_os(SECRET_ENV),
+            std::env::var_os(SECRET_FILE_ENV),
+        ) {
+            (Some(_), Some(_)) => Err(SealError::SecretTwice),
+            (Some(v), None) => Self::new(v.into_encoded_bytes()),
+            (None, Some(path)) => Self::from_file(std::path::Path::new(&path)),
+            (None, None) => Err(SealError::SecretMissing),
+        }
+    }
+
+    /// The secret in `path`: its bytes without one trailing newline (`\n` or `\r\n`, as
+    /// `mosaic gateway secret > FILE` or an editor leaves it).
+    pub fn from_file(path: &std::path::Path) -> Result<Self, SealError> {
+        use std::io::Read;
+        let shown = path.display();
+        let unreadable = |e: std::io::Error| {
+            SealError::SecretFile(format!(
+                "{shown}: cannot read it ({e}); BETTER_AUTH_SECRET_FILE names a file holding the sealing secret"
+            ))
+        };
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        let mut bytes = Zeroizing::new(Vec::new());
+        file.take(MAX_SECRET_FILE_LEN + 1)
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+        if bytes.len() as u64 > MAX_SECRET_FILE_LEN {
+            return Err(SealError::SecretFile(format!(
+                "{shown}: larger than 64 KiB; the file holds one secret (mosaic gateway secret > FILE)"
+            )));
+        }
+        for end in [&b"\n"[..], b"\r"] {
+            if bytes.ends_with(end) {
+                bytes.pop();
+            }
+        }
+        match Self::new(bytes.to_vec()) {
+            Err(SealError::SecretMissing) => Err(SealError::SecretFile(format!(
+                "{shown}: the file is empty; write a secret into it with (umask 077; mosaic gateway secret > FILE)"
+            ))),
+            Err(SealError::SecretTooShort(n)) => Err(SealError::SecretFile(format!(
+                "{shown}: the secret is too short ({n} bytes): it must be at least 32 bytes"
+            ))),
+            other => other,
         }
     }
 
@@ -309,6 +364,30 @@ pub fn parse_previous(
     Ok(secrets)
 }
 
+/// A warning when the secret file `path` (what `BETTER_AUTH_SECRET_FILE` names) may be
+/// read by group or others: the secret opens every sealed key. A warning, not a refusal
+/// (like a token file's): container and Kubernetes secrets are often mounted 0444 or 0644
+/// inside a filesystem only the service sees.
+pub fn secret_file_warning(path: &std::path::Path) -> Option<String> {
+    group_or_other_readable(path).then(|| {
+        format!(
+            "BETTER_AUTH_SECRET_FILE {} is readable by group or others; the secret opens every sealed key (chmod 600 it)",
+            path.display()
+        )
+    })
+}
+
+#[cfg(unix)]
+fn group_or_other_readable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+}
+
+#[cfg(not(unix))]
+fn group_or_other_readable(_: &std::path::Path) -> bool {
+    false
+}
+
 /// The sealed format's layout, checked without opening: the prefix, unpadded base64url,
 /// and room for the salt, the nonce and the tag. `open` checks it first; a gateway checks
 /// it of a sealed key it is asked to store. Each `Malformed` reason reads after the name
@@ -329,6 +408,64 @@ pub fn decode_sealed(sealed: &str) -> Result<Vec<u8>, SealError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_file_opens_what_the_same_secret_sealed_without_its_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let sealed = SealingSecret::new(SECRET.to_vec())
+            .unwrap()
+            .seal(PEER_KEY_INFO, b"p", b"key");
+        for written in [&b"\n"[..], b"\r\n", b""] {
+            std::fs::write(&path, [SECRET, written].concat()).unwrap();
+            let from_file = SealingSecret::from_file(&path).unwrap();
+            assert_eq!(
+                &*from_file.open(PEER_KEY_INFO, b"p", &sealed).unwrap(),
+                b"key"
+            );
+        }
+        std::fs::write(&path, "\n").unwrap();
+        let empty = SealingSecret::from_file(&path).unwrap_err().to_string();
+        assert!(empty.contains("the file is empty"), "{empty}");
+        std::fs::write(&path, "short\n").unwrap();
+        let short = SealingSecret::from_file(&path).unwrap_err().to_string();
+        assert!(short.contains("too short (5 bytes)"), "{short}");
+        let missing = SealingSecret::from_file(&dir.path().join("none")).unwrap_err();
+        assert!(missing.to_string().contains("cannot read it"), "{missing}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_others_may_read_draws_a_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, SECRET).unwrap();
+        for (mode, warned) in [(0o600, false), (0o400, false), (0o640, true), (0o604, true)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let warning = secret_file_warning(&path);
+            assert_eq!(warning.is_some(), warned, "{mode:o}");
+            if let Some(w) = warning {
+                assert!(w.contains(&path.display().to_string()) && w.contains("chmod 600"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_file_is_read_up_to_64_kib() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let largest = vec![b'k'; 64 * 1024];
+        let sealed = SealingSecret::new(largest.clone())
+            .unwrap()
+            .seal(PEER_KEY_INFO, b"p", b"key");
+        std::fs::write(&path, &largest).unwrap();
+        let read = SealingSecret::from_file(&path).unwrap();
+        assert_eq!(&*read.open(PEER_KEY_INFO, b"p", &sealed).unwrap(), b"key");
+        std::fs::write(&path, [&largest[..], b"k"].concat()).unwrap();
+        let e = SealingSecret::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("larger than 64 KiB"), "{e}");
+    }
 
     // The vector of docs/sealing.md.
     const SECRET: &[u8] = b"mosaic-sealing-test-vector-secret-32b!";

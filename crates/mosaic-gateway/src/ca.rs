@@ -243,13 +243,15 @@ pub(crate) fn key_error(what: &str, e: &SealError, secret: &SealingSecret) -> St
         return format!("{what}: {e}; restore the CA key from a backup");
     }
     let given = match secret.previous_count() {
-        0 => " (no previous secret was given)".to_string(),
+        0 => String::new(),
         n => format!(" or any of the {n} previous secrets given"),
     };
     format!(
-        "{what}: the sealed CA key does not open with BETTER_AUTH_SECRET{given}: give the \
-         secret that sealed it, as BETTER_AUTH_SECRET or as a previous secret ({} or \
-         --previous-secrets-file)",
+        "{what}: the CA key does not open with this sealing secret{given}: start the gateway \
+         with the secret its data was created with (BETTER_AUTH_SECRET, or the file \
+         BETTER_AUTH_SECRET_FILE names), or during a rotation give that one as a previous \
+         secret ({} or --previous-secrets-file); nothing was changed (if that is the secret \
+         given, the file is damaged: restore it from a backup)",
         mosaic_crypto::seal::PREVIOUS_SECRETS_ENV
     )
 }

@@ -120,6 +120,11 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     // Everything that can be wrong with the configuration is checked before anything is
     // written to disk.
     let secret = SealingSecret::from_env().map_err(|e| startup(e.to_string()))?;
+    if let Some(warning) = std::env::var_os(mosaic_crypto::seal::SECRET_FILE_ENV)
+        .and_then(|path| mosaic_crypto::seal::secret_file_warning(path.as_ref()))
+    {
+        tracing::warn!("warning: {warning}");
+    }
     let secret = with_previous_secrets(secret, args.previous_secrets_file.as_deref());
     let secret = Arc::new(secret.map_err(startup)?);
     let cert_validity = match args.cert_validity {
@@ -159,7 +164,8 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
                 AdminToken::resolve(env_admin_token, &dir).map_err(startup)?;
             let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
             let never_served = store.is_empty().await.map_err(startup)?;
-            let ca = Ca::load_or_create(&dir, &secret, never_served).map_err(startup)?;
+            let ca = Ca::load_or_create(&dir, &secret, never_served)
+                .map_err(startup)?;
             let notes = [
                 format!("data directory: {}", dir.path().display()),
                 format!("admin token: {}", admin_note(Some(&dir), admin_source)),

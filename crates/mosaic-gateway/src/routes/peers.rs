@@ -225,7 +225,7 @@ pub async fn store_cert(
         .store
         .write(move |tx, now| {
             let peer = peers::get(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
-            if peer.status == PeerStatus::Active {
+            if peer.status != PeerStatus::Pending {
                 return Err(ApiError::conflict(format!(
                     "peer {id} is already active; remove it and enroll again to replace its certificate"
                 )));

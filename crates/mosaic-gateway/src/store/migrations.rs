@@ -208,6 +208,11 @@ const MIGRATIONS: &[&str] = &[
         UPDATE grant_status_counts SET n = n - 1 WHERE status = OLD.status;
     END;
     "#,
+    // 8: what the granting gateway said of an active peer's grant when it refused a read
+    // (`revoked` or `expired`), so that `peer list` shows it.
+    r#"
+    ALTER TABLE peers ADD COLUMN grant_ended TEXT;
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer `mosaic`.

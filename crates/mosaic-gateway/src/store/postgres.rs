@@ -700,6 +700,10 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
         EXECUTE FUNCTION grants_count();
     "#,
+    // 4: SQLite's 8: what the granting gateway said of an active peer's grant.
+    r#"
+    ALTER TABLE peers ADD COLUMN grant_ended TEXT;
+    "#,
 ];
 
 /// Brings the schema to the newest version, each migration in its own transaction with
