@@ -164,8 +164,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
                 AdminToken::resolve(env_admin_token, &dir).map_err(startup)?;
             let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
             let never_served = store.is_empty().await.map_err(startup)?;
-            let ca = Ca::load_or_create(&dir, &secret, never_served)
-                .map_err(startup)?;
+            let ca = Ca::load_or_create(&dir, &secret, never_served).map_err(startup)?;
             let notes = [
                 format!("data directory: {}", dir.path().display()),
                 format!("admin token: {}", admin_note(Some(&dir), admin_source)),

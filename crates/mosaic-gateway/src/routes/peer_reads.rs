@@ -5,15 +5,15 @@
 use axum::Json;
 use axum::extract::State;
 
-use mosaic_contract::federation::{RowsQuery, WhoAmI};
-use mosaic_contract::paths;
-use mosaic_contract::types::{AuditAction, PeerStatus};
-use mosaic_contract::types::{ErrorBody, Page};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{PathId, PathPair, QueryParams};
 use crate::store::audit::{Actor, Event};
 use crate::store::{StoreError, peers};
+use mosaic_contract::federation::{RowsQuery, WhoAmI};
+use mosaic_contract::paths;
+use mosaic_contract::types::{AuditAction, PeerStatus};
+use mosaic_contract::types::{ErrorBody, Page};
 
 #[utoipa::path(
     get,
