@@ -60,13 +60,32 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::INTERNAL);
         }
     };
+    let error_format = error_format(&cli.command, format);
     match runtime.block_on(mosaic::commands::run(cli.command, &settings)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
-            mosaic::output::print_error(format, &e);
+            mosaic::output::print_error(error_format, &e);
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// `gateway serve --log-format json` writes every line as one JSON object: its refusal to
+/// start too, in the JSON error shape.
+#[cfg(feature = "gateway")]
+fn error_format(command: &mosaic::cli::Command, format: OutputFormat) -> OutputFormat {
+    use mosaic::cli::{Command, GatewayCommand, LogFormat};
+    match command {
+        Command::Gateway(GatewayCommand::Serve(args)) if args.log_format == LogFormat::Json => {
+            OutputFormat::Json
+        }
+        _ => format,
+    }
+}
+
+#[cfg(not(feature = "gateway"))]
+fn error_format(_: &mosaic::cli::Command, format: OutputFormat) -> OutputFormat {
+    format
 }
 
 /// Help and version go to stdout (exit 0); usage errors to stderr (exit 2), as JSON when

@@ -408,6 +408,15 @@ fn json_logs_give_each_request_an_id_echoed_and_written_into_its_audit_row() {
         .unwrap();
     assert_eq!(created["request_id"], "deploy-42.a", "{created}");
 
+    // A grant past its expiry: the sweep that expires it is an event of its own.
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(600);
+    let soon = soon
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let expiring = json!({"user_id": "u-2", "peer_id": "gw-b", "scope": scope, "expires_at": soon});
+    let (status, _) = gw.request("POST", "/api/admin/federation/grants", Some(&expiring));
+    assert_eq!(status, 201);
+    std::thread::sleep(Duration::from_millis(700));
     gw.run(&["federation", "grant", "list"]).ok();
     let log = gw.log();
     let mut requests = Vec::new();
@@ -437,6 +446,12 @@ fn json_logs_give_each_request_an_id_echoed_and_written_into_its_audit_row() {
     let refused = requests.iter().find(|v| v["status"] == 401).unwrap();
     assert_eq!(refused["actor"], "anonymous");
     assert!(log.contains("listening on"), "start-up lines are JSON too");
+    let sweep = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["target"] == "expiry")
+        .unwrap_or_else(|| panic!("no expiry event:\n{log}"));
+    assert_eq!(sweep["expired"], 1, "{sweep}");
     for secret in [
         gw.admin_token.as_str(),
         SECRET,
@@ -498,4 +513,38 @@ fn status_tells_the_operator_what_needs_action() {
     let json = fed.b.run(&["status", "-o", "json"]).code(8);
     assert_eq!(json.json()["peers"][0]["id"], "stuck-peer");
     assert_eq!(json.stderr_json()["error"]["code"], "needs_attention");
+}
+
+/// With `--log-format json` a refusal to start is one JSON object too (the error shape),
+/// and nothing else is written.
+#[test]
+fn a_refusal_to_start_with_json_logs_is_one_json_object() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = crate::common::mosaic();
+    cmd.args([
+        "gateway",
+        "serve",
+        "--log-format",
+        "json",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(tmp.path().join("data"))
+    .env("BETTER_AUTH_SECRET", "too-short");
+    let out = crate::common::run(cmd, None).code(2);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    let v: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["error"]["code"], "invalid_input");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("BETTER_AUTH_SECRET")
+    );
+    assert!(
+        !out.stderr.contains("too-short"),
+        "the secret is never echoed"
+    );
 }

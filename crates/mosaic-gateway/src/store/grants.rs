@@ -204,28 +204,28 @@ pub fn any_due(conn: &dyn Db, now: i64) -> Result<bool, DbError> {
 
 /// Moves every pending or active grant whose `expires_at` has passed to `expired`, with
 /// one audit record each. Runs at the start of every transaction that reads or changes
-/// grants, so an expired grant never reads or acts as anything else.
-pub fn expire_due(conn: &dyn Db, now: i64) -> Result<(), DbError> {
+/// grants, so an expired grant never reads or acts as anything else. How many it expired.
+pub fn expire_due(conn: &dyn Db, now: i64) -> Result<usize, DbError> {
     let expired: Vec<String> = conn
         .query(EXPIRE_DUE, args![now])?
         .iter()
         .map(|r| r.get(0))
         .collect::<Result<_, _>>()?;
-    for id in expired {
+    for id in &expired {
         audit::record(
             conn,
             now,
             &audit::Record {
                 action: AuditAction::GrantExpired,
                 actor: audit::Actor::Gateway,
-                grant_id: Some(&id),
+                grant_id: Some(id),
                 peer_id: None,
                 detail: Some("expires_at passed"),
                 request_id: None,
             },
         )?;
     }
-    Ok(())
+    Ok(expired.len())
 }
 
 /// pending → active, by the primary key.

@@ -195,18 +195,21 @@ impl PgStore {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&dyn Db, i64) -> Result<(T, super::audit::Event), E> + Send + 'static,
     {
-        self.transaction("BEGIN", move |db| {
-            let now = now_ms();
-            grants::expire_due(db, now).map_err(StoreError::from)?;
-            let (value, event) = f(db, now)?;
-            let record = super::audit::Record {
-                request_id: request_id.as_deref(),
-                ..event.record()
-            };
-            super::audit::record(db, now, &record).map_err(StoreError::from)?;
-            Ok(value)
-        })
-        .await
+        let (value, expired): (T, usize) = self
+            .transaction("BEGIN", move |db| {
+                let now = now_ms();
+                let expired = grants::expire_due(db, now).map_err(StoreError::from)?;
+                let (value, event) = f(db, now)?;
+                let record = super::audit::Record {
+                    request_id: request_id.as_deref(),
+                    ..event.record()
+                };
+                super::audit::record(db, now, &record).map_err(StoreError::from)?;
+                Ok::<_, E>((value, expired))
+            })
+            .await?;
+        super::writer::expired_log(expired);
+        Ok(value)
     }
 
     /// See [`super::Store::update`].
@@ -237,8 +240,9 @@ impl PgStore {
                 // Sweep in a transaction of its own, then read in a new snapshot.
                 conn.batch("ROLLBACK; BEGIN", &[])
                     .map_err(StoreError::from)?;
-                grants::expire_due(conn, now).map_err(StoreError::from)?;
+                let expired = grants::expire_due(conn, now).map_err(StoreError::from)?;
                 conn.batch("COMMIT", &[]).map_err(StoreError::from)?;
+                super::writer::expired_log(expired);
                 conn.batch(SNAPSHOT, &[]).map_err(StoreError::from)?;
             }
             let value = f(conn, now)?;

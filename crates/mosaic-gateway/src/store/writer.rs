@@ -65,13 +65,16 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
         .execute_batch("BEGIN IMMEDIATE")
         .map_err(StoreError::from)
         .and_then(|()| grants::expire_due(conn, now).map_err(StoreError::from));
-    if let Err(e) = start {
-        let _ = conn.execute_batch("ROLLBACK");
-        for job in batch {
-            (job.abort)(e.copy());
+    let expired = match start {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            for job in batch {
+                (job.abort)(e.copy());
+            }
+            return;
         }
-        return;
-    }
+    };
     let mut answers = Vec::with_capacity(batch.len());
     for job in batch {
         if let Err(e) = conn.execute_batch("SAVEPOINT job") {
@@ -101,6 +104,7 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     match conn.execute_batch("COMMIT") {
         Ok(()) => {
             crate::metrics::get().commit(answers.len(), committing.elapsed());
+            expired_log(expired);
             for done in answers {
                 (done.answer)(None);
             }
@@ -112,5 +116,16 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
                 (done.answer)(Some(e.copy()));
             }
         }
+    }
+}
+
+/// The expiry sweep as a log event, once its commit is durable.
+pub fn expired_log(expired: usize) {
+    if expired > 0 {
+        tracing::info!(
+            target: "expiry",
+            expired,
+            "expired {expired} grant(s) past their expires_at"
+        );
     }
 }

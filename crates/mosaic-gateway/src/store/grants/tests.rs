@@ -163,7 +163,7 @@ fn expiry_is_swept_at_expires_at_exactly_with_one_audit_record_each() {
     ] {
         insert(&conn, g).expect("insert");
     }
-    expire_due(&conn, now).expect("sweep");
+    assert_eq!(expire_due(&conn, now).expect("sweep"), 1);
     assert_eq!(status(&conn, "due"), GrantStatus::Expired);
     assert_eq!(status(&conn, "later"), GrantStatus::Pending);
     assert_eq!(status(&conn, "revoked"), GrantStatus::Revoked);
@@ -182,7 +182,8 @@ fn expiry_is_swept_at_expires_at_exactly_with_one_audit_record_each() {
             Some("expires_at passed".to_string())
         )]
     );
-    expire_due(&conn, now + 1).expect("sweep");
+    assert_eq!(expire_due(&conn, now + 1).expect("sweep"), 1);
+    assert_eq!(expire_due(&conn, now + 1).expect("sweep"), 0);
     assert_eq!(status(&conn, "later"), GrantStatus::Expired);
     assert_eq!(expired(&gw).len(), 2, "one record per grant, once");
 }
