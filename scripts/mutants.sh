@@ -62,11 +62,19 @@ run() {
 # own (sources only, modification times kept, so its builds in the copy's own target/
 # stay incremental from one run to the next), and the two run at once: one builds while
 # the other tests. A single pass runs in place (`MUTANTS_IN_PLACE=0` copies it too).
+# A new copy starts from this tree's builds of the dependencies, when there are some for
+# the profile (CI's dev builds): a copy is a cold build otherwise, minutes of CPU.
 copy_of() {
   local copy=target/mutants-src/$1
+  local built=target/$profile
+  [ "$profile" = dev ] && built=target/debug
   mkdir -p "$copy"
   rm -rf "${copy:?}/src" "$copy/crates" "$copy/.cargo" "$copy/benches"
   cp -a Cargo.toml Cargo.lock src crates .cargo benches "$copy/"
+  if [ -d "$built/deps" ] && [ ! -d "$copy/$built/deps" ]; then
+    mkdir -p "$copy/$built"
+    cp -a --reflink=auto "$built/deps" "$built/build" "$built/.fingerprint" "$copy/$built/"
+  fi
   echo "$copy"
 }
 
