@@ -416,6 +416,13 @@ fn names_record(url: &Url) -> bool {
         .path_segments()
         .map(|s| s.filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
+    // `/api/admin/credentials/{id}`: a credential's 404 names it.
+    if segments
+        .windows(paths::CREDENTIALS_SEGMENTS.len() + 1)
+        .any(|w| w[..paths::CREDENTIALS_SEGMENTS.len()] == paths::CREDENTIALS_SEGMENTS)
+    {
+        return true;
+    }
     let Some(i) = segments
         .windows(paths::ADMIN_SEGMENTS.len())
         .position(|w| w == paths::ADMIN_SEGMENTS)
