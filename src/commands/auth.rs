@@ -37,8 +37,8 @@ async fn create(client: &Client, format: OutputFormat, args: CredentialCreateArg
     check_name(&args.name).map_err(|e| Error::invalid_input(format!("NAME: {e}")))?;
     let expires_in = args
         .expires_in
-        .map(|d| match d.as_secs() {
-            s @ 30..=MAX_EXPIRES_IN => Ok(s),
+        .map(|d| match u32::try_from(d.as_secs()) {
+            Ok(s @ 30..=MAX_EXPIRES_IN) => Ok(s),
             _ => Err(Error::invalid_input(
                 "--expires-in: must be from 30s to 10 years (e.g. 12h, 90d)",
             )),

@@ -12,7 +12,7 @@ pub const SECRET_PREFIX: &str = "mosaic_adm_";
 /// The name of the break-glass credential (the `admin-token` file or `MOSAIC_ADMIN_TOKEN`).
 pub const BOOTSTRAP_NAME: &str = "bootstrap";
 /// Longest `expires_in`: ten years, in seconds.
-pub const MAX_EXPIRES_IN: u64 = 10 * 366 * 24 * 3600;
+pub const MAX_EXPIRES_IN: u32 = 10 * 366 * 24 * 3600;
 /// Longest credential name.
 pub const MAX_NAME_CHARS: usize = 64;
 
@@ -86,8 +86,12 @@ pub struct CreateCredentialRequest {
     pub name: String,
     pub role: Role,
     /// Seconds until it expires (1 to ten years); absent: it never expires.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_in: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::option_u32"
+    )]
+    pub expires_in: Option<u32>,
 }
 
 /// A named admin credential, without its secret (which only its creation answers).
