@@ -205,7 +205,11 @@ pub enum AuthCommand {
     Whoami,
     /// Create, list and revoke named admin credentials (creating and revoking need the
     /// admin role)
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  mosaic auth credential create alice --role operator --expires-in 90d -q > alice.token\n  \
+        mosaic auth credential list\n  mosaic auth credential revoke 3f2a… --yes"
+    )]
     Credential(CredentialCommand),
 }
 
