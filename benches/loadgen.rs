@@ -6,6 +6,7 @@
 //! loadgen seed    URL ADMIN_TOKEN COUNT CONCURRENCY       create COUNT grants
 //! loadgen enroll  URL ADMIN_TOKEN COUNT CONCURRENCY       COUNT enrollments, timed
 //! loadgen commits DIR COUNT                               SQLite fsync'd commits/s
+//! loadgen get     URL ADMIN_TOKEN COUNT CONCURRENCY       COUNT admin GETs, timed
 //! ```
 //!
 //! `enroll` makes its grants, tokens, keys and CSRs before the timed region, so only the
@@ -30,7 +31,8 @@ fn main() {
         Some("seed") if args.len() == 5 => runtime().block_on(seed(&args[1..])),
         Some("enroll") if args.len() == 5 => runtime().block_on(enroll(&args[1..])),
         Some("commits") if args.len() == 3 => commits(&args[1], num(&args[2])),
-        _ => Err("usage: loadgen seed|enroll URL ADMIN_TOKEN COUNT CONCURRENCY | loadgen commits DIR COUNT".into()),
+        Some("get") if args.len() == 5 => runtime().block_on(get(&args[1..])),
+        _ => Err("usage: loadgen seed|enroll|get URL ADMIN_TOKEN COUNT CONCURRENCY | loadgen commits DIR COUNT".into()),
     };
     match result {
         Ok(report) => println!("{report}"),
@@ -234,6 +236,42 @@ async fn enroll(args: &[String]) -> Result<String, Fail> {
         "loadgen_cpu_percent": 100.0 * cpu / wall,
     })
     .to_string())
+}
+
+/// `GET /api/admin/federation/grants?limit=1` COUNT times: an admin request through the
+/// whole middleware (authentication, request id, log line, metrics) and one small read.
+async fn get(args: &[String]) -> Result<String, Fail> {
+    let (url, token, count, concurrency) = (&args[0], &args[1], num(&args[2]), num(&args[3]));
+    let http = client(concurrency);
+    let target = Arc::new(format!("{url}/api/admin/federation/grants?limit=1"));
+    let token = Arc::new(token.clone());
+    let start = Instant::now();
+    let http2 = http.clone();
+    let mut latencies = drive(count, concurrency, move |_| {
+        let (http, target, token) = (http2.clone(), target.clone(), token.clone());
+        async move {
+            let resp = http
+                .get(target.as_str())
+                .bearer_auth(token.as_str())
+                .send()
+                .await?;
+            let status = resp.status();
+            let _ = resp.bytes().await?;
+            if !status.is_success() {
+                return Err(format!("GET answered {status}").into());
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    let wall = start.elapsed().as_secs_f64();
+    latencies.sort();
+    let p50 = latencies[latencies.len() / 2].as_secs_f64() * 1000.0;
+    Ok(
+        json!({"requests": count, "concurrency": concurrency, "seconds": wall,
+              "per_second": count as f64 / wall, "p50_ms": p50})
+        .to_string(),
+    )
 }
 
 /// This process's user + system CPU time, from /proc/self/stat (in clock ticks of 1/100 s).

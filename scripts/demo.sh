@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole federation story on one machine: builds mosaic, starts two reference gateways
 # over HTTPS (A grants, B enrolls) on free loopback ports with temp data dirs and a
-# generated secret each, then: A imports rows for a user -> grant create -> grant token ->
-# peer add on B (CA pinned) -> peer test -> peer query of a granted resource (rows) ->
-# peer query of an excluded resource (refused, as expected) -> grant revoke on A -> peer
-# query refused at once. Each command is printed with the gateway it runs against. Stops
+# generated secret each (kept in a 0600 file), then: A imports rows for a user -> grant
+# create -> grant token -> peer add on B (CA pinned) -> peer test -> peer query of a
+# granted resource (rows) -> peer query of an excluded resource (refused, as expected) ->
+# grant revoke on A -> peer query refused at once, and B's peer list shows grant_revoked. Each command is printed with the gateway it runs against. Stops
 # the gateways on exit and fails loudly if any step does not behave as shown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,8 @@ echo "building mosaic (cargo build --locked; the first build takes a few minutes
 cargo build --locked
 bin="$PWD/target/debug/mosaic"
 
+# Each gateway's secret comes from its own file; one exported in this shell would clash.
+unset BETTER_AUTH_SECRET BETTER_AUTH_SECRET_FILE
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -29,17 +31,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One sealing secret per gateway, 256 random bits from mosaic itself; never printed.
-secret() { "$bin" gateway secret; }
-
 # start NAME: runs a gateway over HTTPS on a free port; sets NAME_URL, NAME_DIR and
-# NAME_SECRET.
+# NAME_SECRET (a 0600 file holding its sealing secret, 256 random bits from mosaic itself,
+# never printed), as the README keeps it: every later start needs the same secret.
 start() {
-  local name=$1 dir="$work/$1" url="" key
-  key=$(secret)
+  local name=$1 dir="$work/$1" url="" key="$work/$1.secret"
+  (umask 077; "$bin" gateway secret >"$key")
   printf -v "${name}_SECRET" '%s' "$key"
   : >"$work/$name.log" # exists before the first poll below
-  BETTER_AUTH_SECRET=$key "$bin" gateway serve --tls --listen 127.0.0.1:0 --data-dir "$dir" \
+  BETTER_AUTH_SECRET_FILE=$key "$bin" gateway serve --tls --listen 127.0.0.1:0 --data-dir "$dir" \
     >"$work/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 200); do
@@ -112,7 +112,7 @@ fp=$(field ca_fingerprint <"$work/token.json")
 # The pin is the only trust in A: MOSAIC_CACERT names B's CA, not A's.
 on B
 export MOSAIC_STATE_DIR=$work/state
-BETTER_AUTH_SECRET=$B_SECRET run mosaic federation peer add "$url" --ca-fingerprint "$fp" \
+BETTER_AUTH_SECRET_FILE=$B_SECRET run mosaic federation peer add "$url" --ca-fingerprint "$fp" \
   --name gateway-a -o json | tee "$work/peer.json"
 peer_id=$(field id <"$work/peer.json")
 run mosaic federation peer test "$peer_id"
@@ -125,6 +125,8 @@ on A
 run mosaic federation grant revoke "$grant_id" --reason "demo finished"
 on B
 refused 5 mosaic federation peer query "$peer_id" tasks
+run mosaic federation peer list | tee "$work/peers.txt"
+grep -q "grant_revoked" "$work/peers.txt" || { echo "peer not shown grant_revoked" >&2; exit 1; }
 
 echo
 echo "demo OK"

@@ -2,7 +2,7 @@
 # Mutation testing of the security core with cargo-mutants: every mutant of the files
 # `.cargo/mutants.toml` names must be caught by a test (or not compile), else this fails.
 #
-#   scripts/mutants.sh            both passes, side by side (see crypto_copy below)
+#   scripts/mutants.sh            both passes, side by side, each in a copy (see copy_of)
 #   scripts/mutants.sh crypto     the mosaic-crypto crate against its unit tests
 #   scripts/mutants.sh gateway    the enrollment route, the token and grant store, the
 #                                 admin token and the federation routes of the
@@ -57,13 +57,13 @@ run() {
 }
 
 # The gateway crate depends on the crypto crate, so the gateway pass must never see a
-# crypto mutant. When both run, the crypto pass therefore mutates a copy of the workspace
-# (sources only, modification times kept, so its builds in the copy's own target/ stay
-# incremental from one run to the next; it builds the crypto crate alone) while the
-# gateway pass mutates this tree, and the two run at once: one builds while the other
-# tests.
-crypto_copy() {
-  local copy=target/mutants-src/crypto
+# crypto mutant; and `.ci/run` runs the tests while mutation testing goes on, so neither
+# pass may touch this tree. When both run, each mutates a copy of the workspace of its
+# own (sources only, modification times kept, so its builds in the copy's own target/
+# stay incremental from one run to the next), and the two run at once: one builds while
+# the other tests. A single pass runs in place (`MUTANTS_IN_PLACE=0` copies it too).
+copy_of() {
+  local copy=target/mutants-src/$1
   mkdir -p "$copy"
   rm -rf "${copy:?}/src" "$copy/crates" "$copy/.cargo" "$copy/benches"
   cp -a Cargo.toml Cargo.lock src crates .cargo benches "$copy/"
@@ -71,7 +71,7 @@ crypto_copy() {
 }
 
 crypto() { run crypto "${1:-.}" --package mosaic-crypto; }
-gateway() { run gateway . --package mosaic-gateway; }
+gateway() { run gateway "${1:-.}" --package mosaic-gateway; }
 
 passes=("$@")
 [ ${#passes[@]} -gt 0 ] || passes=(crypto gateway)
@@ -86,17 +86,22 @@ for pass in "${passes[@]}"; do
 done
 
 if [ ${#passes[@]} -eq 2 ] && [ "${passes[0]}" != "${passes[1]}" ]; then
-  copy=$(crypto_copy)
-  crypto "$copy" &
+  crypto_dir=$(copy_of crypto)
+  gateway_dir=$(copy_of gateway)
+  crypto "$crypto_dir" &
   crypto_pid=$!
   trap 'kill "$crypto_pid" 2>/dev/null || true' INT TERM
   gateway_rc=0
-  gateway || gateway_rc=$?
+  gateway "$gateway_dir" || gateway_rc=$?
   crypto_rc=0
   wait "$crypto_pid" || crypto_rc=$?
   [ "$gateway_rc" -eq 0 ] && [ "$crypto_rc" -eq 0 ] || exit 1
 else
   for pass in "${passes[@]}"; do
-    "$pass" || exit 1
+    if [ "${MUTANTS_IN_PLACE:-1}" = 0 ]; then
+      "$pass" "$(copy_of "$pass")" || exit 1
+    else
+      "$pass" || exit 1
+    fi
   done
 fi

@@ -28,7 +28,8 @@ use values::{
     propagate_version = true,
     after_help = "Examples:\n  mosaic federation grant create --user u-42 --peer gw-b --scope scope.json\n  \
                   mosaic federation grant list -o json\n  \
-                  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"; mosaic gateway serve --data-dir ./gw-a\n\n\
+                  (umask 077; mosaic gateway secret > gw-a.secret)\n  \
+                  BETTER_AUTH_SECRET_FILE=gw-a.secret mosaic gateway serve --data-dir ./gw-a\n\n\
                   Exit codes: 0 ok, 1 internal, 2 invalid input, 3 not found, 4 conflict or \
                   token used/expired, 5 authentication, 6 gateway unreachable, 7 verification failed"
 )]
@@ -38,6 +39,36 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The global flags that only the client reads: `mosaic gateway serve` accepts them (they
+/// are global) but ignores them, so its help leaves them out.
+const CLIENT_ONLY: [&str; 10] = [
+    "profile",
+    "gateway",
+    "output",
+    "quiet",
+    "jq",
+    "no_headers",
+    "cacert",
+    "timeout",
+    "token_file",
+    "allow_insecure_http",
+];
+
+impl Cli {
+    /// The command tree as `main` parses `args`: for `mosaic gateway …`, the client-only
+    /// global flags are hidden from the help (they are still accepted, and ignored).
+    pub fn parser(args: &[std::ffi::OsString]) -> clap::Command {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        if !args.iter().skip(1).any(|a| a == "gateway") {
+            return cmd;
+        }
+        CLIENT_ONLY
+            .iter()
+            .fold(cmd, |cmd, id| cmd.mut_arg(*id, |a| a.hide(true)))
+    }
 }
 
 /// Flags accepted anywhere on the command line.
@@ -165,8 +196,8 @@ pub enum Command {
     #[cfg(feature = "gateway")]
     #[command(
         subcommand,
-        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"\n  \
-        mosaic gateway serve --data-dir ./gw-a"
+        after_help = "Example:\n  (umask 077; mosaic gateway secret > gw-a.secret)   # keep it: the data directory needs it\n  \
+        BETTER_AUTH_SECRET_FILE=gw-a.secret mosaic gateway serve --data-dir ./gw-a"
     )]
     Gateway(GatewayCommand),
 
@@ -503,7 +534,7 @@ pub enum PeerCommand {
 
     /// Complete an enrollment `peer add` did not: store the certificate it kept, or ask the granting gateway again
     #[command(after_help = "Example:\n  mosaic federation peer finish 5c1d…")]
-    Finish(PeerIdArg),
+    Finish(PeerFinishArgs),
 
     /// Remove a peer record (for example a pending one left by a failed enrollment)
     #[command(after_help = "Examples:\n  mosaic federation peer remove 5c1d…\n  \
@@ -573,6 +604,17 @@ pub struct PeerRemoveArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PeerFinishArgs {
+    /// The peer's ID
+    #[arg(value_name = "PEER_ID", add = complete::peer_ids())]
+    pub id: String,
+    /// A file of previous sealing secrets, one a line (with MOSAIC_PREVIOUS_SECRETS), that
+    /// also open the sealed enrollment while BETTER_AUTH_SECRET is being rotated
+    #[arg(long, value_name = "FILE")]
+    pub previous_secrets_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct PeerIdArg {
     /// The peer's ID
     #[arg(value_name = "PEER_ID", add = complete::peer_ids())]
@@ -586,11 +628,14 @@ pub struct PeerIdArg {
 pub enum GatewayCommand {
     /// Serve the federation API with an embedded SQLite database and its own CA
     #[command(
-        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\"\n  \
-        mosaic gateway serve --data-dir ./gw-a\n\n\
+        after_help = "Example:\n  (umask 077; mosaic gateway secret > gw-a.secret)   # keep it: the data directory needs it\n  \
+        BETTER_AUTH_SECRET_FILE=gw-a.secret mosaic gateway serve --data-dir ./gw-a\n\n\
         Environment:\n  \
         BETTER_AUTH_SECRET   required, at least 32 bytes (never a flag): seals the CA key and\n                       \
-        opens the peers' sealed keys\n  \
+        opens the peers' sealed keys; every later start needs the same one\n  \
+        BETTER_AUTH_SECRET_FILE  instead of BETTER_AUTH_SECRET (not both): a file holding\n                       \
+        the secret, one trailing newline ignored\n  \
+        MOSAIC_PREVIOUS_SECRETS  previous secrets, comma-separated: only open (rotation)\n  \
         MOSAIC_ADMIN_TOKEN   the admin token to accept (at least 16 characters); else one is\n                       \
         generated into DIR/admin-token\n  \
         MOSAIC_DATA_DIR      --data-dir [default: $XDG_DATA_HOME/mosaic/gateway, else\n                       \
@@ -600,10 +645,29 @@ pub enum GatewayCommand {
     )]
     Serve(Box<ServeArgs>),
 
+    /// Seal every key the gateway keeps (CA key, peers' keys, pending enrollments) again
+    /// under the current BETTER_AUTH_SECRET, after a rotation; safe while it serves
+    ///
+    /// Run it once every gateway (every replica) serves with the new secret as
+    /// BETTER_AUTH_SECRET and the old one as a previous secret. Each value is replaced in
+    /// its own transaction, only if unchanged since it was read; a rerun does what an
+    /// interrupted run left. It prints a summary and, once every value is under the
+    /// current secret, that the previous secrets can be removed. A value that opens with
+    /// no secret given is named and left as it is (exit 4).
+    #[command(after_help = "Example:\n  \
+        export BETTER_AUTH_SECRET=\"$NEW\" MOSAIC_PREVIOUS_SECRETS=\"$OLD\"\n  \
+        mosaic gateway reseal --data-dir ./gw-a\n\n\
+        Environment:\n  \
+        BETTER_AUTH_SECRET       the current secret (at least 32 bytes): seals\n  \
+        MOSAIC_PREVIOUS_SECRETS  previous secrets, comma-separated: only open\n  \
+        MOSAIC_DATA_DIR          --data-dir\n  \
+        MOSAIC_DATABASE_URL      --database-url")]
+    Reseal(ResealArgs),
+
     /// Print a new random secret (256 bits, base64url) for BETTER_AUTH_SECRET or
     /// MOSAIC_ADMIN_TOKEN
     #[command(
-        after_help = "Example:\n  export BETTER_AUTH_SECRET=\"$(mosaic gateway secret)\" MOSAIC_ADMIN_TOKEN=\"$(mosaic gateway secret)\""
+        after_help = "Example:\n  (umask 077; mosaic gateway secret > gw-a.secret)   # then BETTER_AUTH_SECRET_FILE=gw-a.secret"
     )]
     Secret,
 }
@@ -701,6 +765,10 @@ pub struct ServeArgs {
     /// unless MOSAIC_ADMIN_TOKEN is set)
     #[arg(long, value_name = "FILE", requires = "database_url")]
     pub admin_token_file: Option<PathBuf>,
+    /// A file of previous sealing secrets, one a line, that only open (with
+    /// MOSAIC_PREVIOUS_SECRETS): for rotating BETTER_AUTH_SECRET
+    #[arg(long, value_name = "FILE")]
+    pub previous_secrets_file: Option<PathBuf>,
     /// Refuse the admin token (the `bootstrap` credential) while a named credential
     /// (`mosaic auth credential create`) is live; it works again once none is
     #[arg(long)]
@@ -721,6 +789,43 @@ pub struct ServeArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// `mosaic gateway reseal`: where the gateway keeps its data, as for `serve`.
+#[cfg(feature = "gateway")]
+#[derive(Debug, Clone, Args)]
+pub struct ResealArgs {
+    /// The gateway's data directory (as given to `serve`; unused with --database-url)
+    #[arg(long, env = env::DATA_DIR, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The gateway's PostgreSQL database (as given to `serve`)
+    #[arg(long, env = env::DATABASE_URL, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// PEM roots the PostgreSQL server's certificate must chain to (as for `serve`)
+    #[arg(long, value_name = "FILE", requires = "database_url")]
+    pub database_ca_file: Option<PathBuf>,
+    /// Longest a database statement may run before PostgreSQL cancels it (e.g. 10s)
+    #[arg(long, default_value = "10s", value_name = "DURATION", requires = "database_url", value_parser = parse_duration)]
+    pub database_statement_timeout: std::time::Duration,
+    /// A file of previous sealing secrets, one a line (with MOSAIC_PREVIOUS_SECRETS)
+    #[arg(long, value_name = "FILE")]
+    pub previous_secrets_file: Option<PathBuf>,
+}
+
+#[cfg(feature = "gateway")]
+impl From<ResealArgs> for mosaic_gateway::reseal::ResealConfig {
+    fn from(a: ResealArgs) -> Self {
+        mosaic_gateway::reseal::ResealConfig {
+            data_dir: a.data_dir,
+            database: a.database_url.map(|url| mosaic_gateway::PgOptions {
+                url,
+                pool_size: mosaic_gateway::reseal::IN_FLIGHT,
+                statement_timeout: a.database_statement_timeout,
+                ca_file: a.database_ca_file,
+            }),
+            previous_secrets_file: a.previous_secrets_file,
+        }
+    }
 }
 
 /// `--rate-limit`: a number of requests a minute, or `off`.
@@ -771,6 +876,7 @@ impl From<ServeArgs> for mosaic_gateway::Config {
                 ca_file: a.database_ca_file,
             }),
             admin_token_file: a.admin_token_file,
+            previous_secrets_file: a.previous_secrets_file,
             no_bootstrap_token: a.no_bootstrap_token,
             metrics_listen: a.metrics_listen,
             log_format: match a.log_format {

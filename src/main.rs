@@ -12,7 +12,8 @@ fn main() -> ExitCode {
     // With COMPLETE=<shell> set (by the script `mosaic completion <shell>` prints), this
     // run only completes the command line being typed, then exits.
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();
-    let matches = match Cli::command().try_get_matches() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let matches = match Cli::parser(&args).try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => return usage_error(&e),
     };
@@ -75,6 +76,10 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         let _ = e.print();
         return ExitCode::from(exit::OK);
     }
+    if let Some(err) = empty_env_value(e) {
+        mosaic::output::print_error(requested_format(std::env::args_os().skip(1)), &err);
+        return ExitCode::from(exit::INVALID_INPUT);
+    }
     if requested_format(std::env::args_os().skip(1)) == OutputFormat::Json {
         // The first paragraph of clap's text is the error; the rest is usage and hints.
         let rendered = e.render().to_string();
@@ -90,6 +95,46 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         let _ = e.print();
     }
     ExitCode::from(exit::INVALID_INPUT)
+}
+
+/// clap reads a variable set to the empty string (`MOSAIC_CACERT=`) as its flag given
+/// without a value, and says so in terms of a flag nobody typed: named by its variable.
+fn empty_env_value(e: &clap::Error) -> Option<mosaic::error::Error> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let empty =
+        matches!(e.get(ContextKind::InvalidValue), Some(ContextValue::String(v)) if v.is_empty());
+    if e.kind() != ErrorKind::InvalidValue || !empty {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    let typed = std::env::args_os().skip(1).any(|a| {
+        let a = a.to_string_lossy();
+        a == format!("--{long}") || a.starts_with(&format!("--{long}="))
+    });
+    if typed {
+        return None;
+    }
+    let var = env_of(&Cli::command(), long)?;
+    std::env::var_os(&var)
+        .is_some_and(|v| v.is_empty())
+        .then(|| {
+            mosaic::error::Error::invalid_input(format!(
+                "{var} is set but empty (it stands for {arg})"
+            ))
+            .with_hint(format!("unset it (`unset {var}`) or give it a value"))
+        })
+}
+
+/// The environment variable of the flag `--long`, wherever in the command tree it is.
+fn env_of(cmd: &clap::Command, long: &str) -> Option<String> {
+    cmd.get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned())
+        .or_else(|| cmd.get_subcommands().find_map(|sub| env_of(sub, long)))
 }
 
 /// The output format the raw arguments ask for, for when clap itself refused them.

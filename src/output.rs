@@ -356,17 +356,30 @@ pub fn progress(format: OutputFormat, line: &str) {
 /// Writes an error to standard error: one line of text (control and bidi characters
 /// escaped), or `{"error": {code, message}}`.
 pub fn print_error(format: OutputFormat, err: &Error) {
-    write_error(format, err.code(), err.message(), err.gateway_code());
+    write_error(
+        format,
+        err.code(),
+        err.message(),
+        err.hint(),
+        err.gateway_code(),
+    );
 }
 
 /// [`print_error`] for errors that are not an [`Error`] yet (clap's usage errors).
 pub fn print_error_parts(format: OutputFormat, code: &str, message: &str) {
-    write_error(format, code, message, None);
+    write_error(format, code, message, None, None);
 }
 
-/// The error line: `{"error": {"code", "message"}}` with `-o json` (and `gateway_code`
-/// when a gateway's error body named one), else `error: MESSAGE`.
-fn write_error(format: OutputFormat, code: &str, message: &str, gateway_code: Option<&str>) {
+/// The error: `{"error": {"code", "message"}}` with `-o json` (plus `hint` when there is
+/// a next step, and `gateway_code` when a gateway's error body named one), else the line
+/// `error: MESSAGE`, followed by `hint: NEXT STEP` when there is one.
+fn write_error(
+    format: OutputFormat,
+    code: &str,
+    message: &str,
+    hint: Option<&str>,
+    gateway_code: Option<&str>,
+) {
     let mut stderr = std::io::stderr().lock();
     let _ = match format {
         OutputFormat::Json => {
@@ -379,22 +392,26 @@ fn write_error(format: OutputFormat, code: &str, message: &str, gateway_code: Op
                 code: &'a str,
                 message: &'a str,
                 #[serde(skip_serializing_if = "Option::is_none")]
+                hint: Option<&'a str>,
+                #[serde(skip_serializing_if = "Option::is_none")]
                 gateway_code: Option<&'a str>,
             }
             let line = ErrorLine {
                 error: ErrorFields {
                     code,
                     message,
+                    hint,
                     gateway_code,
                 },
             };
             let text = serde_json::to_string(&line).unwrap_or_default();
             writeln!(stderr, "{}", json_ascii_safe(text))
         }
-        // One line, whatever a gateway put in its message.
-        OutputFormat::Table | OutputFormat::Wide => {
-            writeln!(stderr, "error: {}", escape(message))
-        }
+        // One line each, whatever a gateway put in its message.
+        OutputFormat::Table | OutputFormat::Wide => match hint {
+            Some(hint) => writeln!(stderr, "error: {}\nhint: {}", escape(message), escape(hint)),
+            None => writeln!(stderr, "error: {}", escape(message)),
+        },
     };
 }
 

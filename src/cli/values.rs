@@ -35,12 +35,34 @@ pub fn parse_action(s: &str) -> Result<AuditAction, String> {
 
 /// A positive duration such as `90s`, `15m`, `12h`, `30d` or `1h 30m`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("not a duration such as 90m, 12h or 30d ({e})"))?;
+    let d = humantime::parse_duration(s).map_err(|_| duration_mistake(s))?;
     if d.is_zero() {
         return Err("must be longer than zero".into());
     }
     Ok(d)
+}
+
+/// What is wrong with a duration, in our words (the library's would suggest `30sec`).
+fn duration_mistake(s: &str) -> String {
+    let t = s.trim();
+    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
+        return format!(
+            "\"{t}\" has no unit: write {t}d (days), {t}h (hours), {t}m (minutes) or {t}s (seconds)"
+        );
+    }
+    let unit: String = t
+        .trim_start_matches(|c: char| c.is_ascii_digit() || c.is_whitespace())
+        .chars()
+        .take_while(|c| c.is_alphabetic())
+        .collect();
+    let suggestion = match unit.as_str() {
+        "mo" | "mon" | "month" | "months" => " (a month is not a fixed length: write 30d)",
+        _ => "",
+    };
+    format!(
+        "not a duration: write a number and a unit, s, m, h, d or w, such as 90m, 12h or \
+         30d{suggestion}"
+    )
 }
 
 pub fn parse_ttl(s: &str) -> Result<u32, String> {

@@ -85,8 +85,9 @@ fn read_rows(args: &DataImportArgs) -> Result<Vec<serde_json::Map<String, serde_
 impl Render for ImportResult {
     fn table(&self) -> String {
         format!(
-            "imported {} rows of {} for user {}\n",
+            "imported {} {} of {} for user {}\n",
             self.imported,
+            if self.imported == 1 { "row" } else { "rows" },
             self.resource.as_str(),
             self.user_id
         )

@@ -263,7 +263,11 @@ fn environment(roff: &mut roff::Roff, gateway: bool) {
             &[
                 (
                     "BETTER_AUTH_SECRET",
-                    "Required, at least 32 bytes: seals the CA key and opens the peers' sealed keys. Never a flag.",
+                    "Required, at least 32 bytes: seals the CA key and opens the peers' sealed keys; every later start needs the same one. Never a flag.",
+                ),
+                (
+                    "BETTER_AUTH_SECRET_FILE",
+                    "Instead of BETTER_AUTH_SECRET (not both): a file holding the secret, one trailing newline ignored; a file group or others may read draws a warning.",
                 ),
                 (
                     "MOSAIC_ADMIN_TOKEN",
@@ -304,6 +308,10 @@ fn environment(roff: &mut roff::Roff, gateway: bool) {
             (
                 "BETTER_AUTH_SECRET",
                 "The sealing secret of peer add (the enrolling gateway's own). Never a flag.",
+            ),
+            (
+                "BETTER_AUTH_SECRET_FILE",
+                "Instead of BETTER_AUTH_SECRET: a file holding it, as the gateway reads it.",
             ),
             (
                 "HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY",

@@ -8,6 +8,8 @@ pub mod data;
 pub mod docs;
 pub mod grant;
 pub mod peer;
+#[cfg(feature = "gateway")]
+mod reseal;
 pub mod status;
 
 use crate::api::client::Client;
@@ -41,6 +43,10 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Man(args) => docs::man(&args),
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Secret) => docs::secret(),
+        #[cfg(feature = "gateway")]
+        Command::Gateway(crate::cli::GatewayCommand::Reseal(args)) => {
+            reseal::run(format, args).await
+        }
         #[cfg(feature = "gateway")]
         Command::Gateway(crate::cli::GatewayCommand::Serve(args)) => {
             mosaic_gateway::serve((*args).into()).await.map_err(|e| {

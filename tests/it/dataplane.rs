@@ -235,7 +235,7 @@ fn the_whole_flow_over_two_tls_gateways() {
     fed.import("tasks", "someone-else", &tasks("x", 2)).ok();
     let notes = json!([{"id": "n1", "title": "N", "body": "text"}]);
     let out = fed.import("notes", USER, &notes).ok();
-    assert!(out.stdout.contains("imported 1 rows of notes"), "{out:?}");
+    assert!(out.stdout.contains("imported 1 row of notes"), "{out:?}");
     fed.import(
         "credentials",
         USER,

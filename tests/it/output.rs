@@ -16,13 +16,23 @@ fn json_errors_leave_stdout_empty() {
     );
     let out = run_at(&s.url, &["federation", "grant", "show", "g9", "-o", "json"]).code(3);
     assert!(out.stdout.is_empty());
+    let err = out.stderr_json();
+    assert_eq!(err["error"]["code"], "not_found");
+    assert_eq!(err["error"]["gateway_code"], "not_found");
+    // The gateway's own words verbatim, with the gateway asked; the next step apart.
     assert_eq!(
-        out.stderr_json(),
-        serde_json::json!({"error": {
-            "code": "not_found",
-            "message": "grant g9 not found",
-            "gateway_code": "not_found",
-        }})
+        err["error"]["message"],
+        format!(
+            "no grant with ID g9 on the gateway at {} (grant g9 not found)",
+            s.url.trim_end_matches('/')
+        )
+    );
+    assert!(
+        err["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .starts_with("grants live on the granting gateway"),
+        "{err}"
     );
 }
 

@@ -194,6 +194,9 @@ fn on_a_terminal_answering(gw: &Gateway, args: &[&str], answer: &str) -> (i32, S
         .env("MOSAIC_GATEWAY_URL", &gw.url)
         .env("MOSAIC_ADMIN_TOKEN", &gw.admin_token)
         .env("COLUMNS", "200");
+    if gw.is_tls() {
+        cmd.env("MOSAIC_CACERT", gw.ca_file());
+    }
     let out = run(cmd, Some(answer));
     (out.code, out.stdout.replace("\r\n", "\n"))
 }
@@ -221,6 +224,17 @@ fn hints_follow_the_record_on_a_terminal_and_never_reach_a_pipe() {
     assert_eq!(shown.trim(), "No grants.");
     let shown = on_a_terminal(&a, &["federation", "grant", "list", "-q"]);
     assert_eq!(shown.trim(), id);
+}
+
+#[test]
+fn an_empty_peer_query_says_so_on_a_terminal_and_prints_nothing_to_a_pipe() {
+    use crate::dataplane::{Fed, SCOPE, USER};
+    let fed = Fed::start();
+    let peer = fed.enroll(&fed.grant(USER, SCOPE, &[]));
+    let shown = on_a_terminal(&fed.b, &["federation", "peer", "query", &peer, "notes"]);
+    assert_eq!(shown.trim(), "No rows of notes.");
+    let piped = fed.query(&peer, "notes", &[]).ok();
+    assert_eq!((piped.stdout.as_str(), piped.stderr.as_str()), ("", ""));
 }
 
 /// Every string in `v` that starts like a timestamp.

@@ -440,3 +440,174 @@ fn data_plane_commands_in_a_table() {
 fn data_plane_commands_in_json() {
     snapshot!("data_plane_json", data_plane_commands(true));
 }
+
+/// The second hour of a new operator (issue 27): each common mistake, its words and its
+/// next step.
+fn second_hour(json: bool) -> Transcript {
+    let fed = crate::dataplane::Fed::start();
+    let plain = Gateway::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // A data directory of its own (SQLite, whatever the other gateways run on), made
+    // with one secret.
+    let data_dir = tmp.path().join("gw-a");
+    let secret = write_file(tmp.path(), "gw-a.secret", &format!("{SECRET}\n"));
+    let (first, _) = crate::next_step::serve(
+        &data_dir,
+        &[("BETTER_AUTH_SECRET_FILE", secret.to_str().unwrap())],
+    )
+    .expect("first start");
+    crate::next_step::stop(first);
+    let mut t = Transcript::new(&[&fed.a, &fed.b, &plain])
+        .path(&data_dir, "[data-dir]")
+        .path(tmp.path(), "[tmp]");
+    let o: &[&str] = if json { &["-o", "json"] } else { &[] };
+    let with =
+        |args: &[&str]| -> Vec<String> { args.iter().chain(o).map(|s| s.to_string()).collect() };
+    let run = |t: &mut Transcript, cmd: std::process::Command, args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        t.run(cmd, &args, None)
+    };
+
+    // A gateway started with a secret other than the one its data was created with.
+    let other = write_file(tmp.path(), "other.secret", &"x".repeat(43));
+    #[cfg(unix)]
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let mut wrong = mosaic();
+    wrong.env("BETTER_AUTH_SECRET_FILE", &other);
+    let data_dir = data_dir.to_str().unwrap().to_string();
+    run(
+        &mut t,
+        wrong,
+        &with(&[
+            "gateway",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data_dir,
+        ]),
+    )
+    .code(2);
+
+    // http:// to a gateway that serves HTTPS, https:// to one that does not.
+    let mut cmd = fed.a.mosaic();
+    cmd.env(
+        "MOSAIC_GATEWAY_URL",
+        fed.a.url.replace("https://", "http://"),
+    );
+    run(&mut t, cmd, &with(&["federation", "grant", "list"])).code(6);
+    let mut cmd = plain.mosaic();
+    cmd.env(
+        "MOSAIC_GATEWAY_URL",
+        plain.url.replace("http://", "https://"),
+    );
+    run(&mut t, cmd, &with(&["federation", "grant", "list"])).code(6);
+
+    // peer add without the pin, then with a wrong one.
+    let grant = fed.grant(crate::dataplane::USER, crate::dataplane::SCOPE, &[]);
+    let (url, fp) = fed.token(&grant);
+    let add = |pin: Option<&str>| {
+        let mut cmd = fed.b.mosaic();
+        cmd.env("BETTER_AUTH_SECRET", SECRET)
+            .env("MOSAIC_STATE_DIR", fed.state.path());
+        let mut args = vec!["federation", "peer", "add", url.as_str()];
+        if let Some(pin) = pin {
+            args.extend(["--ca-fingerprint", pin]);
+        }
+        (cmd, with(&args))
+    };
+    let (cmd, args) = add(None);
+    run(&mut t, cmd, &args).code(6);
+    let wrong_pin = format!("sha256:{}", "ab".repeat(32));
+    let (cmd, args) = add(Some(&wrong_pin));
+    run(&mut t, cmd, &args).code(7);
+    let peer = fed
+        .peer_add(&url, &["--ca-fingerprint", &fp, "-q"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+
+    // The wrong gateway asked.
+    run(
+        &mut t,
+        fed.a.mosaic(),
+        &with(&["federation", "peer", "test", &peer]),
+    )
+    .code(3);
+    run(
+        &mut t,
+        fed.b.mosaic(),
+        &with(&["federation", "grant", "revoke", &grant]),
+    )
+    .code(3);
+
+    // Two IDs in one variable.
+    let both = format!("{peer}\n{peer}");
+    run(
+        &mut t,
+        fed.b.mosaic(),
+        &with(&["federation", "peer", "test", &both]),
+    )
+    .code(2);
+
+    // After a revoke on A: B's read, and B's list.
+    fed.a
+        .run(&[
+            "federation",
+            "grant",
+            "revoke",
+            &grant,
+            "--reason",
+            "contract ended",
+        ])
+        .ok();
+    run(
+        &mut t,
+        fed.b.mosaic(),
+        &with(&["federation", "peer", "query", &peer, "tasks"]),
+    )
+    .code(5);
+    run(
+        &mut t,
+        fed.b.mosaic(),
+        &with(&["federation", "peer", "list"]),
+    )
+    .ok();
+
+    // An empty variable, a duration without a unit.
+    let mut cmd = fed.a.mosaic();
+    cmd.env("MOSAIC_CACERT", "");
+    run(&mut t, cmd, &with(&["federation", "grant", "list"])).code(2);
+    let scope = write_file(tmp.path(), "scope.json", SCOPE);
+    let scope = scope.to_str().unwrap().to_string();
+    run(
+        &mut t,
+        fed.a.mosaic(),
+        &with(&[
+            "federation",
+            "grant",
+            "create",
+            "--user",
+            "u",
+            "--peer",
+            "p",
+            "--scope",
+            &scope,
+            "--expires-in",
+            "30",
+        ]),
+    )
+    .code(2);
+    t
+}
+
+#[test]
+fn the_second_hour_in_a_table() {
+    snapshot!("second_hour_table", second_hour(false));
+}
+
+#[test]
+fn the_second_hour_in_json() {
+    snapshot!("second_hour_json", second_hour(true));
+}

@@ -184,6 +184,12 @@ fn error_statuses_map_to_exit_codes_with_the_message_verbatim() {
         err["error"]["message"]
             .as_str()
             .unwrap()
+            .contains("enrollment token used, unknown or expired")
+    );
+    assert!(
+        err["error"]["hint"]
+            .as_str()
+            .unwrap()
             .contains("mosaic federation grant token <grant-id>")
     );
 }

@@ -207,6 +207,11 @@ pub struct EnrollmentToken {
 pub enum PeerStatus {
     Pending,
     Active,
+    /// Active, but the granting gateway answered a read that the grant is revoked (an
+    /// addition to the contract): the peer can never read again; a new grant is needed.
+    GrantRevoked,
+    /// Active, but the granting gateway answered a read that the grant has expired.
+    GrantExpired,
 }
 
 impl PeerStatus {
@@ -214,6 +219,8 @@ impl PeerStatus {
         match self {
             PeerStatus::Pending => "pending",
             PeerStatus::Active => "active",
+            PeerStatus::GrantRevoked => "grant_revoked",
+            PeerStatus::GrantExpired => "grant_expired",
         }
     }
 }
@@ -346,6 +353,10 @@ pub enum AuditAction {
     PeerActivated,
     #[serde(rename = "peer.removed")]
     PeerRemoved,
+    /// An enrolling gateway learned from a refused read that its grant at the granting
+    /// gateway ended; the detail says `revoked` or `expired`.
+    #[serde(rename = "peer.grant_ended")]
+    PeerGrantEnded,
     /// A peer read through a grant; the detail names the resource and the row count.
     #[serde(rename = "federation.read")]
     FederationRead,
@@ -374,7 +385,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 19] = [
         AuditAction::GrantCreated,
         AuditAction::TokenIssued,
         AuditAction::GrantActivated,
@@ -385,6 +396,7 @@ impl AuditAction {
         AuditAction::PeerAdded,
         AuditAction::PeerActivated,
         AuditAction::PeerRemoved,
+        AuditAction::PeerGrantEnded,
         AuditAction::FederationRead,
         AuditAction::FederationRefused,
         AuditAction::DataImported,
@@ -407,6 +419,7 @@ impl AuditAction {
             AuditAction::PeerAdded => "peer.added",
             AuditAction::PeerActivated => "peer.activated",
             AuditAction::PeerRemoved => "peer.removed",
+            AuditAction::PeerGrantEnded => "peer.grant_ended",
             AuditAction::FederationRead => "federation.read",
             AuditAction::FederationRefused => "federation.refused",
             AuditAction::DataImported => "data.imported",

@@ -12,10 +12,41 @@ use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore,
 
 use crate::fingerprint;
 
-/// The server's chain does not hold the pinned CA.
+/// The server's chain does not hold the pinned CA: the pin, and the fingerprints of the
+/// certificates the server sent after its own (the CA it presented).
 #[derive(Debug, thiserror::Error)]
-#[error("the server's certificate chain does not include the CA {0}")]
-pub struct PinNotInChain(pub String);
+#[error("the server's certificate chain does not include the CA {pinned}")]
+pub struct PinNotInChain {
+    pub pinned: String,
+    pub presented: Vec<String>,
+}
+
+/// The CAs a server presented instead of the pinned one, if that is why `why` failed.
+pub fn presented_cas(why: &CertificateError) -> Option<&[String]> {
+    match why {
+        CertificateError::Other(OtherError(e)) => e
+            .downcast_ref::<PinNotInChain>()
+            .map(|p| p.presented.as_slice()),
+        _ => None,
+    }
+}
+
+/// A certificate error in words (rustls writes several as Rust debug text).
+pub fn describe_certificate_error(why: &CertificateError) -> String {
+    match why {
+        CertificateError::UnknownIssuer => {
+            "issued by a CA that is not trusted here (UnknownIssuer)".into()
+        }
+        CertificateError::BadSignature => "its signature does not verify".into(),
+        CertificateError::Expired => "expired".into(),
+        CertificateError::NotValidYet => "not valid yet".into(),
+        CertificateError::NotValidForName => "not valid for this host name".into(),
+        CertificateError::Revoked => "revoked".into(),
+        CertificateError::BadEncoding => "malformed".into(),
+        CertificateError::Other(OtherError(e)) => e.to_string(),
+        other => other.to_string(),
+    }
+}
 
 #[derive(Debug)]
 pub struct PinnedCa {
@@ -57,7 +88,10 @@ impl ServerCertVerifier for PinnedCa {
             .find(|c| fingerprint(c) == self.fingerprint)
             .ok_or_else(|| {
                 rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
-                    PinNotInChain(self.fingerprint.clone()),
+                    PinNotInChain {
+                        pinned: self.fingerprint.clone(),
+                        presented: intermediates.iter().map(|c| fingerprint(c)).collect(),
+                    },
                 ))))
             })?;
         let mut roots = RootCertStore::empty();
@@ -167,6 +201,23 @@ mod tests {
         // The name still has to match.
         let elsewhere = ServerName::try_from("gw.example").unwrap();
         assert!(verify(&a_leaf, &[a_der], &elsewhere).is_err());
+    }
+
+    /// The schemes offered in the handshake are the provider's, among them the one every
+    /// certificate of a gateway's CA is signed with: none offered, no server can answer.
+    #[test]
+    fn the_handshake_offers_the_providers_signature_schemes() {
+        let schemes = PinnedCa::new("sha256:00").supported_verify_schemes();
+        assert!(
+            schemes.contains(&SignatureScheme::ECDSA_NISTP256_SHA256),
+            "{schemes:?}"
+        );
+        assert_eq!(
+            schemes,
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        );
     }
 
     #[test]

@@ -15,16 +15,16 @@ use time::{Duration, OffsetDateTime};
 use super::data_dir::DataDir;
 use super::store::db::{Db, Value};
 use mosaic_crypto::ca::{CaError, CertificateAuthority, ClientCert, ClientCertProfile, ServerCert};
-use mosaic_crypto::seal::SealingSecret;
+use mosaic_crypto::seal::{SealError, SealingSecret};
 use mosaic_private_files::write_file as write_private_file;
 
 pub const CA_CERT_FILE: &str = "ca.pem";
 pub const CA_KEY_FILE: &str = "ca-key.sealed";
 /// HKDF `info` of the key that seals the CA key: a label of its own, so a blob sealed
 /// for a peer key can never be opened as the CA key or the other way round.
-const CA_KEY_INFO: &[u8] = b"mosaic/gateway/ca-key/v1";
+pub(crate) const CA_KEY_INFO: &[u8] = b"mosaic/gateway/ca-key/v1";
 /// Associated data of the sealed CA key: there is one CA per data directory.
-const CA_KEY_AAD: &[u8] = b"mosaic-gateway-ca";
+pub(crate) const CA_KEY_AAD: &[u8] = b"mosaic-gateway-ca";
 const CA_VALIDITY: Duration = Duration::days(3650);
 /// Where a new CA's pair is written.
 const CA_STAGING_DIR: &str = "ca.new";
@@ -216,10 +216,44 @@ fn generate(secret: &SealingSecret) -> Result<(CertificateAuthority, String), St
 fn open(cert_pem: &str, sealed: &str, secret: &SealingSecret, what: &str) -> Result<Ca, String> {
     let pkcs8 = secret
         .open(CA_KEY_INFO, CA_KEY_AAD, sealed.trim())
-        .map_err(|e| format!("{what}: {e}"))?;
+        .map_err(|e| key_error(what, &e, secret))?;
     let authority = CertificateAuthority::load(cert_pem, &pkcs8)
         .map_err(|e| format!("{what}: {e}; restore both from the same backup"))?;
     Ok(Ca { authority })
+}
+
+/// Before anything is written at start-up: the sealed CA key of the data directory, if
+/// there is one, opens with one of the secrets given.
+pub fn check_key_opens(dir: &DataDir, secret: &SealingSecret) -> Result<(), String> {
+    let path = dir.file(CA_KEY_FILE);
+    let Ok(sealed) = std::fs::read_to_string(&path) else {
+        // None yet (a first start), or unreadable: load_or_create says which.
+        return Ok(());
+    };
+    secret
+        .open(CA_KEY_INFO, CA_KEY_AAD, sealed.trim())
+        .map(drop)
+        .map_err(|e| key_error(&path.display().to_string(), &e, secret))
+}
+
+/// Why the sealed CA key in `what` did not open, in one line: the record, that no secret
+/// given opens it, and what to do.
+pub(crate) fn key_error(what: &str, e: &SealError, secret: &SealingSecret) -> String {
+    if *e != SealError::Unsealable {
+        return format!("{what}: {e}; restore the CA key from a backup");
+    }
+    let given = match secret.previous_count() {
+        0 => String::new(),
+        n => format!(" or any of the {n} previous secrets given"),
+    };
+    format!(
+        "{what}: the CA key does not open with this sealing secret{given}: start the gateway \
+         with the secret its data was created with (BETTER_AUTH_SECRET, or the file \
+         BETTER_AUTH_SECRET_FILE names), or during a rotation give that one as a previous \
+         secret ({} or --previous-secrets-file); nothing was changed (if that is the secret \
+         given, the file is damaged: restore it from a backup)",
+        mosaic_crypto::seal::PREVIOUS_SECRETS_ENV
+    )
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -233,7 +267,7 @@ fn load(cert_path: &Path, key_path: &Path, secret: &SealingSecret) -> Result<Ca,
         .map_err(|e| format!("cannot read {}: {e}", key_path.display()))?;
     let pkcs8 = secret
         .open(CA_KEY_INFO, CA_KEY_AAD, sealed.trim())
-        .map_err(|e| format!("{}: {e}", key_path.display()))?;
+        .map_err(|e| key_error(&key_path.display().to_string(), &e, secret))?;
     let authority = CertificateAuthority::load(&cert_pem, &pkcs8).map_err(|e| {
         format!(
             "{} and {}: {e}; restore both from the same backup",

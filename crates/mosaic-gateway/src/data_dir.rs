@@ -37,7 +37,7 @@ impl DataDir {
 }
 
 /// `$XDG_DATA_HOME/mosaic/gateway`, else `~/.local/share/mosaic/gateway`.
-fn default_path() -> Result<PathBuf, String> {
+pub(crate) fn default_path() -> Result<PathBuf, String> {
     if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(xdg).join("mosaic/gateway"));
     }

@@ -16,6 +16,7 @@ mod peer_client;
 mod rate_limit;
 mod refusals;
 pub mod renewal;
+pub mod reseal;
 mod roles;
 mod routes;
 pub mod server;
@@ -76,6 +77,8 @@ pub struct Config {
     pub database: Option<PgOptions>,
     /// `--admin-token-file`: the admin token every replica is given.
     pub admin_token_file: Option<std::path::PathBuf>,
+    /// `--previous-secrets-file`: secrets that only open (with `MOSAIC_PREVIOUS_SECRETS`).
+    pub previous_secrets_file: Option<std::path::PathBuf>,
     /// `--no-bootstrap-token`: refuse the admin token while a named credential is live.
     pub no_bootstrap_token: bool,
     /// `--metrics-listen`: where `/metrics` is served (a listener of its own); `None`: off.
@@ -122,7 +125,14 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     log::init(args.log_format);
     // Everything that can be wrong with the configuration is checked before anything is
     // written to disk.
-    let secret = Arc::new(SealingSecret::from_env().map_err(|e| startup(e.to_string()))?);
+    let secret = SealingSecret::from_env().map_err(|e| startup(e.to_string()))?;
+    if let Some(warning) = std::env::var_os(mosaic_crypto::seal::SECRET_FILE_ENV)
+        .and_then(|path| mosaic_crypto::seal::secret_file_warning(path.as_ref()))
+    {
+        tracing::warn!("warning: {warning}");
+    }
+    let secret = with_previous_secrets(secret, args.previous_secrets_file.as_deref());
+    let secret = Arc::new(secret.map_err(startup)?);
     let cert_validity = match args.cert_validity {
         Some(d) => time::Duration::seconds(d.as_secs() as i64),
         None => time::Duration::days(args.cert_validity_days.into()),
@@ -155,6 +165,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     let (store, ca, admin, where_notes) = match &args.database {
         None => {
             let dir = DataDir::open(args.data_dir.clone()).map_err(startup)?;
+            ca::check_key_opens(&dir, &secret).map_err(startup)?;
             let (admin, admin_source) =
                 AdminToken::resolve(env_admin_token, &dir).map_err(startup)?;
             let store = Store::open(&dir.file(store::DB_FILE)).map_err(startup)?;
@@ -249,6 +260,16 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The sealing secret with the previous secrets given (`MOSAIC_PREVIOUS_SECRETS`, then
+/// `--previous-secrets-file`), which only open.
+pub fn with_previous_secrets(
+    secret: SealingSecret,
+    file: Option<&std::path::Path>,
+) -> Result<SealingSecret, String> {
+    let previous = mosaic_crypto::seal::previous_secrets(file).map_err(|e| e.to_string())?;
+    Ok(secret.with_previous(previous))
 }
 
 /// `--tls-cert` and `--tls-key` must at least open, before the data directory is touched

@@ -196,8 +196,15 @@ pub async fn renew_peer(state: &AppState, peer_id: &str) -> ApiResult<Peer> {
         match seen {
             None => return Err(ApiError::not_found(format!("no peer with ID {peer_id}"))),
             Some((PeerStatus::Pending, _)) => return Err(pending(peer_id)),
-            Some((PeerStatus::Active, Some(until))) => return Err(in_progress(peer_id, until)),
-            Some((PeerStatus::Active, None)) => {
+            // The claim reads the `status` column: active, whatever its grant is known as.
+            Some((
+                PeerStatus::Active | PeerStatus::GrantRevoked | PeerStatus::GrantExpired,
+                Some(until),
+            )) => return Err(in_progress(peer_id, until)),
+            Some((
+                PeerStatus::Active | PeerStatus::GrantRevoked | PeerStatus::GrantExpired,
+                None,
+            )) => {
                 claim = Claim::take(state, peer_id, false).await?;
             }
         }

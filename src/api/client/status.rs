@@ -4,21 +4,26 @@
 
 use reqwest::StatusCode;
 
+use super::redact::redact_url;
 use super::{Auth, Client};
-use crate::api::env;
 use crate::api::federation::codes;
 use crate::api::types::{ErrorBody, ErrorDetail};
-use crate::error::Error;
+use crate::error::{Error, says};
 
 impl Client {
     pub(super) fn transport_error(&self, e: &reqwest::Error, shown: &str, auth: Auth) -> Error {
+        let tls = super::tls_error_in(e);
         if let (Some((pin, _)), Auth::Public) = (&self.pinned, auth)
-            && let Some(rustls::Error::InvalidCertificate(why)) = super::tls_error_in(e)
+            && let Some(rustls::Error::InvalidCertificate(why)) = tls
         {
-            return Error::verification(format!(
-                "{shown}: the server's TLS certificate does not chain to the pinned CA {pin} \
-                 ({why}); nothing was sent and the token is unspent"
-            ));
+            return match super::pinned::presented_cas(why) {
+                Some(presented) => says::pin_mismatch(shown, pin, presented),
+                None => Error::verification(format!(
+                    "{shown}: the server's TLS certificate does not verify under the pinned CA \
+                     {pin} ({}); nothing was sent and the token is unspent",
+                    super::pinned::describe_certificate_error(why)
+                )),
+            };
         }
         if e.is_timeout() {
             return Error::unreachable(format!(
@@ -26,18 +31,86 @@ impl Client {
                 self.timeout.as_secs()
             ));
         }
-        let cause = error_chain(e);
-        let hint = if cause.contains("certificate") || cause.contains("UnknownIssuer") {
-            " (if the gateway uses a private CA, pass --cacert FILE)"
-        } else {
-            ""
+        if let Some(wrong) = self.wrong_scheme(e, tls, auth) {
+            return wrong;
+        }
+        if let (None, Auth::Public, Some(rustls::Error::InvalidCertificate(why))) =
+            (&self.pinned, auth, tls)
+        {
+            let why = (*why != rustls::CertificateError::UnknownIssuer)
+                .then(|| super::pinned::describe_certificate_error(why));
+            return says::enrollment_ca_not_trusted(shown, why.as_deref());
+        }
+        let cause = match tls {
+            Some(rustls::Error::InvalidCertificate(why)) => {
+                super::pinned::describe_certificate_error(why)
+            }
+            _ => error_chain(e),
         };
         let verb = if e.is_connect() {
             "cannot connect to"
         } else {
             "request failed:"
         };
-        Error::unreachable(format!("{verb} {shown}: {cause}{hint}"))
+        let err = Error::unreachable(format!("{verb} {shown}: {cause}"));
+        if matches!(tls, Some(rustls::Error::InvalidCertificate(_))) {
+            err.with_hint(
+                "if the gateway uses a private CA, pass its CA certificate with --cacert FILE \
+                 (MOSAIC_CACERT; a reference gateway's is DIR/ca.pem)",
+            )
+        } else {
+            err
+        }
+    }
+
+    /// The server answered in the other scheme than the URL named: a TLS record to a plain
+    /// HTTP request (hyper cannot read its "HTTP version"), or plain bytes to a TLS hello
+    /// (rustls: not a TLS record).
+    fn wrong_scheme(
+        &self,
+        e: &reqwest::Error,
+        tls: Option<&rustls::Error>,
+        auth: Auth,
+    ) -> Option<Error> {
+        let url = e.url()?;
+        let speaks = match (url.scheme(), tls) {
+            ("https", Some(rustls::Error::InvalidMessage(_))) => says::Speaks::PlainHttp,
+            ("http", _) if error_chain(e).contains("invalid HTTP version") => says::Speaks::Https,
+            _ => return None,
+        };
+        let other = match speaks {
+            says::Speaks::Https => "https",
+            says::Speaks::PlainHttp => "http",
+        };
+        let (what, at, instead) = match auth {
+            Auth::Admin => {
+                let mut base = (*self.base).clone();
+                let _ = base.set_scheme(other);
+                let base = redact_url(base.as_str().trim_end_matches('/'));
+                let cacert = match speaks {
+                    says::Speaks::Https => {
+                        "; a gateway with its own CA also needs --cacert DIR/ca.pem"
+                    }
+                    says::Speaks::PlainHttp => "",
+                };
+                (
+                    "the gateway",
+                    redact_url(self.base.as_str().trim_end_matches('/')),
+                    format!("--gateway {base} (or MOSAIC_GATEWAY_URL){cacert}"),
+                )
+            }
+            Auth::Public => {
+                let mut host = url.clone();
+                host.set_path("");
+                host.set_query(None);
+                (
+                    "the granting gateway",
+                    redact_url(host.as_str().trim_end_matches('/')),
+                    format!("the enrollment URL with {other}:// instead"),
+                )
+            }
+        };
+        Some(says::wrong_scheme(what, &at, speaks, &instead))
     }
 
     /// Maps an error status to the CLI's error, with the gateway's own message verbatim.
@@ -53,7 +126,7 @@ impl Client {
         bytes: &[u8],
         auth: Auth,
         shown: &str,
-        names_record: bool,
+        names_record: Option<&(says::Record, String)>,
     ) -> Error {
         let detail = serde_json::from_slice::<ErrorBody>(bytes)
             .ok()
@@ -73,12 +146,17 @@ impl Client {
         detail: Option<ErrorDetail>,
         auth: Auth,
         shown: &str,
-        names_record: bool,
+        names_record: Option<&(says::Record, String)>,
     ) -> Error {
         // What the local gateway relays from a peer (`peer test`, `peer query`).
         match detail.as_ref().map(|d| d.code.as_str()) {
             Some(codes::PEER_REFUSED) => {
-                return Error::unauthorized(detail.map(|d| d.message).unwrap_or_default());
+                let message = detail.map(|d| d.message).unwrap_or_default();
+                if message.contains(&format!("{}: ", codes::GRANT_INACTIVE)) {
+                    let peer = names_record.map(|(_, id)| crate::api::text::escape(id));
+                    return says::grant_no_longer_active(&message, peer.as_deref());
+                }
+                return Error::unauthorized(message);
             }
             Some(codes::PEER_UNTRUSTED) => {
                 return Error::verification(detail.map(|d| d.message).unwrap_or_default());
@@ -99,20 +177,13 @@ impl Client {
             Auth::Public => "is the enrollment URL right?",
         };
         match (status.as_u16(), gateway_msg) {
-            (410, _) => Error::token_invalid(
-                "enrollment token used, unknown or expired: ask the granting admin for a new \
-                 one with `mosaic federation grant token <grant-id>`",
-            ),
+            (410, _) => says::token_used_or_expired(),
             (401 | 403, msg) => {
                 let msg = msg.unwrap_or_else(|| format!("{shown} answered {http}"));
-                Error::unauthorized(match auth {
-                    Auth::Admin => format!(
-                        "{msg} (the gateway refused the admin token: check \
-                         {} or --token-file)",
-                        env::ADMIN_TOKEN
-                    ),
-                    Auth::Public => msg,
-                })
+                match auth {
+                    Auth::Admin => says::admin_token_refused(&msg),
+                    Auth::Public => Error::unauthorized(msg),
+                }
             }
             (413, msg) => {
                 Error::invalid_input(msg.unwrap_or_else(|| {
@@ -120,8 +191,14 @@ impl Client {
                 }))
             }
             (400, Some(msg)) => Error::invalid_input(msg),
-            (404, Some(msg)) if names_record && !msg.starts_with("no such endpoint") => {
-                Error::not_found(msg)
+            (404, Some(msg)) if !msg.starts_with("no such endpoint") && names_record.is_some() => {
+                let (record, id) = names_record.expect("checked");
+                says::not_found(
+                    *record,
+                    &crate::api::text::escape(id),
+                    &redact_url(self.base.as_str().trim_end_matches('/')),
+                    &msg,
+                )
             }
             (404, msg) => Error::unreachable(format!(
                 "{shown} answered {http}{}: no such endpoint there; {check}",
@@ -139,12 +216,7 @@ impl Client {
 }
 
 pub(super) fn no_admin_token() -> Error {
-    Error::unauthorized(format!(
-        "no admin token: set {} or pass --token-file FILE \
-         (or set {})",
-        env::ADMIN_TOKEN,
-        env::ADMIN_TOKEN_FILE
-    ))
+    says::no_admin_token()
 }
 
 pub(super) fn status_text(status: StatusCode) -> String {

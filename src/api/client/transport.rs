@@ -19,6 +19,7 @@ use super::{Auth, Client, MAX_RESPONSE_BYTES};
 use crate::api::paths;
 use crate::api::query::Paged;
 use crate::api::types::{PAGE_LIMIT_MAX, Page};
+use crate::error::says;
 use crate::error::{Error, Result};
 
 /// The largest `--cacert` bundle read (the whole Mozilla bundle is about 200 KiB).
@@ -162,7 +163,7 @@ impl Client {
     {
         let shown = redact_url(url.as_str());
         let url_token = enrollment_token(&url).map(str::to_string);
-        let names_record = auth == Auth::Admin && names_record(&url);
+        let names_record = (auth == Auth::Admin).then(|| names_record(&url)).flatten();
         self.check_transport(&url, &shown)?;
         let via = self.check_proxy(&url, &shown, auth)?;
         let http = match (&self.pinned, auth) {
@@ -205,7 +206,7 @@ impl Client {
         if status.is_success() {
             return Ok((status, bytes));
         }
-        let err = self.status_error(status, &bytes, auth, &shown, names_record);
+        let err = self.status_error(status, &bytes, auth, &shown, names_record.as_ref());
         // A gateway that echoes the enrollment token in its message must not make us
         // print it.
         match url_token {
@@ -344,6 +345,16 @@ pub(super) fn id_segment<'a>(kind: &str, id: &'a str) -> Result<&'a str> {
             "\"{id}\" is not a valid {kind} ID"
         )));
     }
+    // Several IDs in one variable (`id=$(… list -q)` once there are two): shown escaped,
+    // never glued together, and never sent.
+    if matches!(kind, "grant" | "peer") && id.contains(['\n', '\r']) {
+        let lines = id.lines().filter(|l| !l.is_empty()).count();
+        return Err(says::several_ids(
+            kind,
+            &crate::api::text::escape(id),
+            lines,
+        ));
+    }
     Ok(id)
 }
 
@@ -411,28 +422,38 @@ pub(super) fn is_loopback(url: &Url) -> bool {
 /// Whether an admin URL names one grant or peer (`…/grants/{id}`, `…/peers/{id}/cert`),
 /// so that a 404 can mean "no such record"; a collection (`…/grants`, `…/peers/keypair`,
 /// `…/audit`) always exists on a gateway.
-fn names_record(url: &Url) -> bool {
+fn names_record(url: &Url) -> Option<(says::Record, String)> {
     let segments: Vec<&str> = url
         .path_segments()
         .map(|s| s.filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
     // `/api/admin/credentials/{id}`: a credential's 404 names it.
-    if segments
+    if let Some(w) = segments
         .windows(paths::CREDENTIALS_SEGMENTS.len() + 1)
-        .any(|w| w[..paths::CREDENTIALS_SEGMENTS.len()] == paths::CREDENTIALS_SEGMENTS)
+        .find(|w| w[..paths::CREDENTIALS_SEGMENTS.len()] == paths::CREDENTIALS_SEGMENTS)
     {
-        return true;
+        let id = w[paths::CREDENTIALS_SEGMENTS.len()];
+        return Some((says::Record::Credential, percent_encoding_decode(id)));
     }
-    let Some(i) = segments
+    let i = segments
         .windows(paths::ADMIN_SEGMENTS.len())
-        .position(|w| w == paths::ADMIN_SEGMENTS)
-    else {
-        return false;
+        .position(|w| w == paths::ADMIN_SEGMENTS)?;
+    let (record, id) = match &segments[i + paths::ADMIN_SEGMENTS.len()..] {
+        ["grants", id, ..] => (says::Record::Grant, *id),
+        ["peers", id, ..] if *id != "keypair" => (says::Record::Peer, *id),
+        _ => return None,
     };
-    match &segments[i + paths::ADMIN_SEGMENTS.len()..] {
-        ["grants" | "peers", id, ..] => *id != "keypair",
-        _ => false,
-    }
+    Some((record, percent_encoding_decode(id)))
+}
+
+/// A path segment as the operator typed it (the URL holds it percent-encoded): `url` has
+/// no decoder of its own, so its form decoder is used with `+` kept as it is.
+fn percent_encoding_decode(segment: &str) -> String {
+    let kept_plus = segment.replace('+', "%2B");
+    url::form_urlencoded::parse(format!("x={kept_plus}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| segment.to_string())
 }
 
 /// One page's answer: the redacted URL, the status, the body and the `next_cursor` read

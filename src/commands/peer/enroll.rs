@@ -18,7 +18,7 @@ use crate::crypto::fingerprint;
 use crate::crypto::keys::PeerKey;
 use crate::crypto::seal::SealingSecret;
 use crate::crypto::verify::{self, Expected, IssuedCert};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, says};
 use crate::output::{self, OutputFormat};
 
 /// One enrollment of this gateway (B) with the remote one (A) behind an enrollment URL.
@@ -69,7 +69,7 @@ impl<'a> Enrollment<'a> {
             .as_deref()
             .map(parse_fingerprint)
             .transpose()?;
-        let secret = SealingSecret::from_env().map_err(|e| Error::invalid_input(e.to_string()))?;
+        let secret = super::sealing_secret(format)?;
         client.require_admin_token()?;
         PendingCertificate::check_dir()?;
         let remote = match &pin {
@@ -116,9 +116,11 @@ impl<'a> Enrollment<'a> {
         if let Some(pin) = &self.pin
             && *pin != ca_fp
         {
-            return Err(Error::verification(format!(
-                "CA fingerprint mismatch: expected {pin}, the granting gateway presented {ca_fp}; nothing was sent and the token is unspent"
-            )));
+            return Err(says::pin_mismatch(
+                &crate::api::client::redact_url(&self.args.enrollment_url),
+                pin,
+                std::slice::from_ref(&ca_fp),
+            ));
         }
         check_expectations(self.args, &preview.grant_id, &preview.subject_user_id).map_err(
             |e| Error::verification(format!("{e}; nothing was sent and the token is unspent")),
@@ -212,7 +214,10 @@ impl<'a> Enrollment<'a> {
         }
         let cause = err.message().to_string();
         err.with_message(format!(
-            "{cause}; the token may or may not have been spent: run `mosaic federation peer finish {peer_id}`, which asks the granting gateway again for the certificate (or `mosaic federation peer remove {peer_id}` to give up)"
+            "{cause}; the token may or may not have been spent, and peer {peer_id} stays pending"
+        ))
+        .with_hint(format!(
+            "run `mosaic federation peer finish {peer_id}`, which asks the granting gateway again for the certificate (or `mosaic federation peer remove {peer_id}` to give up)"
         ))
     }
 
@@ -225,7 +230,10 @@ impl<'a> Enrollment<'a> {
     ) -> Result<IssuedCert> {
         check_issued(issued, previewed, &pending.key, self.args).map_err(|e| {
             Error::verification(format!(
-                "{e}; the peer stays pending and unusable: remove it with `mosaic federation peer remove {}` and ask the granting admin to revoke grant {}",
+                "{e}; the peer stays pending and unusable"
+            ))
+            .with_hint(format!(
+                "remove it with `mosaic federation peer remove {}` and ask the granting admin to revoke grant {}",
                 pending.peer_id, issued.grant_id
             ))
         })
@@ -254,9 +262,13 @@ impl<'a> Enrollment<'a> {
                 e.message()
             ),
         };
-        Err(err.with_message(format!(
-            "the certificate was issued and verified but the local gateway did not store it ({cause}); {kept}: finish with `mosaic federation peer finish {peer_id}`"
-        )))
+        Err(err
+            .with_message(format!(
+                "the certificate was issued and verified but the local gateway did not store it ({cause}); {kept}"
+            ))
+            .with_hint(format!(
+                "finish with `mosaic federation peer finish {peer_id}`"
+            )))
     }
 
     fn progress(&self, line: &str) {

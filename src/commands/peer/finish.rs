@@ -10,19 +10,28 @@ use super::pending::{KeptEnrollment, PendingCertificate};
 use crate::api::client::Client;
 use crate::api::types::{EnrollRequest, Peer, PeerStatus};
 use crate::crypto::ca::csr_public_key;
-use crate::crypto::seal::SealingSecret;
+use crate::crypto::seal;
 use crate::crypto::verify::{self, Expected};
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{self, OutputFormat};
 
-pub async fn finish(client: &Client, format: OutputFormat, peer_id: &str) -> Result<Peer> {
+pub async fn finish(
+    client: &Client,
+    format: OutputFormat,
+    peer_id: &str,
+    previous_secrets_file: Option<&std::path::Path>,
+) -> Result<Peer> {
     client.require_admin_token()?;
     match PendingCertificate::load(peer_id) {
         Ok(kept) => return from_file(client, format, kept).await,
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let secret = SealingSecret::from_env().map_err(|e| Error::invalid_input(e.to_string()))?;
+    let secret = super::sealing_secret(format)?;
+    // A rotation in progress: the enrollment may still be under a previous secret.
+    let previous = seal::previous_secrets(previous_secrets_file)
+        .map_err(|e| Error::invalid_input(e.to_string()))?;
+    let secret = secret.with_previous(previous);
     let kept = client.get_peer_enrollment(peer_id).await?;
     let enrollment = KeptEnrollment::open(&secret, peer_id, &kept.sealed_enrollment)?;
     drop(secret);
@@ -50,7 +59,10 @@ pub async fn finish(client: &Client, format: OutputFormat, peer_id: &str) -> Res
         .map_err(|e| {
             let cause = e.message().to_string();
             e.with_message(format!(
-                "{cause}; the granting gateway did not answer a certificate for peer {peer_id}'s key (the token was not spent by this key, or the grant is no longer active): remove the pending peer with `mosaic federation peer remove {peer_id}` and ask for a new token"
+                "{cause}; the granting gateway did not answer a certificate for peer {peer_id}'s key (the token was not spent by this key, or the grant is no longer active)"
+            ))
+            .with_hint(format!(
+                "remove the pending peer with `mosaic federation peer remove {peer_id}` and ask the granting admin for a new token (`mosaic federation grant token <grant-id>`)"
             ))
         })?;
     if issued.grant_id != enrollment.grant_id

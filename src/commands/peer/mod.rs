@@ -35,14 +35,23 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: PeerCommand) -> Res
             }
             output::emit(format, &remove(client, &id).await?)
         }
-        PeerCommand::Finish(PeerIdArg { id }) => {
-            output::emit(format, &finish::finish(client, format, &id).await?)
+        PeerCommand::Finish(args) => {
+            let previous = args.previous_secrets_file.as_deref();
+            output::emit(
+                format,
+                &finish::finish(client, format, &args.id, previous).await?,
+            )
         }
         PeerCommand::Test(PeerIdArg { id }) => {
             output::emit(format, &reads::test(client, &id).await?)
         }
         PeerCommand::Query(args) => {
-            output::emit(format, &reads::query(client, format, &args).await?)
+            let rows = reads::query(client, format, &args).await?;
+            output::emit(format, &rows)?;
+            if rows.rows.is_empty() {
+                output::hint(format, &format!("No rows of {}.", args.resource));
+            }
+            Ok(())
         }
         PeerCommand::Renew(PeerIdArg { id }) => output::emit(format, &renew(client, &id).await?),
     }
@@ -51,6 +60,20 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: PeerCommand) -> Res
 /// `peer add`: enroll this gateway (B) with the remote one (A) behind `enrollment_url`.
 pub async fn add(client: &Client, format: OutputFormat, args: &PeerAddArgs) -> Result<Peer> {
     Enrollment::new(client, format, args)?.run().await
+}
+
+/// The sealing secret of the local gateway (`BETTER_AUTH_SECRET` or the file
+/// `BETTER_AUTH_SECRET_FILE` names), as the gateway itself reads it; a file others may read
+/// draws a warning.
+fn sealing_secret(format: OutputFormat) -> Result<crate::crypto::seal::SealingSecret> {
+    let secret = crate::crypto::seal::SealingSecret::from_env()
+        .map_err(|e| Error::invalid_input(e.to_string()))?;
+    if let Some(warning) = std::env::var_os(crate::crypto::seal::SECRET_FILE_ENV)
+        .and_then(|path| crate::crypto::seal::secret_file_warning(path.as_ref()))
+    {
+        output::warn(format, &warning);
+    }
+    Ok(secret)
 }
 
 /// What `peer renew` shows: the peer with its new certificate, and the round trip (B's

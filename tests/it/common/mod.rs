@@ -107,6 +107,9 @@ pub struct Gateway {
     token_from_env: bool,
     /// The PostgreSQL database it keeps its state in (`--database-url`), if any.
     pub database: Option<String>,
+    /// Environment set for the process after the defaults (e.g. another
+    /// `BETTER_AUTH_SECRET`, `MOSAIC_PREVIOUS_SECRETS`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Gateway {
@@ -150,6 +153,7 @@ impl Gateway {
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             token_from_env,
             database,
+            env: Vec::new(),
         };
         gw.spawn("127.0.0.1:0");
         gw
@@ -169,6 +173,7 @@ impl Gateway {
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             token_from_env: true,
             database: Some(database.to_string()),
+            env: Vec::new(),
         };
         gw.spawn("127.0.0.1:0");
         gw
@@ -187,6 +192,7 @@ impl Gateway {
         if self.token_from_env {
             cmd.env("MOSAIC_ADMIN_TOKEN", &self.admin_token);
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn().expect("spawn gateway");
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
@@ -251,6 +257,7 @@ impl Gateway {
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             token_from_env: true,
             database,
+            env: Vec::new(),
         };
         gw.spawn(listen);
         gw
@@ -380,6 +387,18 @@ impl Gateway {
         let mut child = self.child.take().unwrap();
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
+        let listen = self.addr();
+        self.spawn(&listen);
+    }
+
+    /// Stops the process (SIGKILL), then starts it again on the same data dir and port
+    /// with `env` instead of the environment it had.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.stop();
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let listen = self.addr();
         self.spawn(&listen);
     }

@@ -8,9 +8,11 @@ use axum::extract::State;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{PathId, PathPair, QueryParams};
+use crate::store::audit::{Actor, Event};
 use crate::store::{StoreError, peers};
 use mosaic_contract::federation::{RowsQuery, WhoAmI};
 use mosaic_contract::paths;
+use mosaic_contract::types::{AuditAction, PeerStatus};
 use mosaic_contract::types::{ErrorBody, Page};
 
 #[utoipa::path(
@@ -105,10 +107,66 @@ async fn call(
         })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no peer with ID {id}")))?;
-    state
+    let answer = state
         .peer_clients
         .get(&state.secret, id, creds, path_and_query)
-        .await
+        .await;
+    if let Err(refused) = &answer
+        && let Some(how) = grant_ended(refused)
+    {
+        record_grant_ended(state, id, how).await;
+    }
+    answer
+}
+
+/// `revoked` or `expired`, when the granting gateway refused because the grant ended
+/// (`grant_inactive`, whose message is `grant <id> is <status>`).
+fn grant_ended(refused: &ApiError) -> Option<&'static str> {
+    if refused.code() != mosaic_contract::federation::codes::PEER_REFUSED {
+        return None;
+    }
+    let message = refused.to_string();
+    let said = message
+        .split_once(&format!(
+            "{}: ",
+            mosaic_contract::federation::codes::GRANT_INACTIVE
+        ))?
+        .1;
+    if said.ends_with(" is revoked") {
+        Some(peers::GRANT_REVOKED)
+    } else if said.ends_with(" is expired") {
+        Some(peers::GRANT_EXPIRED)
+    } else {
+        None
+    }
+}
+
+/// Keeps what the granting gateway said on the peer (its status in `peer list`), once,
+/// with an audit entry. The refusal is answered whether or not this could be written.
+async fn record_grant_ended(state: &AppState, id: &str, how: &'static str) {
+    let peer_id = id.to_string();
+    let known = state
+        .store
+        .run(move |conn| peers::get(conn, &peer_id).map_err(StoreError::from))
+        .await;
+    if !matches!(known, Ok(Some(peer)) if peer.status == PeerStatus::Active) {
+        return; // recorded already (or gone)
+    }
+    let peer_id = id.to_string();
+    let written = state
+        .store
+        .write(move |tx, _now| {
+            let changed = peers::record_grant_ended(tx, &peer_id, how)
+                .map_err(|e| ApiError::from(StoreError::from(e)))?;
+            let event = Event::new(AuditAction::PeerGrantEnded, Actor::Admin)
+                .peer(&peer_id)
+                .detail(how);
+            Ok::<_, ApiError>((changed, event))
+        })
+        .await;
+    if let Err(e) = written {
+        eprintln!("mosaic gateway: cannot record that peer {id}'s grant is {how}: {e}");
+    }
 }
 
 fn unusable(e: &serde_json::Error) -> ApiError {

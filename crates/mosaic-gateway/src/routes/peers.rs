@@ -74,13 +74,20 @@ fn check_key_opens(
     sealed: &str,
     csr_spki: &[u8],
 ) -> Result<(), ApiError> {
-    let pkcs8 = secret.open_peer_key(peer_id, sealed).map_err(|_| {
-        ApiError::invalid(
-            "sealed_private_key does not open with this gateway's BETTER_AUTH_SECRET: \
+    // Under the sealing secret itself: a key sealed under a previous one would stop
+    // opening once that secret is retired, and `reseal` may already have run.
+    let opened = secret.open_by(seal::PEER_KEY_INFO, peer_id.as_bytes(), sealed);
+    let pkcs8 = opened
+        .ok()
+        .filter(|(_, by)| *by == seal::OpenedBy::Current)
+        .map(|(k, _)| k)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "sealed_private_key does not open with this gateway's BETTER_AUTH_SECRET: \
              the secret used to seal it differs from the gateway's; run `peer add` with the \
              gateway's own BETTER_AUTH_SECRET (nothing was stored, the token is unspent)",
-        )
-    })?;
+            )
+        })?;
     let key = PeerKey::from_pkcs8_der(&pkcs8).map_err(|_| {
         ApiError::invalid("sealed_private_key does not hold a P-256 PKCS#8 private key")
     })?;
@@ -218,7 +225,7 @@ pub async fn store_cert(
         .store
         .write(move |tx, now| {
             let peer = peers::get(tx, &id)?.ok_or_else(|| no_such_peer(&id))?;
-            if peer.status == PeerStatus::Active {
+            if peer.status != PeerStatus::Pending {
                 return Err(ApiError::conflict(format!(
                     "peer {id} is already active; remove it and enroll again to replace its certificate"
                 )));

@@ -208,7 +208,12 @@ const MIGRATIONS: &[&str] = &[
         UPDATE grant_status_counts SET n = n - 1 WHERE status = OLD.status;
     END;
     "#,
-    // 8: named admin credentials (only the SHA-256 of each secret), looked up by that
+    // 8: what the granting gateway said of an active peer's grant when it refused a read
+    // (`revoked` or `expired`), so that `peer list` shows it.
+    r#"
+    ALTER TABLE peers ADD COLUMN grant_ended TEXT;
+    "#,
+    // 9: named admin credentials (only the SHA-256 of each secret), looked up by that
     // hash on every admin request; and the audit log by actor (`audit list --actor`).
     r#"
     CREATE TABLE admin_credentials (

@@ -121,6 +121,31 @@ impl Store {
         })
     }
 
+    /// Opens an existing database next to a gateway that may be serving it, for
+    /// `gateway reseal`: like [`Store::open`], but a missing file is refused rather than
+    /// created, and the renewal claims of a serving gateway are left alone.
+    pub fn open_existing(path: &Path) -> Result<Store, String> {
+        if !path.is_file() {
+            return Err(format!(
+                "no gateway database at {}: check --data-dir",
+                path.display()
+            ));
+        }
+        let mut conn = Connection::open(path)
+            .map_err(|e| format!("cannot open the database {}: {e}", path.display()))?;
+        configure(&conn)?;
+        migrations::apply(&mut conn)?;
+        let readers = Readers::open(path)?;
+        let writer =
+            writer::spawn(conn).map_err(|e| format!("cannot start the database writer: {e}"))?;
+        Ok(Store {
+            backend: Backend::Sqlite {
+                writer,
+                readers: Arc::new(readers),
+            },
+        })
+    }
+
     /// Connects to PostgreSQL, migrates under the start-up lock and runs `init` while
     /// still holding it (see [`PgStore::open`]).
     pub async fn open_postgres<T: Send + 'static>(

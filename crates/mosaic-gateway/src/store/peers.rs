@@ -10,7 +10,7 @@ use mosaic_contract::types::{Page, Peer, PeerStatus};
 macro_rules! columns {
     () => {
         "id, name, remote_url, grant_id, subject_user_id, status, cert_fingerprint, \
-         cert_serial, cert_not_after, created_at, activated_at, renew_after"
+         cert_serial, cert_not_after, created_at, activated_at, renew_after, grant_ended"
     };
 }
 /// Every peer, for the list's page query.
@@ -50,15 +50,43 @@ pub fn status_of(column: &str) -> PeerStatus {
     }
 }
 
+/// The status shown: an active peer whose grant the granting gateway said has ended
+/// shows that instead (the `status` column stays `active`: the peer keeps its key and
+/// certificate until it is removed).
+fn shown_status(column: &str, grant_ended: Option<&str>) -> PeerStatus {
+    match (status_of(column), grant_ended) {
+        (PeerStatus::Active, Some(GRANT_REVOKED)) => PeerStatus::GrantRevoked,
+        (PeerStatus::Active, Some(GRANT_EXPIRED)) => PeerStatus::GrantExpired,
+        (status, _) => status,
+    }
+}
+
+/// The `grant_ended` column's values: what the granting gateway said of the grant.
+pub const GRANT_REVOKED: &str = "revoked";
+pub const GRANT_EXPIRED: &str = "expired";
+
+/// Records that the granting gateway refused a read of an active peer because its grant
+/// is `revoked` or `expired` ([`GRANT_REVOKED`], [`GRANT_EXPIRED`]). True if the peer
+/// was not recorded so yet.
+pub fn record_grant_ended(conn: &dyn Db, id: &str, how: &str) -> Result<bool, DbError> {
+    let changed = conn.execute(
+        "UPDATE peers SET grant_ended = ?2
+         WHERE id = ?1 AND status = 'active' AND grant_ended IS NULL",
+        args![id, how],
+    )?;
+    Ok(changed > 0)
+}
+
 fn from_row(row: &Row) -> Result<Peer, DbError> {
     let status: String = row.get(5)?;
+    let grant_ended: Option<String> = row.get(12)?;
     Ok(Peer {
         id: row.get(0)?,
         name: row.get(1)?,
         remote_url: row.get(2)?,
         grant_id: row.get(3)?,
         subject_user_id: row.get(4)?,
-        status: status_of(&status),
+        status: shown_status(&status, grant_ended.as_deref()),
         cert_fingerprint: row.get(6)?,
         cert_serial: row.get(7)?,
         cert_not_after: from_ms_opt(row.get(8)?),

@@ -706,7 +706,11 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
         EXECUTE FUNCTION grants_count();
     "#,
-    // 4: SQLite's 8: named admin credentials, and the audit log by actor.
+    // 4: SQLite's 8: what the granting gateway said of an active peer's grant.
+    r#"
+    ALTER TABLE peers ADD COLUMN grant_ended TEXT;
+    "#,
+    // 5: SQLite's 9: named admin credentials, and the audit log by actor.
     r#"
     CREATE TABLE admin_credentials (
         id          TEXT COLLATE "C" PRIMARY KEY,

@@ -276,3 +276,43 @@ fn a_page_size_is_from_1_to_the_grants_maximum() {
         );
     }
 }
+
+/// A refusal is answered as itself (its status and code), and past the address's burst of
+/// refusals as 429; other addresses, and a gateway without rate limits, are not affected.
+#[tokio::test]
+async fn a_refusal_is_answered_as_itself_until_its_address_is_past_the_limit() {
+    use crate::rate_limit::ClientAddr;
+    let refuse = || {
+        Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            codes::CERTIFICATE_REQUIRED,
+            "no client certificate".into(),
+        )
+    };
+    let from = |ip: &str| Some(Extension(ClientAddr(format!("{ip}:4000").parse().unwrap())));
+    let limited = TestGateway::with_rate_limit(Some(2));
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(
+            refused(&limited.state, from("10.0.0.1"), refuse())
+                .await
+                .status(),
+        );
+    }
+    assert_eq!(
+        answers,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let other = refused(&limited.state, from("10.0.0.2"), refuse()).await;
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+
+    let open = TestGateway::new();
+    for _ in 0..5 {
+        let answer = refused(&open.state, from("10.0.0.1"), refuse()).await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+}
