@@ -267,6 +267,17 @@ fn an_expired_credential_is_refused_at_its_next_request() {
     assert_eq!(status, 401, "{answer}");
     let refused = list_all(&gw, &format!("{AUDIT}?actor=brief"), 100);
     assert_eq!(refused.last().unwrap()["action"], "credential.refused");
+    // A credential the gateway does not have is exit 3, naming it.
+    let missing = gw
+        .run(&[
+            "auth",
+            "credential",
+            "revoke",
+            "no-such-credential",
+            "--yes",
+        ])
+        .code(3);
+    assert!(missing.stderr.contains("no-such-credential"), "{missing:?}");
 }
 
 #[test]
