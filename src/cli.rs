@@ -769,8 +769,8 @@ pub struct ServeArgs {
     /// MOSAIC_PREVIOUS_SECRETS): for rotating BETTER_AUTH_SECRET
     #[arg(long, value_name = "FILE")]
     pub previous_secrets_file: Option<PathBuf>,
-    /// Refuse the admin token (the `bootstrap` credential) while a named credential
-    /// (`mosaic auth credential create`) is live; it works again once none is
+    /// Refuse the admin token (the `bootstrap` credential) while a named credential of
+    /// role admin (`mosaic auth credential create`) is live; it works again once none is
     #[arg(long)]
     pub no_bootstrap_token: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its own (never the

@@ -212,14 +212,16 @@ pub async fn require_admin(State(state): State<AppState>, req: Request, next: Ne
 }
 
 /// The caller `token` is, if any: the bootstrap token (unless `--no-bootstrap-token` and
-/// a named credential is live), else a live named credential. A revoked or expired
+/// a named admin credential is live), else a live named credential. A revoked or expired
 /// credential is refused like an unknown one, and its use audited under its name.
 async fn authenticate(state: &AppState, token: String) -> Result<Option<Caller>, ApiError> {
     if state.admin.matches(&token) {
         if state.no_bootstrap {
             let named = state
                 .store
-                .run(|conn| Ok::<_, ApiError>(store::credentials::any_live(conn, store::now_ms())?))
+                .run(|conn| {
+                    Ok::<_, ApiError>(store::credentials::any_live_admin(conn, store::now_ms())?)
+                })
                 .await?;
             if named {
                 return Ok(None);

@@ -79,7 +79,8 @@ pub struct Config {
     pub admin_token_file: Option<std::path::PathBuf>,
     /// `--previous-secrets-file`: secrets that only open (with `MOSAIC_PREVIOUS_SECRETS`).
     pub previous_secrets_file: Option<std::path::PathBuf>,
-    /// `--no-bootstrap-token`: refuse the admin token while a named credential is live.
+    /// `--no-bootstrap-token`: refuse the admin token while a named admin credential is
+    /// live.
     pub no_bootstrap_token: bool,
     /// `--metrics-listen`: where `/metrics` is served (a listener of its own); `None`: off.
     pub metrics_listen: Option<std::net::SocketAddr>,

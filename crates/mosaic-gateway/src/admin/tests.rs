@@ -362,7 +362,7 @@ async fn a_revocation_holds_at_the_next_request() {
 }
 
 #[tokio::test]
-async fn without_bootstrap_the_admin_token_is_refused_while_a_named_credential_is_live() {
+async fn without_bootstrap_the_admin_token_is_refused_while_a_named_admin_is_live() {
     let mut gw = TestGateway::new();
     gw.state.no_bootstrap = true;
     assert_eq!(
@@ -371,10 +371,12 @@ async fn without_bootstrap_the_admin_token_is_refused_while_a_named_credential_i
         "no named credential yet"
     );
     named(&gw, "dead", "admin", true, false);
+    named(&gw, "late", "admin", false, true);
+    named(&gw, "vera", "viewer", false, false);
     assert_eq!(
         call(&gw, "GET", GRANTS, ADMIN_TOKEN, "").await.0,
         StatusCode::OK,
-        "only a revoked one"
+        "only a revoked and an expired admin, and a live viewer"
     );
     let ada = named(&gw, "ada", "admin", false, false);
     assert_eq!(

@@ -93,12 +93,14 @@ pub fn revoke(conn: &dyn Db, id: &str, at: i64) -> Result<bool, DbError> {
     )? == 1)
 }
 
-/// Whether some credential is live at `now` (neither revoked nor expired): with
-/// `--no-bootstrap-token`, the bootstrap token is refused while one is.
-pub fn any_live(conn: &dyn Db, now: i64) -> Result<bool, DbError> {
+/// Whether some credential of role `admin` is live at `now` (neither revoked nor
+/// expired): with `--no-bootstrap-token`, the bootstrap token is refused while one is, so
+/// that the gateway always has an admin.
+pub fn any_live_admin(conn: &dyn Db, now: i64) -> Result<bool, DbError> {
     conn.query_one(
         "SELECT EXISTS (SELECT 1 FROM admin_credentials
-                        WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1))",
+                        WHERE role = 'admin' AND revoked_at IS NULL
+                          AND (expires_at IS NULL OR expires_at > ?1))",
         args![now],
     )?
     .get::<bool>(0)
