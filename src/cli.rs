@@ -183,6 +183,15 @@ pub enum Command {
     )]
     Federation(FederationCommand),
 
+    /// Who you are on the gateway, and its named admin credentials (each with a role)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  mosaic auth whoami\n  \
+        mosaic auth credential create alice --role operator --expires-in 90d\n  \
+        mosaic auth credential list\n  mosaic auth credential revoke 3f2a…"
+    )]
+    Auth(AuthCommand),
+
     /// Run the reference gateway
     #[cfg(feature = "gateway")]
     #[command(
@@ -218,6 +227,65 @@ pub enum Command {
         mosaic status >/dev/null || alert \"gateway needs attention\""
     )]
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// The name, role and expiry of the admin credential this command line uses
+    #[command(after_help = "Example:\n  mosaic auth whoami -o json")]
+    Whoami,
+    /// Create, list and revoke named admin credentials (creating and revoking need the
+    /// admin role)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  mosaic auth credential create alice --role operator --expires-in 90d -q > alice.token\n  \
+        mosaic auth credential list\n  mosaic auth credential revoke 3f2a… --yes"
+    )]
+    Credential(CredentialCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Create a credential; its secret is printed once (`-q`: only the secret)
+    #[command(
+        after_help = "Examples:\n  mosaic auth credential create alice --role operator\n  \
+        mosaic auth credential create ci-grants --role operator --expires-in 90d -q > ci.token"
+    )]
+    Create(CredentialCreateArgs),
+    /// List the gateway's named credentials (never a secret)
+    #[command(after_help = "Example:\n  mosaic auth credential list -o json")]
+    List,
+    /// Revoke a credential: every replica refuses it from its next request on
+    #[command(after_help = "Example:\n  mosaic auth credential revoke 3f2a… --yes")]
+    Revoke(CredentialRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialCreateArgs {
+    /// Who or what holds it (alice, ci-grants): letters, digits, '.', '_' and '-'
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// viewer (every read), operator (grants, tokens, peers, data, audit) or admin
+    /// (everything, credentials too)
+    #[arg(long, value_name = "ROLE", value_parser = parse_role)]
+    pub role: crate::api::credentials::Role,
+    /// Expire it after this long (30s to 10 years, e.g. 12h, 90d); never, if not given
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expires_in: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialRevokeArgs {
+    /// The credential's ID (`mosaic auth credential list`)
+    #[arg(value_name = "CREDENTIAL_ID")]
+    pub id: String,
+    /// Do not ask for confirmation on a terminal
+    #[arg(long)]
+    pub yes: bool,
+}
+
+fn parse_role(s: &str) -> Result<crate::api::credentials::Role, String> {
+    s.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -354,6 +422,10 @@ pub struct AuditListArgs {
     /// Only entries of this action
     #[arg(long, value_name = "ACTION", value_parser = parse_action, add = complete::actions())]
     pub action: Option<crate::api::types::AuditAction>,
+    /// Only entries of this actor: a credential's name (`bootstrap` for the admin token),
+    /// `enrollment`, `peer` or `gateway`
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -697,6 +769,10 @@ pub struct ServeArgs {
     /// MOSAIC_PREVIOUS_SECRETS): for rotating BETTER_AUTH_SECRET
     #[arg(long, value_name = "FILE")]
     pub previous_secrets_file: Option<PathBuf>,
+    /// Refuse the admin token (the `bootstrap` credential) while a named credential of
+    /// role admin (`mosaic auth credential create`) is live; it works again once none is
+    #[arg(long)]
+    pub no_bootstrap_token: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its own (never the
     /// API's port); off unless given
     #[arg(long, value_name = "ADDR")]
@@ -801,6 +877,7 @@ impl From<ServeArgs> for mosaic_gateway::Config {
             }),
             admin_token_file: a.admin_token_file,
             previous_secrets_file: a.previous_secrets_file,
+            no_bootstrap_token: a.no_bootstrap_token,
             metrics_listen: a.metrics_listen,
             log_format: match a.log_format {
                 LogFormat::Text => mosaic_gateway::log::LogFormat::Text,

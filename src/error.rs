@@ -194,6 +194,7 @@ pub mod says {
     pub enum Record {
         Grant,
         Peer,
+        Credential,
     }
 
     /// The scheme a server answered in, when it is not the one the URL named.
@@ -296,6 +297,11 @@ pub mod says {
                 "peer",
                 "the enrolling gateway",
                 "`peer add` ran there; grants are listed by `grant list` on the granting one",
+            ),
+            Record::Credential => (
+                "credential",
+                "the gateway that made it",
+                "`auth credential create` ran there; `auth credential list` shows its credentials",
             ),
         };
         // The gateway's own words, unless they only say the same.

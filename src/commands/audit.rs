@@ -20,6 +20,7 @@ pub async fn run(client: &Client, format: OutputFormat, cmd: AuditCommand) -> Re
             let query = AuditListQuery {
                 grant_id: args.grant,
                 action: args.action.map(|a| a.as_str().to_string()),
+                actor: args.actor,
                 since,
                 ..AuditListQuery::default()
             };

@@ -2,6 +2,7 @@
 //! render. Nothing here prints directly: output goes through `crate::output`.
 
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod data;
 pub mod docs;
@@ -28,6 +29,10 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 FederationCommand::Audit(cmd) => audit::run(&client, format, cmd).await,
                 FederationCommand::Data(cmd) => data::run(&client, format, cmd).await,
             }
+        }
+        Command::Auth(cmd) => {
+            let client = Client::new(settings.client_config()?)?;
+            auth::run(&client, format, cmd).await
         }
         Command::Status => {
             let client = Client::new(settings.client_config()?)?;

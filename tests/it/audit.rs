@@ -75,7 +75,7 @@ fn every_grant_and_token_event_is_audited() {
     assert!(detail(4).contains(&fingerprint), "{}", detail(4));
     assert!(detail(5).contains("already used"), "{}", detail(5));
     assert_eq!(detail(6), "peer decommissioned");
-    assert_eq!(for_grant[0]["actor"], "admin");
+    assert_eq!(for_grant[0]["actor"], "bootstrap");
     assert_eq!(for_grant[3]["actor"], "enrollment");
 
     // The handle in the audit log is the one in the token history; the token is in neither.

@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod common;
 mod config;
+mod credentials;
 mod dataplane;
 mod dataplane_refusals;
 mod docs;

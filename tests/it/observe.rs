@@ -440,7 +440,7 @@ fn json_logs_give_each_request_an_id_echoed_and_written_into_its_audit_row() {
     assert_eq!(grant["method"], "POST");
     assert_eq!(grant["route"], "/api/admin/federation/grants");
     assert_eq!(grant["status"], 201);
-    assert_eq!(grant["actor"], "admin");
+    assert_eq!(grant["actor"], "bootstrap");
     assert!(grant["duration_ms"].as_f64().is_some());
     assert!(requests.iter().any(|v| v["request_id"] == made.as_str()));
     let refused = requests.iter().find(|v| v["status"] == 401).unwrap();

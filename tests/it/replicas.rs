@@ -181,7 +181,7 @@ fn two_replicas_starting_at_once_on_an_empty_database_make_one_ca_and_migrate_on
                 "SELECT version FROM schema_migrations ORDER BY version"
             ),
             // Each of the PostgreSQL schema's migrations, once.
-            (1..=4)
+            (1..=5)
                 .map(|v| vec![Some(v.to_string())])
                 .collect::<Vec<_>>()
         );

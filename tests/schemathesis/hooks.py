@@ -25,7 +25,7 @@ from schemathesis import GenerationMode
 CODES = {
     400: {"invalid_request"},
     401: {"unauthorized", "certificate_required"},
-    403: {"unknown_certificate", "grant_inactive", "out_of_scope", "certificate_expired", "peer_refused"},
+    403: {"forbidden_role", "unknown_certificate", "grant_inactive", "out_of_scope", "certificate_expired", "peer_refused"},
     404: {"not_found"},
     405: {"method_not_allowed"},
     408: {"request_timeout"},

@@ -3,6 +3,7 @@
 //! (`paths`), environment variable names (`env`), which characters may reach a terminal
 //! (`text`). It depends on no other crate of the workspace; nothing here prints or does I/O.
 
+pub mod credentials;
 pub mod env;
 pub mod federation;
 pub mod integer;

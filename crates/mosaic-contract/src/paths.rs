@@ -5,6 +5,18 @@
 pub const ADMIN: &str = "/api/admin/federation";
 /// [`ADMIN`] as path segments, to append to a gateway's base URL.
 pub const ADMIN_SEGMENTS: [&str; 3] = ["api", "admin", "federation"];
+/// Everything that needs an admin credential is below this prefix.
+pub const ADMIN_ROOT: &str = "/api/admin";
+/// Named admin credentials: `POST` creates, `GET` lists.
+pub const CREDENTIALS: &str = "/api/admin/credentials";
+/// One credential (`DELETE` revokes it), as the router spells it.
+pub const CREDENTIAL_ROUTE: &str = "/api/admin/credentials/{id}";
+/// [`CREDENTIALS`] as path segments.
+pub const CREDENTIALS_SEGMENTS: [&str; 3] = ["api", "admin", "credentials"];
+/// The credential a request is made with: `{name, role, expires_at}`.
+pub const ADMIN_WHOAMI: &str = "/api/admin/whoami";
+/// [`ADMIN_WHOAMI`] as path segments.
+pub const ADMIN_WHOAMI_SEGMENTS: [&str; 3] = ["api", "admin", "whoami"];
 /// Prefix of the public endpoints, keyed by a secret in the path.
 pub const PUBLIC: &str = "/api/federation/";
 /// What precedes the secret token in an enrollment URL.
@@ -39,6 +51,14 @@ mod tests {
     fn each_spelling_agrees_with_the_others() {
         assert_eq!(ADMIN, format!("/{}", ADMIN_SEGMENTS.join("/")));
         assert_eq!(ENROLLMENT, format!("/{}/", ENROLLMENT_SEGMENTS.join("/")));
+        assert!(ADMIN.starts_with(ADMIN_ROOT));
+        assert_eq!(CREDENTIALS, format!("/{}", CREDENTIALS_SEGMENTS.join("/")));
+        assert_eq!(CREDENTIAL_ROUTE, format!("{CREDENTIALS}/{{id}}"));
+        assert_eq!(
+            ADMIN_WHOAMI,
+            format!("/{}", ADMIN_WHOAMI_SEGMENTS.join("/"))
+        );
+        assert!(CREDENTIALS.starts_with(ADMIN_ROOT) && ADMIN_WHOAMI.starts_with(ADMIN_ROOT));
         assert_eq!(ENROLLMENT_ROUTE, format!("{ENROLLMENT}{{token}}"));
         assert!(ENROLLMENT.starts_with(PUBLIC));
         assert_eq!(DATA_PLANE, format!("/{}/", DATA_PLANE_SEGMENTS.join("/")));

@@ -36,6 +36,9 @@ pub struct AuditListQuery {
     /// Only entries of this action, e.g. `grant.revoked`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// Only entries of this actor, e.g. the credential name `alice`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     /// Only entries at or after this time (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,

@@ -373,10 +373,19 @@ pub enum AuditAction {
     /// An enrolling gateway swapped a peer's key and certificate for renewed ones.
     #[serde(rename = "peer.renewed")]
     PeerRenewed,
+    /// A named admin credential was created; the detail names it and its role.
+    #[serde(rename = "credential.created")]
+    CredentialCreated,
+    /// A named admin credential was revoked; the detail names it.
+    #[serde(rename = "credential.revoked")]
+    CredentialRevoked,
+    /// A revoked or expired credential was presented; the actor is its name.
+    #[serde(rename = "credential.refused")]
+    CredentialRefused,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 16] = [
+    pub const ALL: [AuditAction; 19] = [
         AuditAction::GrantCreated,
         AuditAction::TokenIssued,
         AuditAction::GrantActivated,
@@ -393,6 +402,9 @@ impl AuditAction {
         AuditAction::DataImported,
         AuditAction::CertificateRenewed,
         AuditAction::PeerRenewed,
+        AuditAction::CredentialCreated,
+        AuditAction::CredentialRevoked,
+        AuditAction::CredentialRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -413,6 +425,9 @@ impl AuditAction {
             AuditAction::DataImported => "data.imported",
             AuditAction::CertificateRenewed => "certificate.renewed",
             AuditAction::PeerRenewed => "peer.renewed",
+            AuditAction::CredentialCreated => "credential.created",
+            AuditAction::CredentialRevoked => "credential.revoked",
+            AuditAction::CredentialRefused => "credential.refused",
         }
     }
 }
@@ -435,8 +450,9 @@ pub struct AuditEntry {
     #[serde(with = "crate::timestamp")]
     pub at: OffsetDateTime,
     pub action: AuditAction,
-    /// Who acted: `admin` (the admin API), `enrollment` (the public enrollment
-    /// endpoint) or `gateway` (the gateway itself, e.g. expiring a grant).
+    /// Who acted: the name of the admin credential a request of the admin API was made
+    /// with (`bootstrap` for the admin token), `enrollment` (the public enrollment
+    /// endpoint), `peer` or `gateway` (the gateway itself, e.g. expiring a grant).
     pub actor: String,
     pub grant_id: Option<String>,
     pub peer_id: Option<String>,
@@ -478,6 +494,8 @@ pub struct ErrorDetail {
 pub mod codes {
     pub const INVALID_REQUEST: &str = "invalid_request";
     pub const UNAUTHORIZED: &str = "unauthorized";
+    /// 403: the admin credential is valid, but its role may not do this.
+    pub const FORBIDDEN_ROLE: &str = "forbidden_role";
     pub const NOT_FOUND: &str = "not_found";
     pub const CONFLICT: &str = "conflict";
     pub const TOKEN_INVALID: &str = "token_invalid";

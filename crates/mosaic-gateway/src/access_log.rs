@@ -51,7 +51,11 @@ pub async fn log_request(req: Request, next: Next) -> Response {
     let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
     let took = started.elapsed();
     crate::metrics::get().request(&route, method.as_str(), status, code, took);
-    let actor = actor(&path, status, peer.as_deref());
+    let credential = response
+        .extensions()
+        .get::<crate::credentials::Caller>()
+        .map(|c| c.name.clone());
+    let actor = actor(credential.as_deref(), peer.as_deref());
     let ms = took.as_secs_f64() * 1000.0;
     tracing::info!(
         target: "request",
@@ -68,13 +72,12 @@ pub async fn log_request(req: Request, next: Next) -> Response {
     response
 }
 
-/// Who made the request, as far as the gateway knows: the admin (the admin API's answer
-/// was not an authentication refusal), the peer by its certificate's fingerprint (mutual
-/// TLS), or nobody known.
-fn actor(path: &str, status: u16, peer: Option<&str>) -> String {
-    use mosaic_contract::paths::ADMIN;
-    if path.starts_with(ADMIN) && !matches!(status, 401 | 429) {
-        "admin".to_string()
+/// Who made the request, as far as the gateway knows: the admin credential it was made
+/// with, by name (the admin check let it in), the peer by its certificate's fingerprint
+/// (mutual TLS), or nobody known.
+fn actor(credential: Option<&str>, peer: Option<&str>) -> String {
+    if let Some(name) = credential {
+        name.to_string()
     } else if let Some(fingerprint) = peer {
         format!("peer {fingerprint}")
     } else {

@@ -1,7 +1,9 @@
 //! The admin token: where it comes from (`MOSAIC_ADMIN_TOKEN`, else `DIR/admin-token`,
-//! made on first start) and the check in front of every `/api/admin` route.
+//! made on first start) and the check in front of every `/api/admin` route: who the
+//! caller is (the admin token or a named credential) and whether its role may.
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -12,9 +14,17 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::AppState;
+use super::credentials::{self, Caller, Found};
 use super::data_dir::DataDir;
 use super::error::ApiError;
+use super::roles;
+use super::store::{
+    self,
+    audit::{Actor, Event},
+};
+use mosaic_contract::credentials::Role;
 use mosaic_contract::env::ADMIN_TOKEN as ADMIN_TOKEN_ENV;
+use mosaic_contract::types::{AuditAction, codes};
 use mosaic_private_files::write_file as write_private_file;
 
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -146,7 +156,10 @@ impl AdminToken {
     }
 }
 
-/// Lets the request through only with `Authorization: Bearer <admin token>`.
+/// Lets the request through only with `Authorization: Bearer <credential>` (the
+/// bootstrap token or a live named credential) whose role may call the matched route
+/// (`roles`): the caller goes into the request's extensions, its name into the audit rows
+/// the request writes and into the answer's extensions for the request's log line.
 pub async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let presented = req
         .headers()
@@ -154,24 +167,98 @@ pub async fn require_admin(State(state): State<AppState>, req: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    // The token is compared first (constant time, on digests): the right token always
+        .map(|(_, token)| token.trim().to_string());
+    // The credential is checked first (constant time, on digests): a valid one always
     // passes, so failures from an address it shares (NAT, load balancer) never lock the
     // admin out. A wrong or missing one counts against the address; past its budget it
     // is 429 until `Retry-After` (docs/gateway.md, `--rate-limit`).
-    if presented.is_some_and(|token| state.admin.matches(token)) {
-        return next.run(req).await;
+    let caller = match presented {
+        Some(token) => match authenticate(&state, token).await {
+            Ok(caller) => caller,
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+    let Some(caller) = caller else {
+        if let (Some(limits), Some(ip)) = (
+            state.rate_limits.as_deref(),
+            super::rate_limit::client_ip(&req),
+        ) && let Err(wait) = limits
+            .admin_blocked(ip)
+            .and_then(|()| limits.admin_failed(ip))
+        {
+            return super::rate_limit::too_many(wait, "failed admin authentications");
+        }
+        return ApiError::Unauthorized.into_response();
+    };
+    // Before the body is read: a viewer's malformed write is 403, not 400. A path that
+    // matched no route goes on to its 404.
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str());
+    let refusal = route.and_then(|route| {
+        roles::allow(caller.role, req.method(), route)
+            .err()
+            .map(|needed| forbidden(&caller, needed))
+    });
+    let mut response = match refusal {
+        Some(refusal) => refusal.into_response(),
+        None => {
+            let mut req = req;
+            req.extensions_mut().insert(caller.clone());
+            super::log::with_actor(caller.name.clone(), next.run(req)).await
+        }
+    };
+    response.extensions_mut().insert(caller);
+    response
+}
+
+/// The caller `token` is, if any: the bootstrap token (unless `--no-bootstrap-token` and
+/// a named admin credential is live), else a live named credential. A revoked or expired
+/// credential is refused like an unknown one, and its use audited under its name.
+async fn authenticate(state: &AppState, token: String) -> Result<Option<Caller>, ApiError> {
+    if state.admin.matches(&token) {
+        if state.no_bootstrap {
+            let named = state
+                .store
+                .run(|conn| {
+                    Ok::<_, ApiError>(store::credentials::any_live_admin(conn, store::now_ms())?)
+                })
+                .await?;
+            if named {
+                return Ok(None);
+            }
+        }
+        return Ok(Some(Caller::bootstrap()));
     }
-    if let (Some(limits), Some(ip)) = (
-        state.rate_limits.as_deref(),
-        super::rate_limit::client_ip(&req),
-    ) && let Err(wait) = limits
-        .admin_blocked(ip)
-        .and_then(|()| limits.admin_failed(ip))
-    {
-        return super::rate_limit::too_many(wait, "failed admin authentications");
+    let found = state
+        .store
+        .run(move |conn| Ok::<_, ApiError>(credentials::find(conn, &token, store::now_ms())?))
+        .await?;
+    match found {
+        Found::Live(caller) => Ok(Some(caller)),
+        Found::Dead(name) => {
+            let name: std::sync::Arc<str> = name.into();
+            let write = state.store.write(|_, _| {
+                let event = Event::new(AuditAction::CredentialRefused, Actor::Admin)
+                    .detail("revoked or expired credential presented");
+                Ok::<_, ApiError>(((), event))
+            });
+            super::log::with_actor(name, write).await?;
+            Ok(None)
+        }
+        Found::Unknown => Ok(None),
     }
-    ApiError::Unauthorized.into_response()
+}
+
+/// 403 `forbidden_role`, naming the role that would be needed.
+fn forbidden(caller: &Caller, needed: Option<Role>) -> ApiError {
+    let message = match needed {
+        Some(role) => format!(
+            "this needs the {role} role; credential `{}` has the {} role: ask a gateway admin",
+            caller.name, caller.role
+        ),
+        None => "no role may call this operation".to_string(),
+    };
+    ApiError::coded(StatusCode::FORBIDDEN, codes::FORBIDDEN_ROLE, message)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 mod access_log;
 mod admin;
 mod ca;
+mod credentials;
 mod data_dir;
 mod error;
 mod extract;
@@ -16,6 +17,7 @@ mod rate_limit;
 mod refusals;
 pub mod renewal;
 pub mod reseal;
+mod roles;
 mod routes;
 pub mod server;
 mod store;
@@ -77,6 +79,9 @@ pub struct Config {
     pub admin_token_file: Option<std::path::PathBuf>,
     /// `--previous-secrets-file`: secrets that only open (with `MOSAIC_PREVIOUS_SECRETS`).
     pub previous_secrets_file: Option<std::path::PathBuf>,
+    /// `--no-bootstrap-token`: refuse the admin token while a named admin credential is
+    /// live.
+    pub no_bootstrap_token: bool,
     /// `--metrics-listen`: where `/metrics` is served (a listener of its own); `None`: off.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `--log-format`: plain lines or one JSON object a line.
@@ -99,6 +104,8 @@ pub struct AppState {
     store: Store,
     ca: Arc<Ca>,
     admin: Arc<AdminToken>,
+    /// `--no-bootstrap-token`.
+    no_bootstrap: bool,
     /// Base of the enrollment URLs handed out, without a trailing slash.
     public_url: Arc<str>,
     cert_validity: time::Duration,
@@ -203,6 +210,7 @@ pub async fn serve(args: Config) -> Result<(), ServeError> {
         store,
         ca,
         admin: Arc::new(admin),
+        no_bootstrap: args.no_bootstrap_token,
         public_url: public_url.clone().into(),
         cert_validity,
         secret,

@@ -143,6 +143,21 @@ pub async fn with_request_id<F: Future>(id: Arc<str>, f: F) -> F::Output {
     REQUEST_ID.scope(id, f).await
 }
 
+tokio::task_local! {
+    static ACTOR: Arc<str>;
+}
+
+/// The name of the admin credential the current task's request was made with, if any:
+/// the `actor` of the audit rows it writes.
+pub fn actor() -> Option<String> {
+    ACTOR.try_with(|name| name.to_string()).ok()
+}
+
+/// Runs `f` on behalf of the admin credential `name`: [`actor`] answers `name` inside it.
+pub async fn with_actor<F: Future>(name: Arc<str>, f: F) -> F::Output {
+    ACTOR.scope(name, f).await
+}
+
 /// An incoming `X-Request-Id` kept as it is: 1 to 128 characters of letters, digits and
 /// `-_.:`, so that it is safe in a log line, a header and a database row. Anything else
 /// is replaced by a new id.
@@ -181,5 +196,13 @@ mod tests {
         let inside = with_request_id(Arc::from("r-1"), async { request_id() }).await;
         assert_eq!(inside.as_deref(), Some("r-1"));
         assert_eq!(request_id(), None);
+    }
+
+    #[tokio::test]
+    async fn the_actor_is_known_inside_its_request_only() {
+        assert_eq!(actor(), None);
+        let inside = with_actor(Arc::from("alice"), async { actor() }).await;
+        assert_eq!(inside.as_deref(), Some("alice"));
+        assert_eq!(actor(), None);
     }
 }

@@ -7,7 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::routes::{
-    audit, data, enrollment, federation, grants, peer_reads, peers, renew, status, system, tokens,
+    audit, credentials, data, enrollment, federation, grants, peer_reads, peers, renew, status,
+    system, tokens,
 };
 
 #[derive(OpenApi)]
@@ -45,6 +46,10 @@ use super::routes::{
         renew::renew,
         audit::list,
         status::status,
+        credentials::create,
+        credentials::list,
+        credentials::revoke,
+        credentials::whoami,
     ),
     modifiers(&AdminToken),
     tags(
@@ -54,6 +59,7 @@ use super::routes::{
         (name = "data", description = "Rows of the five resources that peers read (granting gateway)"),
         (name = "federation", description = "What an enrolled peer reads over mutual TLS; the client certificate is the credential (granting gateway)"),
         (name = "audit", description = "The audit log"),
+        (name = "credentials", description = "Named admin credentials, each with a role, and who the caller is"),
         (name = "system", description = "Health, readiness, the gateway's status and this document"),
     )
 )]
@@ -71,7 +77,7 @@ impl Modify for AdminToken {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The admin token: MOSAIC_ADMIN_TOKEN, or DIR/admin-token made on first start",
+                        "An admin credential: the bootstrap token (MOSAIC_ADMIN_TOKEN, or DIR/admin-token made on first start; role admin) or a named credential's secret (mosaic_adm_…)",
                     ))
                     .build(),
             ),

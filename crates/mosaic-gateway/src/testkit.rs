@@ -44,6 +44,7 @@ impl TestGateway {
             store: Store::open(&db).expect("store"),
             ca: shared_ca(),
             admin: Arc::new(AdminToken::from_secret(ADMIN_TOKEN)),
+            no_bootstrap: false,
             public_url: "https://a.test".into(),
             cert_validity: CERT_VALIDITY,
             secret: Arc::new(secret()),

@@ -5,6 +5,7 @@
 //! `redact` what may be shown of a URL. Nothing here prints, except the `-v` request
 //! log, which is a diagnostic on standard error.
 
+mod auth;
 mod credentials;
 mod endpoints;
 mod federation;

@@ -164,6 +164,10 @@ impl Client {
             Some(codes::PEER_UNREACHABLE) => {
                 return Error::unreachable(detail.map(|d| d.message).unwrap_or_default());
             }
+            // The credential is right; its role is not enough (the message names the role).
+            Some(crate::api::types::codes::FORBIDDEN_ROLE) => {
+                return Error::unauthorized(detail.map(|d| d.message).unwrap_or_default());
+            }
             _ => {}
         }
         let gateway_msg = detail.map(|d| d.message);

@@ -427,6 +427,14 @@ fn names_record(url: &Url) -> Option<(says::Record, String)> {
         .path_segments()
         .map(|s| s.filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
+    // `/api/admin/credentials/{id}`: a credential's 404 names it.
+    if let Some(w) = segments
+        .windows(paths::CREDENTIALS_SEGMENTS.len() + 1)
+        .find(|w| w[..paths::CREDENTIALS_SEGMENTS.len()] == paths::CREDENTIALS_SEGMENTS)
+    {
+        let id = w[paths::CREDENTIALS_SEGMENTS.len()];
+        return Some((says::Record::Credential, percent_encoding_decode(id)));
+    }
     let i = segments
         .windows(paths::ADMIN_SEGMENTS.len())
         .position(|w| w == paths::ADMIN_SEGMENTS)?;

@@ -189,3 +189,218 @@ fn replicas_take_the_token_from_the_environment_or_the_given_file_never_a_genera
     assert!(err.starts_with("cannot read "), "{err}");
     assert!(!err.contains(sixteen));
 }
+
+/// A named credential of `role` stored directly, live unless `revoked` or `expired`;
+/// its secret.
+fn named(gw: &TestGateway, name: &str, role: &str, revoked: bool, expired: bool) -> String {
+    let (secret, digest) = crate::credentials::new_secret();
+    let now = crate::store::now_ms();
+    gw.conn()
+        .execute(
+            "INSERT INTO admin_credentials (id, name, role, secret_hash, created_at, created_by,
+                 expires_at, revoked_at) VALUES (?1, ?1, ?2, ?3, ?4, 'bootstrap', ?5, ?6)",
+            rusqlite::params![
+                name,
+                role,
+                &digest[..],
+                now - 10_000,
+                expired.then_some(now - 1),
+                revoked.then_some(now - 1)
+            ],
+        )
+        .expect("insert credential");
+    secret.to_string()
+}
+
+/// `method path` through the whole router with `Bearer secret` and `body` (JSON text):
+/// the status and the body.
+async fn call(
+    gw: &TestGateway,
+    method: &str,
+    path: &str,
+    secret: &str,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {secret}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    req.extensions_mut()
+        .insert(ClientAddr(SocketAddr::from(([10, 0, 0, 9], 40_000))));
+    let app = routes::router(gw.state.clone(), Duration::from_secs(10));
+    let answer = app.oneshot(req).await.expect("answer");
+    let status = answer.status();
+    let bytes = axum::body::to_bytes(answer.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+const GRANTS: &str = "/api/admin/federation/grants";
+const CREDENTIALS: &str = "/api/admin/credentials";
+
+#[tokio::test]
+async fn each_role_may_what_its_table_says_and_is_refused_the_rest_before_the_body() {
+    let gw = TestGateway::new();
+    let viewer = named(&gw, "vera", "viewer", false, false);
+    let operator = named(&gw, "otto", "operator", false, false);
+    let admin = named(&gw, "ada", "admin", false, false);
+    let new_cred = r#"{"name": "ci", "role": "viewer"}"#;
+
+    // A read: every role.
+    for secret in [&viewer, &operator, &admin, &ADMIN_TOKEN.to_string()] {
+        assert_eq!(call(&gw, "GET", GRANTS, secret, "").await.0, StatusCode::OK);
+    }
+    // A write: refused to a viewer, malformed body or not, naming the role needed.
+    for body in ["{", r#"{"user_id": "u"}"#] {
+        let (status, answer) = call(&gw, "POST", GRANTS, &viewer, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+        assert_eq!(answer["error"]["code"], "forbidden_role");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("operator role") && message.contains("`vera`"),
+            "{message}"
+        );
+    }
+    // An operator's malformed write reaches the handler: 400.
+    assert_eq!(
+        call(&gw, "POST", GRANTS, &operator, "{").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // Managing credentials: admins only.
+    for secret in [&viewer, &operator] {
+        let (status, answer) = call(&gw, "POST", CREDENTIALS, secret, new_cred).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("admin role")
+        );
+    }
+    let (status, created) = call(&gw, "POST", CREDENTIALS, &admin, new_cred).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["created_by"], "ada");
+    let secret = created["secret"].as_str().unwrap();
+    let (status, me) = call(&gw, "GET", "/api/admin/whoami", secret, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["name"], "ci");
+    assert_eq!(me["role"], "viewer");
+    let (_, me) = call(&gw, "GET", "/api/admin/whoami", ADMIN_TOKEN, "").await;
+    assert_eq!(me["name"], "bootstrap");
+    assert_eq!(me["role"], "admin");
+    // Who did it is the audit row's actor.
+    let actor: String = gw
+        .conn()
+        .query_row(
+            "SELECT actor FROM audit_log WHERE action = 'credential.created'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("audited");
+    assert_eq!(actor, "ada");
+}
+
+#[tokio::test]
+async fn revoked_and_expired_credentials_are_unknown_ones_but_audited_by_name() {
+    let gw = TestGateway::new();
+    let revoked = named(&gw, "gone", "admin", true, false);
+    let expired = named(&gw, "late", "admin", false, true);
+    for secret in [
+        &revoked,
+        &expired,
+        &format!("{}x", &revoked[..revoked.len() - 1]),
+    ] {
+        let (status, answer) = call(&gw, "GET", GRANTS, secret, "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        assert_eq!(answer["error"]["code"], "unauthorized");
+    }
+    let refused: Vec<String> = gw
+        .conn()
+        .prepare("SELECT actor FROM audit_log WHERE action = 'credential.refused' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(refused, ["gone", "late"]);
+}
+
+#[tokio::test]
+async fn a_revocation_holds_at_the_next_request() {
+    let gw = TestGateway::new();
+    let alice = named(&gw, "alice", "operator", false, false);
+    assert_eq!(call(&gw, "GET", GRANTS, &alice, "").await.0, StatusCode::OK);
+    let (status, _) = call(
+        &gw,
+        "DELETE",
+        "/api/admin/credentials/alice",
+        ADMIN_TOKEN,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        call(&gw, "GET", GRANTS, &alice, "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = call(
+        &gw,
+        "DELETE",
+        "/api/admin/credentials/alice",
+        ADMIN_TOKEN,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn without_bootstrap_the_admin_token_is_refused_while_a_named_admin_is_live() {
+    let mut gw = TestGateway::new();
+    gw.state.no_bootstrap = true;
+    assert_eq!(
+        call(&gw, "GET", GRANTS, ADMIN_TOKEN, "").await.0,
+        StatusCode::OK,
+        "no named credential yet"
+    );
+    named(&gw, "dead", "admin", true, false);
+    named(&gw, "late", "admin", false, true);
+    named(&gw, "vera", "viewer", false, false);
+    assert_eq!(
+        call(&gw, "GET", GRANTS, ADMIN_TOKEN, "").await.0,
+        StatusCode::OK,
+        "only a revoked and an expired admin, and a live viewer"
+    );
+    let ada = named(&gw, "ada", "admin", false, false);
+    assert_eq!(
+        call(&gw, "GET", GRANTS, ADMIN_TOKEN, "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(call(&gw, "GET", GRANTS, &ada, "").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_address_out_of_failed_attempts_still_lets_a_named_credential_through() {
+    let gw = TestGateway::with_rate_limit(Some(2));
+    let alice = named(&gw, "alice", "viewer", false, false);
+    let from = [10, 0, 0, 9];
+    for _ in 0..2 {
+        assert_eq!(
+            list_grants(&gw, Some("Bearer mosaic_adm_wrong"), from).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        list_grants(&gw, Some("Bearer mosaic_adm_wrong"), from).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let bearer = format!("Bearer {alice}");
+    assert_eq!(list_grants(&gw, Some(&bearer), from).await, StatusCode::OK);
+}

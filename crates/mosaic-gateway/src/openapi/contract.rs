@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::BODY_LIMIT;
 use crate::routes::{MAX_HEADERS, MAX_TARGET};
+use mosaic_contract::credentials::{MAX_EXPIRES_IN, MAX_NAME_CHARS};
 use mosaic_contract::federation::{FieldKind, IMPORT_MAX_ITEMS, resource_fields};
 use mosaic_contract::scope::MAX_ROWS_RANGE;
 use mosaic_contract::text::MAX_TEXT_CHARS as MAX_TEXT;
@@ -107,6 +108,10 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ),
     ("post", "/api/federation/v1/renew", "federationRenew"),
     ("get", "/api/admin/federation/audit", "listAudit"),
+    ("post", "/api/admin/credentials", "createCredential"),
+    ("get", "/api/admin/credentials", "listCredentials"),
+    ("delete", "/api/admin/credentials/{id}", "revokeCredential"),
+    ("get", "/api/admin/whoami", "adminWhoami"),
 ];
 
 pub fn apply(doc: &mut Value) {
@@ -230,6 +235,21 @@ fn schemas(doc: &mut Value) {
     set(doc, "StoreCertRequest", "subject_user_id", text(MAX_TEXT));
     set(doc, "EnrollRequest", "csr_pem", pem());
     doc["components"]["schemas"]["EnrollRequest"]["example"] = json!({"csr_pem": EXAMPLE_CSR});
+
+    // `mosaic_contract::credentials::check_name`.
+    let name = json!({
+        "type": "string",
+        "pattern": format!("^[A-Za-z0-9][A-Za-z0-9._-]{{0,{}}}$", MAX_NAME_CHARS - 1),
+    });
+    set(doc, "CreateCredentialRequest", "name", name);
+    set(
+        doc,
+        "CreateCredentialRequest",
+        "expires_in",
+        json!({"minimum": 1, "maximum": MAX_EXPIRES_IN}),
+    );
+    doc["components"]["schemas"]["CreateCredentialRequest"]["example"] =
+        json!({"name": "ci-grants", "role": "operator", "expires_in": 7_776_000});
 }
 
 /// The path the import route is declared at; the document has one operation per
@@ -395,6 +415,10 @@ fn operations(doc: &mut Value) {
             if admin {
                 add("401", "Missing or wrong admin token".into());
                 add(
+                    "403",
+                    "The credential's role may not do this (`forbidden_role`; the message names the role needed)".into(),
+                );
+                add(
                     "429",
                     "Too many failed admin authentications from this address (`--rate-limit`); `Retry-After` gives the seconds to wait".into(),
                 );
@@ -443,7 +467,7 @@ fn parameters(op: &mut Value) {
             (Some("query"), Some("status")) => json!({"$ref": "#/components/schemas/GrantStatus"}),
             (Some("query"), Some("action")) => json!({"$ref": "#/components/schemas/AuditAction"}),
             (Some("query"), Some("since")) => date_time(),
-            (Some("query"), Some("peer_id" | "grant_id")) => printable(),
+            (Some("query"), Some("peer_id" | "grant_id" | "actor")) => printable(),
             (Some("query"), Some("cursor")) => {
                 json!({"type": "string", "pattern": "^[A-Za-z0-9_-]+$"})
             }
@@ -479,6 +503,11 @@ fn links(doc: &mut Value) {
                       "description": "The grant, now active"},
         "RevokeGrant": {"operationId": "revokeGrant", "parameters": {"id": "$response.body#/grant_id"},
                         "description": "Revoke the grant"},
+    });
+    doc["paths"]["/api/admin/credentials"]["post"]["responses"]["201"]["links"] = json!({
+        "RevokeCredential": {"operationId": "revokeCredential",
+                             "parameters": {"id": "$response.body#/id"},
+                             "description": "Revoke the credential just created"},
     });
     doc["paths"]["/api/admin/federation/peers/keypair"]["post"]["responses"]["201"]["links"] = json!({
         "RemovePeer": {"operationId": "removePeer", "parameters": {"id": "$response.body#/id"},

@@ -21,6 +21,7 @@ use mosaic_contract::types::{AuditEntry, ErrorBody, Page};
         (status = 200, description = "One page of audit entries, oldest first", body = Page<AuditEntry>),
         (status = 400, description = "Bad action, since, limit or cursor", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 403, description = "The credential's role may not do this (`forbidden_role`)", body = ErrorBody),
     ),
     security(("admin_token" = []))
 )]
@@ -30,6 +31,9 @@ pub async fn list(
 ) -> ApiResult<Json<Page<AuditEntry>>> {
     if let Some(grant_id) = &q.grant_id {
         super::check_printable("grant_id", grant_id)?;
+    }
+    if let Some(actor) = &q.actor {
+        super::check_printable("actor", actor)?;
     }
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let since = q
@@ -46,6 +50,7 @@ pub async fn list(
             .map(str::parse)
             .transpose()
             .map_err(|e: String| ApiError::invalid(format!("action: {e}")))?,
+        actor: q.actor,
         since: since.map(to_ms),
     };
     let page = state

@@ -2,6 +2,7 @@
 //! `router` puts them together with the admin check, the body limit and the access log.
 
 pub mod audit;
+pub mod credentials;
 pub mod data;
 pub mod enrollment;
 pub mod federation;
@@ -57,6 +58,18 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         // A layer (not a route layer): unknown admin paths need the token too.
         .layer(from_fn_with_state(state.clone(), admin::require_admin));
 
+    // Below `/api/admin` but not `/federation`: the same admin check, a route layer
+    // (the paths around them are not the admin API's).
+    let credential_routes = Router::new()
+        .route(
+            paths::CREDENTIALS,
+            post(credentials::create).get(credentials::list),
+        )
+        .route(paths::CREDENTIAL_ROUTE, delete(credentials::revoke))
+        .route(paths::ADMIN_WHOAMI, get(credentials::whoami))
+        .route_layer(from_fn(refuse_unexpected_query))
+        .route_layer(from_fn_with_state(state.clone(), admin::require_admin));
+
     Router::new()
         .route(paths::HEALTH, get(system::health))
         .route(paths::READY, get(system::ready))
@@ -75,6 +88,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route(paths::RESOURCES_ROUTE, get(federation::resources))
         .route_layer(from_fn(refuse_unexpected_query))
         .nest(paths::ADMIN, admin_routes)
+        .merge(credential_routes)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

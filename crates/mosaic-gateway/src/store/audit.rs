@@ -10,7 +10,8 @@ use mosaic_contract::types::{AuditAction, AuditEntry, Page};
 /// Who caused an audit event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
-    /// A caller of the admin API (there is one admin token, so one admin).
+    /// A caller of the admin API: recorded by the name of the credential the request was
+    /// made with ([`Record::actor_name`]), `admin` if none is known.
     Admin,
     /// A caller of the public enrollment endpoint, holding (or claiming) a token.
     Enrollment,
@@ -42,6 +43,18 @@ pub struct Record<'a> {
     pub detail: Option<&'a str>,
     /// The `X-Request-Id` of the request that wrote the row, if a request did.
     pub request_id: Option<&'a str>,
+    /// For [`Actor::Admin`]: the name of the request's admin credential (never its secret).
+    pub actor_name: Option<&'a str>,
+}
+
+impl Record<'_> {
+    /// What the row's `actor` column says.
+    pub fn actor(&self) -> &str {
+        match (self.actor, self.actor_name) {
+            (Actor::Admin, Some(name)) => name,
+            (actor, _) => actor.as_str(),
+        }
+    }
 }
 
 /// An event to record, owned: what a write hands to [`super::Store::write`].
@@ -89,6 +102,7 @@ impl Event {
             peer_id: self.peer_id.as_deref(),
             detail: self.detail.as_deref(),
             request_id: None,
+            actor_name: None,
         }
     }
 }
@@ -100,7 +114,7 @@ pub fn record(conn: &dyn Db, at: i64, r: &Record<'_>) -> Result<(), DbError> {
         args![
             at,
             r.action.as_str(),
-            r.actor.as_str(),
+            r.actor(),
             r.grant_id,
             r.peer_id,
             r.detail,
@@ -115,6 +129,7 @@ pub fn record(conn: &dyn Db, at: i64, r: &Record<'_>) -> Result<(), DbError> {
 pub struct AuditFilter {
     pub grant_id: Option<String>,
     pub action: Option<AuditAction>,
+    pub actor: Option<String>,
     /// Unix milliseconds; entries at or after it.
     pub since: Option<i64>,
 }
@@ -158,6 +173,9 @@ pub fn list_query(
     }
     if let Some(action) = filter.action {
         filters.push(("action = ?", Value::Text(action.as_str().into())));
+    }
+    if let Some(actor) = &filter.actor {
+        filters.push(("actor = ?", Value::Text(actor.clone())));
     }
     if let Some(since) = filter.since {
         filters.push(("at >= ?", Value::Integer(since)));

@@ -222,6 +222,7 @@ pub fn expire_due(conn: &dyn Db, now: i64) -> Result<usize, DbError> {
                 peer_id: None,
                 detail: Some("expires_at passed"),
                 request_id: None,
+                actor_name: None,
             },
         )?;
     }

@@ -213,6 +213,22 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE peers ADD COLUMN grant_ended TEXT;
     "#,
+    // 9: named admin credentials (only the SHA-256 of each secret), looked up by that
+    // hash on every admin request; and the audit log by actor (`audit list --actor`).
+    r#"
+    CREATE TABLE admin_credentials (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        role        TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        secret_hash BLOB NOT NULL UNIQUE CHECK (length(secret_hash) = 32),
+        created_at  INTEGER NOT NULL,
+        created_by  TEXT NOT NULL,
+        expires_at  INTEGER,
+        revoked_at  INTEGER
+    ) STRICT;
+    CREATE INDEX admin_credentials_by_created ON admin_credentials (created_at, id);
+    CREATE INDEX audit_by_actor ON audit_log (actor, at, id);
+    "#,
 ];
 
 /// Brings the schema to the newest version; refuses a database from a newer `mosaic`.

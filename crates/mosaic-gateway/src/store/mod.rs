@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod certificates;
+pub mod credentials;
 pub mod db;
 pub mod grants;
 pub mod migrations;
@@ -205,14 +206,17 @@ impl Store {
     {
         // The request this write serves, for its audit row (the handler's task).
         let request_id = crate::log::request_id();
+        // And the admin credential it was made with, for the row's actor.
+        let actor = crate::log::actor();
         let writer = match &self.backend {
             Backend::Sqlite { writer, .. } => writer,
-            Backend::Postgres(pg) => return pg.write(request_id, f).await,
+            Backend::Postgres(pg) => return pg.write(request_id, actor, f).await,
         };
         submit(writer, move |conn, now| {
             let (value, event) = f(conn, now)?;
             let record = audit::Record {
                 request_id: request_id.as_deref(),
+                actor_name: actor.as_deref(),
                 ..event.record()
             };
             audit::record(conn, now, &record).map_err(StoreError::from)?;

@@ -197,12 +197,19 @@ fn every_list_page_searches_its_index() {
             let filter = AuditFilter {
                 grant_id: grant.map(str::to_string),
                 action,
+                actor: None,
                 since,
             };
             let (sql, _) = audit::list_query(&filter, &p).unwrap().statement(&p);
             let walk = !cursor && grant.is_none() && action.is_none() && since.is_none();
             check(&conn, &format!("audit page {filter:?}"), &sql, index, walk);
         }
+        let by_actor = AuditFilter {
+            actor: Some("alice".into()),
+            ..AuditFilter::default()
+        };
+        let (sql, _) = audit::list_query(&by_actor, &p).unwrap().statement(&p);
+        check(&conn, "audit page by actor", &sql, "audit_by_actor", false);
         let (sql, _) = peers::list_query(&p).statement(&p);
         check(&conn, "peer page", &sql, "peers_by_created", !cursor);
         let (sql, _) = rows::page_query(Resource::Tasks, "u", &p).statement(&p);

@@ -189,7 +189,12 @@ impl PgStore {
 
     /// See [`super::Store::write`]: the expiry sweep, `f`, `f`'s audit event, then the
     /// commit; an error from `f` rolls everything back.
-    pub async fn write<T, E, F>(&self, request_id: Option<String>, f: F) -> Result<T, E>
+    pub async fn write<T, E, F>(
+        &self,
+        request_id: Option<String>,
+        actor: Option<String>,
+        f: F,
+    ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
@@ -202,6 +207,7 @@ impl PgStore {
                 let (value, event) = f(db, now)?;
                 let record = super::audit::Record {
                     request_id: request_id.as_deref(),
+                    actor_name: actor.as_deref(),
                     ..event.record()
                 };
                 super::audit::record(db, now, &record).map_err(StoreError::from)?;
@@ -707,6 +713,21 @@ const MIGRATIONS: &[&str] = &[
     // 4: SQLite's 8: what the granting gateway said of an active peer's grant.
     r#"
     ALTER TABLE peers ADD COLUMN grant_ended TEXT;
+    "#,
+    // 5: SQLite's 9: named admin credentials, and the audit log by actor.
+    r#"
+    CREATE TABLE admin_credentials (
+        id          TEXT COLLATE "C" PRIMARY KEY,
+        name        TEXT COLLATE "C" NOT NULL UNIQUE,
+        role        TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        secret_hash BYTEA NOT NULL UNIQUE CHECK (octet_length(secret_hash) = 32),
+        created_at  BIGINT NOT NULL,
+        created_by  TEXT NOT NULL,
+        expires_at  BIGINT,
+        revoked_at  BIGINT
+    );
+    CREATE INDEX admin_credentials_by_created ON admin_credentials (created_at, id);
+    CREATE INDEX audit_by_actor ON audit_log (actor, at, id);
     "#,
 ];
 
