@@ -220,6 +220,45 @@ mod tests {
         );
     }
 
+    /// A chain without the pinned CA is refused with what was pinned and what the server
+    /// presented, and that reads as words, not debug text; other errors present no CA.
+    #[test]
+    fn a_chain_of_another_ca_names_the_pin_and_the_presented_ca_in_words() {
+        let (a, _) = ca("A");
+        let (b, b_der) = ca("B");
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let refused = PinnedCa::new(a.fingerprint())
+            .verify_server_cert(&leaf(&b), &[b_der], &name, &[], UnixTime::now())
+            .unwrap_err();
+        let rustls::Error::InvalidCertificate(why) = refused else {
+            panic!("{refused:?}");
+        };
+        assert_eq!(
+            presented_cas(&why),
+            Some(&[b.fingerprint().to_string()][..])
+        );
+        let words = describe_certificate_error(&why);
+        assert_eq!(
+            words,
+            format!(
+                "the server's certificate chain does not include the CA {}",
+                a.fingerprint()
+            )
+        );
+        assert_eq!(presented_cas(&CertificateError::UnknownIssuer), None);
+        let other = CertificateError::Other(OtherError(Arc::new(std::io::Error::other("x"))));
+        assert_eq!(presented_cas(&other), None);
+        assert_eq!(describe_certificate_error(&other), "x");
+        assert_eq!(
+            describe_certificate_error(&CertificateError::UnknownIssuer),
+            "issued by a CA that is not trusted here (UnknownIssuer)"
+        );
+        assert_eq!(
+            describe_certificate_error(&CertificateError::Expired),
+            "expired"
+        );
+    }
+
     #[test]
     fn the_rustls_error_is_found_behind_io_errors() {
         let tls = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
