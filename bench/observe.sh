@@ -14,7 +14,7 @@ repeats=${BENCH_REPEATS:-3}
 command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
 
 cargo build --release --locked --quiet
-cargo bench --locked --bench loadgen --no-run --quiet 2>/dev/null
+cargo bench --locked --bench loadgen --no-run --quiet
 bin=target/release/mosaic
 loadgen=$(ls -t target/release/deps/loadgen-* | grep -v '\.d$' | head -1)
 
