@@ -40,13 +40,13 @@ start() {
   pids+=($!)
   local url=
   for _ in $(seq 200); do
-    url=$(grep -o 'listening on http://[0-9.:]*' "$work/$name/out" | head -1 | sed 's/listening on //')
+    url=$(grep -o 'listening on http://[0-9.:]*' "$work/$name/out" | head -1 | sed 's/listening on //' || true)
     [ -n "$url" ] && break
     sleep 0.05
   done
   [ -n "$url" ] || { echo "gateway $name did not start" >&2; cat "$work/$name/err" >&2; exit 1; }
   printf -v "url_$name" '%s' "$url"
-  printf -v "metrics_$name" '%s' "$(grep -o 'metrics on http://[0-9.:]*/metrics' "$work/$name/out" | head -1 | sed 's/metrics on //')"
+  printf -v "metrics_$name" '%s' "$(grep -o 'metrics on http://[0-9.:]*/metrics' "$work/$name/out" | head -1 | sed 's/metrics on //' || true)"
 }
 
 start off
@@ -72,10 +72,11 @@ have=$(curl -s "$metrics_on" | sed -n 's/^mosaic_grants{status="\([a-z]*\)"} \([
 if [ "$have" -lt "$grants" ]; then
   "$loadgen" seed "$url_on" "$MOSAIC_ADMIN_TOKEN" $((grants - have)) 64 >/dev/null
 fi
+have=$(curl -s "$metrics_on" | sed -n 's/^mosaic_grants{status="\([a-z]*\)"} \([0-9]*\)/\2/p' | awk '{s+=$1} END {print s+0}')
 : >"$work/scrape"
 for _ in $(seq 20); do
   curl -s -o /dev/null -w '%{time_total}\n' "$metrics_on" >>"$work/scrape"
 done
 size=$(curl -s "$metrics_on" | wc -c)
-printf '%-44s %9.1f ms (median of 20; %s bytes)\n' "one scrape at $grants grants" \
+printf '%-44s %9.1f ms (median of 20; %s bytes)\n' "one scrape at $have grants" \
   "$(median <"$work/scrape" | awk '{print $1 * 1000}')" "$size"
